@@ -1,0 +1,36 @@
+"""Named training budgets. Budgets below `paper` scale the channel widths down, so that every variant
+trains in minutes on a laptop CPU; latency is always measured on the full-scale architectures."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ChvoiceError
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    steps: int                 # optimiser steps for a model trained from scratch
+    batch_size: int            # tiles per step (per process under DDP)
+    width_divisor: int         # base widths are divided by this (normal 64 -> 64 / divisor)
+    finetune_steps: int        # steps for fine-tunes (pruning, QAT)
+    test_utterances: int       # fixed test set size per profile
+    log_every: int = 10
+    checkpoint_every: int = 100
+
+
+BUDGETS: dict[str, Budget] = {
+    "smoke": Budget("smoke", steps=12, batch_size=4, width_divisor=8, finetune_steps=6, test_utterances=8,
+                    log_every=2, checkpoint_every=6),
+    "quick": Budget("quick", steps=600, batch_size=16, width_divisor=4, finetune_steps=150, test_utterances=100),
+    # The report: 5 epochs of LibriSpeech train-clean-100, ~10 000 iterations of up to 64 tiles.
+    "paper": Budget("paper", steps=10_000, batch_size=64, width_divisor=1, finetune_steps=2_000,
+                    test_utterances=200, log_every=50, checkpoint_every=500),
+}
+
+
+def get_budget(name: str) -> Budget:
+    try:
+        return BUDGETS[name]
+    except KeyError:
+        raise ChvoiceError(f"unknown budget {name!r}; known: {', '.join(BUDGETS)}") from None

@@ -1,0 +1,236 @@
+"""The `chvoice` command: train, denoise, evaluate, testset."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ChvoiceError
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data (default: built-in synthetic speech and noise)")
+    g.add_argument("--data-root", help="folder with LibriSpeech/ and ESC-50/ and/or chvoice-noises/")
+    g.add_argument("--speech", help="LibriSpeech root or any folder of audio files")
+    g.add_argument("--noise", help="ESC-50 folder or the report's <category>-mono/ folders")
+    g.add_argument("--test-noise", help="noise source for testing only; its clips are kept out of training")
+    g.add_argument("--cache-dir", help="where built-in data is generated (default ~/.cache/chvoice or $CHVOICE_CACHE)")
+
+
+def _data_config(a: argparse.Namespace):
+    from .data import DataConfig
+    return DataConfig(data_root=a.data_root, speech=a.speech, noise=a.noise, test_noise=a.test_noise,
+                      cache_dir=a.cache_dir)
+
+
+def cmd_train(a: argparse.Namespace) -> int:
+    import torch
+
+    from .budgets import get_budget
+    from .data import get_profile, load_data
+    from .data.pairs import PairSampler
+    from .dsp import FrontEnd
+    from .models import UNet
+    from .models.archs import arch_config
+    from .train import TrainConfig, train
+
+    budget = get_budget(a.budget)
+    profile = get_profile(a.profile)
+    cfg = arch_config(a.arch, budget.width_divisor if a.width is None else 1)
+    if a.width is not None:
+        cfg = cfg.__class__(**{**cfg.to_dict(), "base_width": a.width, "widths": None})
+    out = Path(a.out)
+    if out.exists() and not out.is_dir():
+        raise ChvoiceError(f"--out {out}: exists and is not a folder")
+    if a.download_librispeech:
+        from .data.speech import download_librispeech
+        if not a.data_root:
+            raise ChvoiceError("--download-librispeech needs --data-root to download into")
+        download_librispeech(a.data_root, a.download_librispeech)
+    data = load_data(_data_config(a))
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    sampler = PairSampler(data.train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed)
+    model = UNet(cfg)
+    tc = TrainConfig(steps=a.steps or budget.steps, batch_size=a.batch_size or budget.batch_size, lr=a.lr,
+                     seed=a.seed, device=a.device, log_every=budget.log_every,
+                     checkpoint_every=budget.checkpoint_every, progress=not a.quiet)
+    meta = {"arch": a.arch, "profile": profile.name, "budget": budget.name, "data": data.label,
+            "train_speakers": len(data.train_speech.speakers()), "seed": a.seed}
+    result = train(model, sampler, tc, out, meta=meta, resume=a.resume)
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(json.dumps({"model": str(out / "model.pt"), "steps": tc.steps,
+                          "final_loss": round(sum(result["history"][-10:]) / min(10, len(result["history"])), 3),
+                          **({"params_in_sync": result["params_in_sync"]} if "params_in_sync" in result else {})}))
+    return 0
+
+
+def _load_denoiser(model_path: str | None, device: str = "cpu"):
+    from .enhance import Denoiser
+    from .models.io import load_model
+    if model_path is None:
+        from .pretrained import default_model_path
+        model_path = str(default_model_path())
+    model, meta = load_model(model_path)
+    return Denoiser(model.to(device), device=device, name=Path(model_path).stem)
+
+
+def _is_model_path(p: str) -> bool:
+    return Path(p).suffix in (".pt", ".pth", ".ckpt")
+
+
+def cmd_denoise(a: argparse.Namespace) -> int:
+    from .audio_io import read_audio
+    from .enhance import denoise_file
+
+    paths = list(a.paths)
+    model_path = paths.pop(0) if paths and _is_model_path(paths[0]) else a.model
+    if not paths:
+        raise ChvoiceError("no input files given")
+    inputs = [Path(p) for p in paths]
+    for p in inputs:   # check every input before writing anything
+        read_audio(p)
+    if a.output and len(inputs) > 1 and not Path(a.output).is_dir():
+        raise ChvoiceError(f"-o {a.output}: with several inputs, -o must be an existing folder")
+    denoiser = _load_denoiser(model_path, a.device)
+    for p in inputs:
+        if a.output is None:
+            dst = p.with_name(f"{p.stem}-denoised{p.suffix}")
+        elif Path(a.output).is_dir():
+            dst = Path(a.output) / p.name
+        else:
+            dst = Path(a.output)
+        denoise_file(denoiser, p, dst)
+        print(dst)
+    return 0
+
+
+def _paired_folders(noisy_dir: str, clean_dir: str):
+    from .audio_io import list_audio_files, read_audio
+    nd, cd = Path(noisy_dir), Path(clean_dir)
+    for d in (nd, cd):
+        if not d.is_dir():
+            raise ChvoiceError(f"{d}: no such folder")
+    noisy = {f.relative_to(nd).with_suffix("").as_posix(): f for f in list_audio_files(nd)}
+    clean = {f.relative_to(cd).with_suffix("").as_posix(): f for f in list_audio_files(cd)}
+    if not noisy:
+        raise ChvoiceError(f"{nd}: no audio files")
+    missing, extra = sorted(set(noisy) - set(clean)), sorted(set(clean) - set(noisy))
+    if missing or extra:
+        sample = (missing or extra)[:3]
+        raise ChvoiceError(f"noisy and clean folders do not pair up: {len(missing)} noisy file(s) without a clean "
+                           f"twin, {len(extra)} clean file(s) without a noisy twin (e.g. {', '.join(sample)})")
+    pairs = []
+    for name in sorted(noisy):
+        x, _ = read_audio(noisy[name])
+        y, _ = read_audio(clean[name])
+        if abs(len(x) - len(y)) > 1:
+            raise ChvoiceError(f"{name}: noisy and clean lengths differ ({len(x)} vs {len(y)} samples at 16 kHz)")
+        n = min(len(x), len(y))
+        pairs.append((name, x[:n], y[:n]))
+    return pairs
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .audio_io import atomic_path
+    from .evaluate import evaluate_pairs
+
+    pairs = _paired_folders(a.noisy, a.clean)
+    enhance = _load_denoiser(a.model, a.device) if a.model else None
+    df = evaluate_pairs(pairs, enhance, progress=not a.quiet)
+    label = Path(a.model).stem if a.model else "noisy input"
+    print(f"# {label}: {len(df)} files")
+    print(tabulate(df, headers="keys", tablefmt="github", floatfmt=".3f", showindex=False))
+    means = df.drop(columns=["id"]).mean(numeric_only=True)
+    print("\nmean: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
+    out = Path(a.out) if a.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "scores.csv") as tmp:
+            df.to_csv(tmp, index=False)
+        with atomic_path(out / "scores.json") as tmp:
+            tmp.write_text(json.dumps({"model": a.model, "files": df.to_dict(orient="records"),
+                                       "mean": means.to_dict()}, indent=1))
+        print(f"wrote {out / 'scores.csv'} and {out / 'scores.json'}")
+    return 0
+
+
+def cmd_testset(a: argparse.Namespace) -> int:
+    from .data import TestSetConfig, build_testset, get_profile, load_data, write_testset
+    profile = get_profile(a.profile)
+    if a.n < 1:
+        raise ChvoiceError("-n must be at least 1")
+    data = load_data(_data_config(a))
+    items = build_testset(data.test_speech, data.test_noise, profile,
+                          TestSetConfig(n=a.n, seed=a.seed, max_seconds=a.max_seconds))
+    out = write_testset(items, a.out)
+    print(f"wrote {len(items)} pairs to {out}/noisy and {out}/clean ({data.label}, profile {profile.name})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="chvoice", description="Train, compress and benchmark U-Net speech denoisers.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a U-Net on noisy/clean pairs drawn on the fly")
+    t.add_argument("--arch", default="normal", help="normal | smaller | student (default normal)")
+    t.add_argument("--profile", default="weighted", help="weighted | equal | no-reverb")
+    t.add_argument("--budget", default="quick", help="smoke | quick | paper (default quick)")
+    t.add_argument("--out", required=True, help="output folder (model.pt, checkpoint.pt, history.json)")
+    t.add_argument("--width", type=int, help="override the base width (ignores the budget's width divisor)")
+    t.add_argument("--steps", type=int, help="override the budget's step count")
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, default=4e-4)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="cpu")
+    t.add_argument("--threads", type=int)
+    t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    t.add_argument("--download-librispeech", metavar="SUBSET", help="download a LibriSpeech subset into --data-root first (needs a network)")
+    t.add_argument("--quiet", action="store_true")
+    _add_data_args(t)
+    t.set_defaults(fn=cmd_train)
+
+    d = sub.add_parser("denoise", help="denoise audio files: chvoice denoise [MODEL.pt] IN... [-o OUT]")
+    d.add_argument("paths", nargs="+", metavar="[MODEL] IN")
+    d.add_argument("-o", "--output", help="output file (one input) or existing folder")
+    d.add_argument("--model", help="model file (default: the shipped default model)")
+    d.add_argument("--device", default="cpu")
+    d.set_defaults(fn=cmd_denoise)
+
+    e = sub.add_parser("evaluate", help="score a model (or the noisy input) on paired noisy/clean folders")
+    e.add_argument("model", nargs="?", help="model file; omit to score the noisy input itself")
+    e.add_argument("--noisy", required=True)
+    e.add_argument("--clean", required=True)
+    e.add_argument("--out", help="folder for scores.csv and scores.json")
+    e.add_argument("--device", default="cpu")
+    e.add_argument("--quiet", action="store_true")
+    e.set_defaults(fn=cmd_evaluate)
+
+    s = sub.add_parser("testset", help="write a profile's fixed test set as noisy/ and clean/ folders")
+    s.add_argument("--profile", default="weighted")
+    s.add_argument("--out", required=True)
+    s.add_argument("-n", type=int, default=100)
+    s.add_argument("--seed", type=int, default=2021)
+    s.add_argument("--max-seconds", type=float, default=4.0)
+    _add_data_args(s)
+    s.set_defaults(fn=cmd_testset)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except ChvoiceError as e:
+        print(f"chvoice: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("chvoice: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Noise profiles as data: the report's `weighted`, `equal` and `no-reverb` mixes."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..errors import ChvoiceError
+from .noise import CATEGORIES
+
+# The report's per-category amplitude multipliers (relative levels when several clips are layered).
+REPORT_GAINS = {"keyboard": 0.3, "coughing": 0.1, "clock-tick": 0.3, "click": 0.3, "wind": 0.1}
+
+
+@dataclass(frozen=True)
+class NoiseProfile:
+    """How noise is drawn for one clip.
+
+    With probability p_static the clip gets white noise, p_none nothing, p_reverb a RevEcho echo train;
+    otherwise 1-3 environmental clips with categories drawn from `category_probs`, layered with the report's
+    relative gains. Additive noise is scaled to an SNR drawn uniformly from `snr_db`."""
+
+    name: str
+    category_probs: dict[str, float]
+    p_static: float = 0.1
+    p_none: float = 0.1
+    p_reverb: float = 0.1
+    gains: dict[str, float] = field(default_factory=lambda: dict(REPORT_GAINS))
+    clips: tuple[int, int] = (1, 3)
+    snr_db: tuple[float, float] = (-5.0, 10.0)
+
+    def __post_init__(self) -> None:
+        if set(self.category_probs) != set(CATEGORIES):
+            raise ValueError(f"profile {self.name}: category_probs must name {CATEGORIES}")
+        if abs(sum(self.category_probs.values()) - 1) > 1e-6:
+            raise ValueError(f"profile {self.name}: category probabilities must sum to 1")
+        if self.p_static + self.p_none + self.p_reverb > 1:
+            raise ValueError(f"profile {self.name}: kind probabilities exceed 1")
+
+    @property
+    def p_environmental(self) -> float:
+        return 1.0 - self.p_static - self.p_none - self.p_reverb
+
+    def kind_probs(self, include_none: bool = True) -> dict[str, float]:
+        """Probability of each noise kind for one clip (renormalised when 'none' is excluded)."""
+        p = {"static": self.p_static, "none": self.p_none, "reverb": self.p_reverb,
+             "environmental": self.p_environmental}
+        if not include_none:
+            total = 1 - p.pop("none")
+            p = {k: v / total for k, v in p.items()}
+        return p
+
+
+_WEIGHTED = {"keyboard": 0.4, "coughing": 0.1, "clock-tick": 0.1, "click": 0.2, "wind": 0.2}
+_EQUAL = {c: 0.2 for c in CATEGORIES}
+
+PROFILES: dict[str, NoiseProfile] = {
+    "weighted": NoiseProfile("weighted", _WEIGHTED),
+    "equal": NoiseProfile("equal", _EQUAL),
+    "no-reverb": NoiseProfile("no-reverb", _WEIGHTED, p_reverb=0.0),
+}
+
+
+def get_profile(name: str) -> NoiseProfile:
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ChvoiceError(f"unknown noise profile {name!r}; known: {', '.join(PROFILES)}") from None
+
+
+def with_snr(profile: NoiseProfile, lo: float, hi: float) -> NoiseProfile:
+    return replace(profile, snr_db=(lo, hi))

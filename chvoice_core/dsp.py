@@ -1,0 +1,137 @@
+"""Spectrogram front end: STFT, dB magnitude + phase, 128x128 tiles, and overlap-add back to audio.
+
+Parameters are the report's (torchaudio Spectrogram n_fft=254, hop=127): 128 bins, 128-frame tiles of
+(128 - 1) * 127 = 16129 samples, i.e. ~1.01 s at 16 kHz.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torchaudio
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class FrontEnd:
+    """STFT and tiling parameters. The defaults reproduce the report."""
+
+    sample_rate: int = 16_000
+    n_fft: int = 254
+    hop: int = 127
+    tile_frames: int = 128
+    tile_hop: int = 64          # frames between tile starts when tiling long audio (50 % overlap)
+    amin: float = 1e-5          # magnitude floor: -100 dB, about the level of 16-bit quantisation noise
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_fft // 2 + 1
+
+    @property
+    def tile_samples(self) -> int:
+        """Shortest waveform whose centred STFT has exactly tile_frames frames (1 + N // hop)."""
+        return (self.tile_frames - 1) * self.hop
+
+    @property
+    def floor_db(self) -> float:
+        return 20.0 * torch.log10(torch.tensor(self.amin)).item()
+
+    def window(self, device: torch.device | str = "cpu") -> Tensor:
+        return torch.hann_window(self.n_fft, device=device)
+
+
+def stft(x: Tensor, fe: FrontEnd) -> Tensor:
+    """Complex STFT. x: [..., N] -> [..., F, T] with F = 128, T = 1 + N // hop."""
+    # reflect padding needs more than n_fft/2 samples; tiny inputs are zero-padded instead
+    pad_mode = "reflect" if x.shape[-1] > fe.n_fft // 2 else "constant"
+    spec = torchaudio.functional.spectrogram(
+        x, pad=0, window=fe.window(x.device), n_fft=fe.n_fft, hop_length=fe.hop, win_length=fe.n_fft,
+        power=None, normalized=False, center=True, pad_mode=pad_mode, onesided=True)
+    return spec
+
+
+def istft(spec: Tensor, fe: FrontEnd, length: int) -> Tensor:
+    """Inverse STFT (windowed overlap-add). spec: [..., F, T] complex -> [..., length]."""
+    return torchaudio.functional.inverse_spectrogram(
+        spec, length=length, pad=0, window=fe.window(spec.device), n_fft=fe.n_fft, hop_length=fe.hop,
+        win_length=fe.n_fft, normalized=False, center=True, onesided=True)
+
+
+def to_db(mag: Tensor, fe: FrontEnd) -> Tensor:
+    """Magnitude -> dB (20 log10), floored at fe.amin. Shape unchanged."""
+    return 20.0 * torch.log10(mag.clamp_min(fe.amin))
+
+
+def from_db(db: Tensor) -> Tensor:
+    """dB -> magnitude. Shape unchanged."""
+    return torch.pow(10.0, db / 20.0)
+
+
+def analyse(x: Tensor, fe: FrontEnd) -> tuple[Tensor, Tensor]:
+    """Waveform [..., N] -> (dB magnitude [..., F, T], phase [..., F, T])."""
+    spec = stft(x, fe)
+    return to_db(spec.abs(), fe), torch.angle(spec)
+
+
+def synthesise(db: Tensor, phase: Tensor, fe: FrontEnd, length: int) -> Tensor:
+    """dB magnitude and phase [..., F, T] -> waveform [..., length] (the noisy phase is reused)."""
+    return istft(torch.polar(from_db(db), phase), fe, length)
+
+
+def normalise(tiles: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-tile standardisation. tiles: [B, 1, F, T] -> (normalised, mean [B,1,1,1], std [B,1,1,1]).
+
+    Per tile rather than per batch (as the original did) so that a tile's output never depends on
+    which other tiles share its batch.
+    """
+    mean = tiles.mean(dim=(1, 2, 3), keepdim=True)
+    std = tiles.std(dim=(1, 2, 3), keepdim=True).clamp_min(eps)
+    return (tiles - mean) / std, mean, std
+
+
+def tile_starts(n_frames: int, fe: FrontEnd) -> list[int]:
+    """Start frames of the tiles covering n_frames; the last tile is aligned to the end."""
+    if n_frames <= fe.tile_frames:
+        return [0]
+    starts = list(range(0, n_frames - fe.tile_frames + 1, fe.tile_hop))
+    if starts[-1] + fe.tile_frames < n_frames:
+        starts.append(n_frames - fe.tile_frames)
+    return starts
+
+
+def split_tiles(db: Tensor, fe: FrontEnd) -> tuple[Tensor, list[int]]:
+    """[F, T] dB spectrogram -> ([K, 1, F, tile_frames] tiles, starts). Short inputs are padded at
+    the floor level (silence)."""
+    n_bins, n_frames = db.shape
+    if n_frames < fe.tile_frames:
+        pad = db.new_full((n_bins, fe.tile_frames - n_frames), fe.floor_db)
+        db = torch.cat([db, pad], dim=1)
+    starts = tile_starts(n_frames, fe)
+    tiles = torch.stack([db[:, s:s + fe.tile_frames] for s in starts]).unsqueeze(1)
+    return tiles, starts
+
+
+def merge_tiles(tiles: Tensor, starts: list[int], n_frames: int, fe: FrontEnd) -> Tensor:
+    """Overlap-add [K, 1, F, tile_frames] tiles back to [F, n_frames] with a raised-cosine
+    cross-fade, so tile edges (where the network sees least context) weigh least."""
+    k, _, n_bins, tf = tiles.shape
+    total = max(n_frames, tf)
+    w = torch.hann_window(tf + 2, periodic=False, device=tiles.device, dtype=tiles.dtype)[1:-1]
+    out = tiles.new_zeros(n_bins, total)
+    wsum = tiles.new_zeros(total)
+    for i, s in enumerate(starts):
+        out[:, s:s + tf] += tiles[i, 0] * w
+        wsum[s:s + tf] += w
+    return (out / wsum)[:, :n_frames]
+
+
+TileFn = Callable[[Tensor], Tensor]
+
+
+def enhance_db(db: Tensor, tile_fn: TileFn, fe: FrontEnd, batch_size: int = 16) -> Tensor:
+    """Apply tile_fn ([B,1,F,T] dB -> [B,1,F,T] dB) over a whole [F, T] spectrogram of any length."""
+    tiles, starts = split_tiles(db, fe)
+    outs = [tile_fn(tiles[i:i + batch_size]) for i in range(0, tiles.shape[0], batch_size)]
+    return merge_tiles(torch.cat(outs), starts, db.shape[1], fe)

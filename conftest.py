@@ -1,0 +1,12 @@
+"""Shared pytest options for the test suite and the benchmark suite."""
+from __future__ import annotations
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("chvoice")
+    g.addoption("--device", default="cpu", help="cpu | cuda (cuda skips with a reason when absent)")
+    g.addoption("--budget", default="quick", help="training budget for the model zoo: smoke | quick | paper")
+    g.addoption("--data-root", default=None, help="LibriSpeech / ESC-50 root; built-in data when omitted")
+    g.addoption("--threads", type=int, default=1, help="torch threads for timed calls (default 1)")
+    g.addoption("--profiles", default=None, help="comma-separated noise profiles (default: all)")
+    g.addoption("--variants", default=None, help="comma-separated variant ids (default: all)")

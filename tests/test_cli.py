@@ -1,0 +1,133 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from chvoice_core.cli import main
+from chvoice_core.models import UNet, UNetConfig
+from chvoice_core.models.io import save_model
+from tests.conftest import speechlike
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "tiny.pt"
+    save_model(path, UNet(UNetConfig(depth=2, base_width=4)).eval())
+    return path
+
+
+def run(args, capsys):
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_denoise_any_rate_channels_and_length(model_file, tmp_path, capsys):
+    x = speechlike(2.3, sr=22050)
+    sf.write(tmp_path / "in.wav", np.stack([x, 0.5 * x], axis=1), 22050)
+    sf.write(tmp_path / "short.flac", speechlike(0.2), 16000)   # shorter than one tile: padded, not refused
+    code, out, err = run(["denoise", model_file, tmp_path / "in.wav", "-o", tmp_path / "out.wav"], capsys)
+    assert code == 0, err
+    y, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 22050 and y.ndim == 1 and abs(len(y) - len(x)) <= 2
+    code, out, err = run(["denoise", "--model", model_file, tmp_path / "short.flac"], capsys)
+    assert code == 0, err
+    y, sr = sf.read(tmp_path / "short-denoised.flac")
+    assert sr == 16000 and len(y) == 3200
+
+
+def test_denoise_bad_inputs_leave_no_output(model_file, tmp_path, capsys):
+    sf.write(tmp_path / "good.wav", speechlike(1.0), 16000)
+    (tmp_path / "empty.wav").write_bytes(b"")
+    (tmp_path / "junk.mp3").write_text("not audio")
+    sf.write(tmp_path / "silent.wav", np.zeros(800), 16000)
+    nan = speechlike(0.5)
+    nan[10] = np.nan
+    sf.write(tmp_path / "nan.wav", nan, 16000, subtype="FLOAT")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "corrupt.pt").write_bytes(b"garbage")
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)
+    cases = [
+        ([model_file, tmp_path / "missing.wav"], "no such file"),
+        ([model_file, tmp_path / "good.wav", tmp_path / "empty.wav"], "file is empty"),
+        ([model_file, tmp_path / "junk.mp3"], "not a readable audio file"),
+        ([model_file, tmp_path / "silent.wav"], "all silent"),
+        ([model_file, tmp_path / "nan.wav"], "NaN or inf"),
+        ([model_file, tmp_path / "notes.txt"], "unsupported extension"),
+        ([tmp_path / "corrupt.pt", tmp_path / "good.wav"], "not a readable chvoice checkpoint"),
+        ([other, tmp_path / "good.wav"], "not a chvoice model file"),
+    ]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for args, msg in cases:
+        code, out, err = run(["denoise", *args], capsys)
+        assert code == 2
+        assert err.count("\n") == 1 and msg in err and err.startswith("chvoice: error:"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before    # nothing written, nothing half-written
+
+
+def _pair_folders(root, n=3, sr=16000):
+    for sub in ("noisy", "clean"):
+        (root / sub).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        c = speechlike(1.2, seed=i)
+        sf.write(root / "clean" / f"f{i}.wav", c, sr)
+        sf.write(root / "noisy" / f"f{i}.wav", c + 0.03 * rng.standard_normal(len(c)), sr)
+
+
+def test_evaluate_paired_folders(model_file, tmp_path, capsys):
+    _pair_folders(tmp_path)
+    code, out, err = run(["evaluate", "--noisy", tmp_path / "noisy", "--clean", tmp_path / "clean",
+                          "--out", tmp_path / "scores", "--quiet"], capsys)
+    assert code == 0, err
+    assert "noisy input" in out and "f2" in out and "mean:" in out
+    scores = json.loads((tmp_path / "scores" / "scores.json").read_text())
+    assert len(scores["files"]) == 3 and scores["model"] is None
+    assert (tmp_path / "scores" / "scores.csv").read_text().startswith("id,rms_db,si_sdr")
+    code, out, err = run(["evaluate", model_file, "--noisy", tmp_path / "noisy", "--clean", tmp_path / "clean",
+                          "--quiet"], capsys)
+    assert code == 0 and "tiny" in out
+
+
+def test_evaluate_mismatched_folders(tmp_path, capsys):
+    _pair_folders(tmp_path)
+    (tmp_path / "clean" / "f1.wav").unlink()
+    code, out, err = run(["evaluate", "--noisy", tmp_path / "noisy", "--clean", tmp_path / "clean"], capsys)
+    assert code == 2 and "do not pair up" in err and err.count("\n") == 1
+
+
+def test_testset_and_unknown_names(tmp_path, cache_dir, capsys):
+    code, out, err = run(["testset", "--profile", "no-reverb", "-n", "3", "--out", tmp_path / "ts",
+                          "--cache-dir", cache_dir], capsys)
+    assert code == 0, err
+    assert len(list((tmp_path / "ts" / "noisy").iterdir())) == 3
+    code, out, err = run(["testset", "--profile", "stormy", "--out", tmp_path / "t2"], capsys)
+    assert code == 2 and "unknown noise profile 'stormy'" in err
+    code, out, err = run(["train", "--budget", "huge", "--out", tmp_path / "t3"], capsys)
+    assert code == 2 and "unknown budget 'huge'" in err
+    code, out, err = run(["train", "--budget", "smoke", "--data-root", tmp_path / "nowhere", "--out", tmp_path / "t4"],
+                         capsys)
+    assert code == 2 and "no such folder" in err
+    assert not (tmp_path / "t2").exists() and not (tmp_path / "t4").exists()
+
+
+@pytest.mark.slow
+def test_train_smoke_end_to_end_as_a_user_runs_it(tmp_path, cache_dir):
+    """The installed console entry point, in a subprocess: train, then denoise with the result."""
+    env_cache = ["--cache-dir", str(cache_dir)]
+    r = subprocess.run([sys.executable, "-m", "chvoice_core.cli", "train", "--budget", "smoke", "--out",
+                        str(tmp_path / "run"), "--quiet", *env_cache], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    info = json.loads(r.stdout.strip().splitlines()[-1])
+    assert info["steps"] == 12
+    sf.write(tmp_path / "a.wav", speechlike(1.0), 16000)
+    r = subprocess.run([sys.executable, "-m", "chvoice_core.cli", "denoise", info["model"], str(tmp_path / "a.wav")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "a-denoised.wav").is_file()
