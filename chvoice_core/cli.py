@@ -67,12 +67,14 @@ def cmd_train(a: argparse.Namespace) -> int:
 
 
 def _load_denoiser(model_path: str | None, device: str = "cpu"):
+    from .compress.artifact import load_artifact
     from .enhance import Denoiser
-    from .models.io import load_model
     if model_path is None:
         from .pretrained import default_model_path
         model_path = str(default_model_path())
-    model, meta = load_model(model_path)
+    model, meta = load_artifact(model_path)
+    if meta.get("quant") and device != "cpu":
+        raise ChvoiceError(f"{model_path}: int8 models run on the CPU only (got --device {device})")
     return Denoiser(model.to(device), device=device, name=Path(model_path).stem)
 
 
@@ -171,6 +173,43 @@ def cmd_testset(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compress(a: argparse.Namespace) -> int:
+    import shutil
+
+    from .audio_io import atomic_path
+    from .budgets import get_budget
+    from .compress.recipes import get_variant
+    from .data import get_profile
+    from .data.sources import default_cache_dir
+    from .zoo import Zoo
+
+    variant = get_variant(a.variant)
+    get_profile(a.profile)
+    out = Path(a.out)
+    if out.suffix != ".pt":
+        raise ChvoiceError(f"--out {out}: use a .pt file name")
+    cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
+    zoo = Zoo(get_budget(a.budget), _data_config(a), cache_dir=cache, device=a.device, progress=not a.quiet)
+    e = zoo.entry(variant.id, a.profile)
+    with atomic_path(out) as tmp:
+        shutil.copyfile(e.path, tmp)
+    print(json.dumps({"variant": variant.id, "profile": a.profile, "budget": a.budget, "out": str(out),
+                      "recipe": e.meta.get("recipe", []), "params": e.meta["params"], "macs": e.meta["macs"],
+                      "size_bytes": out.stat().st_size, "quant": e.meta.get("quant"),
+                      "int8_layers": len(e.meta["int8_layers"]), "float_convs": len(e.meta["float_convs"])}))
+    return 0
+
+
+def cmd_variants(a: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from .compress.recipes import VARIANTS
+    rows = [(v.id, v.model_label, v.compression, "yes" if v.in_report else "new", " -> ".join(s.kind for s in v.steps) or "-")
+            for v in VARIANTS.values()]
+    print(tabulate(rows, headers=["variant", "model", "compression", "in report", "steps"], tablefmt="github"))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chvoice", description="Train, compress and benchmark U-Net speech denoisers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -208,6 +247,19 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(fn=cmd_evaluate)
+
+    c = sub.add_parser("compress", help="build a variant of the table (train + compress, cached) and write it")
+    c.add_argument("variant", help="variant id, see `chvoice variants`")
+    c.add_argument("--profile", default="weighted")
+    c.add_argument("--budget", default="quick")
+    c.add_argument("--out", required=True, help="output .pt file")
+    c.add_argument("--device", default="cpu")
+    c.add_argument("--quiet", action="store_true")
+    _add_data_args(c)
+    c.set_defaults(fn=cmd_compress)
+
+    v = sub.add_parser("variants", help="list the variant table")
+    v.set_defaults(fn=cmd_variants)
 
     s = sub.add_parser("testset", help="write a profile's fixed test set as noisy/ and clean/ folders")
     s.add_argument("--profile", default="weighted")

@@ -1,0 +1,63 @@
+"""Compressed-model artifacts: architecture spec + quantization mode + state dict + metadata.
+
+Loading rebuilds the float U-Net from the spec (pruned widths included), re-applies the recorded
+quantization structure, then loads the saved (possibly int8) state dict, all with
+torch.load(weights_only=True): no pickled code."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..audio_io import atomic_path
+from ..errors import ChvoiceError
+from ..models.io import FORMAT, FORMAT_VERSION, read_checkpoint
+from ..models.unet import UNet, UNetConfig
+from .quantize import dynamic_int8, skeleton_static
+
+QUANT_MODES = (None, "dynamic", "static", "qat")
+
+
+def save_artifact(path: str | os.PathLike, model: nn.Module, config: UNetConfig, quant: str | None,
+                  meta: dict[str, Any] | None = None, backend: str = "x86") -> int:
+    """Write atomically; returns the size on disk in bytes."""
+    if quant not in QUANT_MODES:
+        raise ChvoiceError(f"unknown quantization mode {quant!r}")
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": "unet", "config": config.to_dict(),
+               "quant": quant, "backend": backend,
+               "state_dict": {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
+                              for k, v in model.state_dict().items()},
+               "meta": dict(meta or {})}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path).stat().st_size
+
+
+def load_artifact(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
+    """-> (model ready for inference, meta incl. 'config' and 'quant')."""
+    ckpt = read_checkpoint(path)
+    quant = ckpt.get("quant")
+    if quant not in QUANT_MODES:
+        raise ChvoiceError(f"{path}: unknown quantization mode {quant!r} (saved by a newer chvoice?)")
+    try:
+        cfg = UNetConfig.from_dict(ckpt["config"])
+        float_model = UNet(cfg).eval()
+    except (TypeError, ValueError, KeyError) as e:
+        raise ChvoiceError(f"{path}: bad architecture spec ({e})") from None
+    if quant in ("static", "qat"):
+        model = skeleton_static(float_model, ckpt.get("backend", "x86"))
+    elif quant == "dynamic":
+        model = dynamic_int8(float_model)
+    else:
+        model = float_model
+    try:
+        model.load_state_dict(ckpt["state_dict"], strict=True)
+    except (RuntimeError, KeyError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
+        raise ChvoiceError(f"{path}: weights do not match its architecture spec ({first})") from None
+    meta = dict(ckpt.get("meta", {}))
+    meta.update(config=cfg, quant=quant, size_bytes=Path(path).stat().st_size)
+    return model.eval(), meta

@@ -1,0 +1,38 @@
+"""Knowledge distillation: train a student on a frozen teacher's outputs (the report: MSE to the
+teacher), optionally mixed with the clean target by weight alpha."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..dsp import normalise
+from ..errors import ChvoiceError
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    student_width: int = 32     # full-scale width; budgets divide it like every other width
+    alpha: float = 0.0          # weight of the clean target (0 = the report's pure teacher targets)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ChvoiceError(f"distillation alpha must be in [0, 1], got {self.alpha}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def teacher_target(teacher: nn.Module, alpha: float = 0.0):
+    """A train() target function: dB tiles the student should output (teacher output, mixed with clean)."""
+    teacher.eval()
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+
+    @torch.no_grad()
+    def target(noisy_db: torch.Tensor, clean_db: torch.Tensor) -> torch.Tensor:
+        x, mean, std = normalise(noisy_db)
+        t = teacher(x) * std + mean
+        return t if alpha == 0 else alpha * clean_db + (1 - alpha) * t
+    return target

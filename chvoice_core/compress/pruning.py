@@ -1,0 +1,205 @@
+"""Structural filter pruning of the U-Net.
+
+Importance: first-order Taylor (Molchanov et al. 2017: |mean over positions of activation x gradient| of
+each filter's post-ReLU output, averaged over examples, L2-normalised per layer), a second-order variant
+(Fisher approximation of the Hessian), or L1/L2 weight magnitude. Removal is done with Torch-Pruning's
+dependency graph, which follows the skip concatenations: the filter, its BatchNorm channel, the next
+conv's input channels and the decoder conv that consumes the skip all shrink together.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ChvoiceError
+from ..models.unet import UNet, count_macs
+
+CRITERIA = ("taylor", "taylor2", "l1", "l2")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """Either remove `filters_per_round` filters per round, or (target_mac_reduction > 0) remove filters
+    until MACs fall by that fraction, spread over `rounds` rounds. Rounds are spread over the fine-tune."""
+
+    criterion: str = "taylor"
+    filters_per_round: int = 30        # the report: 30 filters after each of 4 epochs
+    rounds: int = 4
+    target_mac_reduction: float = 0.0  # e.g. 0.5 halves the MACs
+    round_to: int = 1                  # keep layer widths multiples of this (SIMD-friendly)
+    min_channels: int = 2
+
+    def __post_init__(self) -> None:
+        if self.criterion not in CRITERIA:
+            raise ChvoiceError(f"unknown pruning criterion {self.criterion!r}; known: {', '.join(CRITERIA)}")
+        if not 0.0 <= self.target_mac_reduction < 0.95:
+            raise ChvoiceError(f"pruning target_mac_reduction must be in [0, 0.95), got {self.target_mac_reduction}")
+        if self.filters_per_round < 0 or self.rounds < 1:
+            raise ChvoiceError("pruning needs filters_per_round >= 0 and rounds >= 1")
+        if self.target_mac_reduction == 0 and self.filters_per_round == 0:
+            raise ChvoiceError("pruning amount is zero: set filters_per_round or target_mac_reduction")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def prunable_convs(model: UNet) -> list[nn.Conv2d]:
+    """The 3x3 convs in spec order (inc, downs, ups), each followed by BatchNorm and ReLU."""
+    blocks = [model.inc] + [d[1] for d in model.downs] + [u.conv for u in model.ups]
+    return [blk[i] for blk in blocks for i in (0, 3)]
+
+
+def _relus(model: UNet) -> list[nn.Module]:
+    blocks = [model.inc] + [d[1] for d in model.downs] + [u.conv for u in model.ups]
+    return [blk[i] for blk in blocks for i in (2, 5)]
+
+
+class TaylorTracker:
+    """Accumulates per-filter Taylor scores over training steps through forward/backward hooks."""
+
+    def __init__(self, model: UNet, second_order: bool = False):
+        self.second_order = second_order
+        self.sums = [torch.zeros(c.out_channels) for c in prunable_convs(model)]
+        self.count = 0
+        self.handles = []
+        for i, relu in enumerate(_relus(model)):
+            self.handles.append(relu.register_forward_hook(self._forward_hook(i)))
+
+    def _forward_hook(self, i: int):
+        def hook(mod, inp, out):
+            if not out.requires_grad:
+                return
+            act = out.detach()
+
+            def grad_hook(g):
+                s = (act * g).mean(dim=(2, 3))          # [B, C]: mean over positions of a * dL/da
+                s = (s - 0.5 * s ** 2) if self.second_order else s   # Fisher (g g^T) Hessian term
+                self.sums[i] += s.abs().sum(0).cpu()
+                if i == 0:
+                    self.count += s.shape[0]
+            out.register_hook(grad_hook)
+        return hook
+
+    def scores(self) -> list[torch.Tensor]:
+        if self.count == 0:
+            raise ChvoiceError("Taylor pruning needs at least one training step before a pruning round")
+        raw = [s / self.count for s in self.sums]
+        return [r / (r.norm() + 1e-12) for r in raw]
+
+    def reset(self, model: UNet) -> None:
+        self.remove()
+        self.__init__(model, self.second_order)
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+
+
+def magnitude_scores(model: UNet, p: int) -> list[torch.Tensor]:
+    out = []
+    for conv in prunable_convs(model):
+        s = conv.weight.detach().flatten(1).norm(p=p, dim=1)
+        out.append(s / (s.norm() + 1e-12))
+    return out
+
+
+def select_filters(scores: list[torch.Tensor], n: int, cfg: PruneConfig) -> list[list[int]]:
+    """Globally rank the (layer-normalised) scores and pick the n least important filters, keeping at
+    least min_channels per layer and widths that are multiples of round_to where possible."""
+    flat = torch.cat([torch.stack([s, torch.full_like(s, li), torch.arange(len(s), dtype=s.dtype)], 1)
+                      for li, s in enumerate(scores)])
+    order = flat[:, 0].argsort()
+    counts = [0] * len(scores)
+    for row in flat[order][:n]:
+        li = int(row[1])
+        if len(scores[li]) - counts[li] > cfg.min_channels:
+            counts[li] += 1
+    picks = []
+    for li, s in enumerate(scores):
+        w = len(s)
+        keep = w - counts[li]
+        if cfg.round_to > 1 and counts[li]:
+            keep = max(cfg.min_channels, cfg.round_to * max(1, round(keep / cfg.round_to)))
+        keep = min(w, max(cfg.min_channels, keep))
+        picks.append(s.argsort()[: w - keep].tolist())
+    return picks
+
+
+def remove_filters(model: UNet, picks: list[list[int]]) -> UNet:
+    """Structurally remove the picked output filters of each prunable conv; returns a fresh UNet built
+    from the shrunken spec (so `config.widths` records the new widths) with the surviving weights."""
+    import torch_pruning as tp
+
+    model = model.cpu()
+    was_training = model.training
+    model.eval()
+    dg = tp.DependencyGraph().build_dependency(model, example_inputs=torch.zeros(1, 1, 128, 128))
+    for conv, idxs in zip(prunable_convs(model), picks):
+        if not idxs:
+            continue
+        group = dg.get_pruning_group(conv, tp.prune_conv_out_channels, idxs=sorted(idxs))
+        if not dg.check_pruning_group(group):
+            raise ChvoiceError(f"pruning would remove every filter of a layer ({len(idxs)} of {conv.out_channels})")
+        group.prune()
+    widths = tuple(c.out_channels for c in prunable_convs(model))
+    fresh = UNet(model.config.with_widths(widths))
+    fresh.load_state_dict(model.state_dict())
+    return fresh.train(was_training)
+
+
+class Pruner:
+    """Drives pruning rounds during a fine-tune (plug `on_step` into train())."""
+
+    def __init__(self, model: UNet, cfg: PruneConfig, total_steps: int):
+        self.cfg = cfg
+        self.base_macs = count_macs(model)
+        self.round_steps = [round((i + 1) * total_steps / (cfg.rounds + 1)) - 1 for i in range(cfg.rounds)]
+        if total_steps < cfg.rounds + 1:
+            self.round_steps = list(range(cfg.rounds))
+        self.rounds_done = 0
+        self.tracker = TaylorTracker(model, cfg.criterion == "taylor2") if cfg.criterion.startswith("taylor") else None
+        self.log: list[dict] = []
+
+    def scores(self, model: UNet) -> list[torch.Tensor]:
+        if self.tracker is not None:
+            return self.tracker.scores()
+        return magnitude_scores(model, 1 if self.cfg.criterion == "l1" else 2)
+
+    def prune_round(self, model: UNet) -> UNet:
+        cfg = self.cfg
+        scores = self.scores(model)
+        if cfg.target_mac_reduction > 0:
+            goal = self.base_macs * (1 - cfg.target_mac_reduction * (self.rounds_done + 1) / cfg.rounds)
+            total = sum(len(s) for s in scores)
+            n, pruned = 0, model
+            # grow the number of removed filters until this round's MAC goal is met
+            while count_macs(pruned) > goal and n < total:
+                n = min(total, n + max(1, total // 100))
+                pruned = remove_filters(_clone(model), select_filters(scores, n, cfg))
+        else:
+            n = cfg.filters_per_round
+            pruned = remove_filters(model, select_filters(scores, n, cfg))
+        self.rounds_done += 1
+        self.log.append({"round": self.rounds_done, "filters_removed": n, "macs": count_macs(pruned),
+                         "widths": list(pruned.config.conv_widths())})
+        if self.tracker is not None:
+            self.tracker.reset(pruned)
+        return pruned
+
+    def on_step(self, step: int, model: UNet) -> UNet | None:
+        if self.rounds_done < self.cfg.rounds and step == self.round_steps[self.rounds_done]:
+            return self.prune_round(model)
+        return None
+
+    def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.remove()
+
+
+def _clone(model: UNet) -> UNet:
+    m = UNet(model.config)
+    m.load_state_dict(model.state_dict())
+    return m.train(model.training)

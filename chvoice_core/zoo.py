@@ -1,0 +1,244 @@
+"""The model zoo: builds (trains, compresses) and caches every variant for a profile, budget and data source.
+
+Every intermediate model of a recipe (normal, normal+kd, normal+kd+prune, ...) is an artifact of its own, so
+shared prefixes are trained once. Cache entries are stamped with the code version, budget, data source and
+profile; a stale or corrupt entry is rebuilt, never trusted.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .budgets import Budget
+from .compress.artifact import load_artifact, save_artifact
+from .compress.distill import DistillConfig, teacher_target
+from .compress.pruning import PruneConfig, Pruner
+from .compress.quantize import (StaticQuantConfig, dynamic_int8, float_conv_layers, int8_layers, prepare_qat,
+                                convert, static_int8)
+from .compress.recipes import Step, Variant, get_variant
+from .data import DataConfig, DataSplit, TestSetConfig, build_testset, get_profile, load_data
+from .data.pairs import PairSampler
+from .dsp import FrontEnd, normalise
+from .errors import ChvoiceError
+from .models.archs import arch_config
+from .models.unet import UNet, UNetConfig, count_macs, count_params
+from .train import TrainConfig, db_pairs, train
+
+CODE_VERSION = "2026.11.1"   # bump when training, data or compression changes invalidate cached models
+log = logging.getLogger("chvoice.zoo")
+
+
+@dataclass
+class Entry:
+    """A built model and what the benchmarks report about it."""
+
+    variant: str
+    profile: str
+    model: nn.Module
+    meta: dict[str, Any]
+    path: Path
+
+    @property
+    def config(self) -> UNetConfig:
+        return self.meta["config"]
+
+
+@dataclass
+class Zoo:
+    budget: Budget
+    data: DataConfig = field(default_factory=DataConfig)
+    cache_dir: Path = Path(".chvoice-cache")
+    device: str = "cpu"
+    seed: int = 0
+    progress: bool = True
+    fe: FrontEnd = field(default_factory=FrontEnd)
+
+    def __post_init__(self) -> None:
+        self.cache_dir = Path(self.cache_dir)
+        self._split: DataSplit | None = None
+        self._entries: dict[tuple[str, str], Entry] = {}
+        self._testsets: dict[str, list] = {}
+        self._calibration: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ data
+    @property
+    def split(self) -> DataSplit:
+        if self._split is None:
+            data = self.data if self.data.cache_dir else replace(self.data, cache_dir=str(self.cache_dir / "data"))
+            self._split = load_data(data)
+        return self._split
+
+    @property
+    def data_label(self) -> str:
+        return self.data.label
+
+    def sampler(self, profile: str) -> PairSampler:
+        return PairSampler(self.split.train_speech, self.split.train_noise, get_profile(profile),
+                           self.fe.tile_samples, seed=self.seed)
+
+    def testset(self, profile: str, n: int | None = None) -> list:
+        n = n or self.budget.test_utterances
+        key = f"{profile}:{n}"
+        if key not in self._testsets:
+            self._testsets[key] = build_testset(self.split.test_speech, self.split.test_noise, get_profile(profile),
+                                                TestSetConfig(n=n))
+        return self._testsets[key]
+
+    def calibration(self, profile: str, n: int = 256) -> torch.Tensor:
+        """Normalised noisy training tiles [n, 1, F, T] for static-quantization calibration."""
+        key = f"{profile}:{n}"
+        if key not in self._calibration:
+            s = self.sampler(profile)
+            tiles = []
+            for i in range(0, n, 16):
+                noisy, clean = s.batch(10_000_000 + i, min(16, n - i))
+                tiles.append(normalise(db_pairs(noisy, clean, self.fe, torch.device("cpu"))[0])[0])
+            self._calibration[key] = torch.cat(tiles)
+        return self._calibration[key]
+
+    # ------------------------------------------------------------------ cache
+    def _dir(self, profile: str) -> Path:
+        slug = re.sub(r"[^a-z0-9]+", "-", self.data_label.lower()).strip("-")
+        digest = hashlib.sha256(str(self.data.resolved()).encode()).hexdigest()[:8]
+        return self.cache_dir / "zoo" / self.budget.name / f"{slug}-{digest}" / profile
+
+    def _stamp(self, key: str, profile: str) -> dict:
+        return {"code_version": CODE_VERSION, "budget": self.budget.name, "data": self.data_label,
+                "profile": profile, "key": key, "seed": self.seed}
+
+    def _load_cached(self, path: Path, stamp: dict) -> tuple[nn.Module, dict] | None:
+        if not path.is_file():
+            return None
+        try:
+            model, meta = load_artifact(path)
+        except ChvoiceError as e:
+            log.warning("rebuilding %s: %s", path.name, e)
+            return None
+        if meta.get("stamp") != stamp:
+            log.warning("rebuilding %s: stale cache entry (%s)", path.name, meta.get("stamp"))
+            return None
+        return model, meta
+
+    # ------------------------------------------------------------------ building
+    def entry(self, variant_id: str, profile: str) -> Entry:
+        """The trained/compressed model of a variant for a profile (built on first use, then cached)."""
+        variant = get_variant(variant_id)
+        get_profile(profile)
+        key = (variant_id, profile)
+        if key not in self._entries:
+            model, meta, path = self._prefix(variant, len(variant.steps), profile)
+            self._entries[key] = Entry(variant_id, profile, model, meta, path)
+        return self._entries[key]
+
+    def _prefix(self, variant: Variant, k: int, profile: str) -> tuple[nn.Module, dict, Path]:
+        key = variant.prefix_ids()[k]
+        path = self._dir(profile) / f"{key}.pt"
+        stamp = self._stamp(key, profile)
+        cached = self._load_cached(path, stamp)
+        if cached is not None:
+            return cached[0], cached[1], path
+        t0 = time.perf_counter()
+        if k == 0:
+            model, quant, extra = self._train_parent(variant.arch, profile)
+            base = model.config
+        else:
+            parent, pmeta, _ = self._prefix(variant, k - 1, profile)
+            model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile)
+            base = extra.pop("base_config", pmeta["base_config"])
+        cfg = extra.pop("config", None) or model.config
+        float_twin = UNet(cfg)
+        meta = {"stamp": stamp, "base_config": base, "build_seconds": round(time.perf_counter() - t0, 1),
+                "params": count_params(float_twin), "macs": count_macs(float_twin),
+                "int8_layers": int8_layers(model), "float_convs": float_conv_layers(model), **extra}
+        meta["base_config"] = base.to_dict() if isinstance(base, UNetConfig) else base
+        save_artifact(path, model, cfg, quant, meta)
+        model, meta = load_artifact(path)     # what the benchmarks use is exactly what was saved
+        return model, meta, path
+
+    def _train_cfg(self, steps: int, lr: float = 4e-4) -> TrainConfig:
+        return TrainConfig(steps=steps, batch_size=self.budget.batch_size, lr=lr, seed=self.seed, device=self.device,
+                           log_every=self.budget.log_every, checkpoint_every=10 ** 9, progress=self.progress)
+
+    def _train_parent(self, arch: str, profile: str):
+        model = UNet(arch_config(arch, self.budget.width_divisor))
+        log.info("training %s for %s (%d steps)", arch, profile, self.budget.steps)
+        r = train(model, self.sampler(profile), self._train_cfg(self.budget.steps))
+        return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": []}
+
+    def _apply(self, s: Step, parent: nn.Module, pmeta: dict, profile: str):
+        div = self.budget.width_divisor
+        recipe = list(pmeta.get("recipe", [])) + [s.slug]
+        if pmeta.get("quant"):
+            raise ChvoiceError(f"cannot apply {s.kind} to an already quantized model")
+        if s.kind == "distil":
+            dc = DistillConfig(**s.p)
+            student_cfg = replace(parent.config, base_width=max(4, dc.student_width // div), widths=None)
+            student = UNet(student_cfg)
+            r = train(student, self.sampler(profile), self._train_cfg(self.budget.steps),
+                      target_fn=teacher_target(copy.deepcopy(parent), dc.alpha))
+            return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": recipe,
+                                                  "base_config": student_cfg}
+        if s.kind == "prune":
+            p = s.p
+            pc = PruneConfig(criterion=p.get("criterion", "taylor"),
+                             filters_per_round=max(1, p.get("filters_per_round", 0) // div) if p.get("filters_per_round") else 0,
+                             rounds=p.get("rounds", 4), target_mac_reduction=p.get("target_mac_reduction", 0.0),
+                             round_to=max(1, p.get("round_to", 1) // div))
+            model = copy.deepcopy(parent).train()
+            steps = self.budget.finetune_steps
+            pruner = Pruner(model, pc, steps)
+            r = train(model, self.sampler(profile), self._train_cfg(steps), on_step=pruner.on_step)
+            pruner.close()
+            return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": recipe,
+                                                  "prune_log": pruner.log, "prune_config": pc.to_dict()}
+        if s.kind == "quant-dynamic":
+            return dynamic_int8(copy.deepcopy(parent)), "dynamic", {"recipe": recipe, "config": parent.config}
+        if s.kind == "quant-static":
+            q = static_int8(copy.deepcopy(parent), self.calibration(profile),
+                            StaticQuantConfig(backend=s.p.get("backend", "x86")))
+            return q, "static", {"recipe": recipe, "config": parent.config, "calibration_tiles": 256}
+        if s.kind == "qat":
+            prepared = prepare_qat(copy.deepcopy(parent), s.p.get("backend", "x86"))
+            r = train(prepared, self.sampler(profile), self._train_cfg(self.budget.finetune_steps, lr=1e-4))
+            return convert(r["model"].cpu()), "qat", {"recipe": recipe, "config": parent.config,
+                                                      "loss_history": r["history"]}
+        raise ChvoiceError(f"unknown step {s.kind}")
+
+    # ------------------------------------------------------------------ full-scale twins for latency
+    def full_scale(self, variant_id: str, profile: str) -> tuple[nn.Module, dict]:
+        """The variant's architecture at the report's full widths (64/32), with the same per-layer pruning
+        ratios and the same quantization, for latency. Weights are untrained: speed does not depend on them."""
+        e = self.entry(variant_id, profile)
+        if self.budget.width_divisor == 1:
+            return e.model, e.meta
+        cfg, base = e.config, UNetConfig.from_dict(e.meta["base_config"])
+        full_base = replace(base, base_width=base.base_width * self.budget.width_divisor, widths=None)
+        ratios = [w / b for w, b in zip(cfg.conv_widths(), base.conv_widths())]
+        full_widths = [max(1, round(r * fw)) for r, fw in zip(ratios, full_base.conv_widths())]
+        if cfg.widths is not None:
+            full_widths = [max(8, 8 * round(w / 8)) for w in full_widths]
+        full_cfg = full_base if cfg.widths is None else full_base.with_widths(tuple(full_widths))
+        torch.manual_seed(0)
+        model = UNet(full_cfg)
+        calib = self.calibration(profile, 32)
+        with torch.no_grad():
+            model.train()
+            model(calib)          # realistic BatchNorm statistics
+        model.eval()
+        quant = e.meta.get("quant")
+        if quant == "dynamic":
+            model = dynamic_int8(model)
+        elif quant in ("static", "qat"):
+            model = static_int8(model, calib)
+        twin = UNet(full_cfg)
+        return model, {"config": full_cfg, "params": count_params(twin), "macs": count_macs(twin),
+                       "int8_layers": int8_layers(model), "quant": quant}

@@ -1,0 +1,207 @@
+import warnings
+
+import pytest
+import torch
+
+from chvoice_core.budgets import get_budget
+from chvoice_core.compress.artifact import load_artifact, save_artifact
+from chvoice_core.compress.distill import DistillConfig, teacher_target
+from chvoice_core.compress.pruning import (PruneConfig, Pruner, TaylorTracker, prunable_convs, remove_filters,
+                                           select_filters)
+from chvoice_core.compress.quantize import (dynamic_int8, float_conv_layers, int8_layers, prepare_qat, convert,
+                                            select_backend, static_int8)
+from chvoice_core.compress.recipes import VARIANTS, Variant, report_variants, step
+from chvoice_core.data import DataConfig, get_profile
+from chvoice_core.data.pairs import PairSampler
+from chvoice_core.dsp import FrontEnd
+from chvoice_core.errors import ChvoiceError
+from chvoice_core.models import UNet, UNetConfig, count_macs
+from chvoice_core.train import TrainConfig, db_pairs, tile_loss, train
+from chvoice_core.zoo import Zoo
+
+CFG = UNetConfig(depth=4, base_width=8)
+
+
+def warmed(cfg=CFG, seed=0):
+    torch.manual_seed(seed)
+    m = UNet(cfg)
+    with torch.no_grad():
+        m.train()
+        m(torch.randn(8, 1, 128, 128))
+    return m.eval()
+
+
+def _blocks(m):
+    return [m.inc] + [d[1] for d in m.downs] + [u.conv for u in m.ups]
+
+
+def test_pruning_surgery_matches_zeroed_filters():
+    m = warmed()
+    g = torch.Generator().manual_seed(1)
+    picks = [torch.randperm(c.out_channels, generator=g)[: c.out_channels // 3].tolist() for c in prunable_convs(m)]
+    with torch.no_grad():
+        for (conv, idx), (blk, i) in zip(zip(prunable_convs(m), picks), [(b, i) for b in _blocks(m) for i in (0, 3)]):
+            conv.weight[idx] = 0            # a zeroed filter with zeroed BN affine outputs exactly 0 after ReLU
+            blk[i + 1].weight[idx] = 0
+            blk[i + 1].bias[idx] = 0
+    x = torch.randn(2, 1, 128, 128)
+    before, macs = m(x), count_macs(m)
+    pruned = remove_filters(m, picks).eval()
+    after = pruned(x)
+    assert after.shape == before.shape
+    assert torch.allclose(before, after, atol=1e-5)
+    assert count_macs(pruned) < 0.7 * macs
+    assert pruned.config.widths == tuple(c.out_channels for c in prunable_convs(pruned))
+
+
+def test_taylor_scores_and_selection():
+    m = warmed().train()
+    tr = TaylorTracker(m)
+    with pytest.raises(ChvoiceError, match="at least one training step"):
+        tr.scores()
+    x = torch.randn(4, 1, 128, 128)
+    ((m(x) - x) ** 2).mean().backward()
+    scores = tr.scores()
+    assert len(scores) == 18 and all(torch.isclose(s.norm(), torch.tensor(1.0)) for s in scores)
+    picks = select_filters(scores, 40, PruneConfig(min_channels=3))
+    assert sum(map(len, picks)) <= 40
+    assert all(c.out_channels - len(p) >= 3 for c, p in zip(prunable_convs(m), picks))
+    tr.remove()
+    rounded = select_filters(scores, 40, PruneConfig(round_to=4))
+    assert all((c.out_channels - len(p)) % 4 == 0 for c, p in zip(prunable_convs(m), rounded) if p)
+
+
+@pytest.mark.parametrize("bad", [dict(target_mac_reduction=1.2), dict(target_mac_reduction=-0.1),
+                                 dict(filters_per_round=0), dict(criterion="random"), dict(rounds=0)])
+def test_prune_config_rejects_bad_amounts(bad):
+    with pytest.raises(ChvoiceError):
+        PruneConfig(**bad)
+
+
+def test_pruner_reaches_a_mac_target(builtin_data):
+    m = warmed()
+    base = count_macs(m)
+    pruner = Pruner(m, PruneConfig(criterion="l2", target_mac_reduction=0.5, rounds=2), total_steps=6)
+    s = PairSampler(builtin_data.train_speech, builtin_data.train_noise, get_profile("weighted"), 16129)
+    r = train(m, s, TrainConfig(steps=6, batch_size=2, progress=False), on_step=pruner.on_step)
+    assert pruner.rounds_done == 2
+    assert count_macs(r["model"]) <= 0.5 * base * 1.001
+    assert r["model"](torch.randn(1, 1, 128, 128)).shape == (1, 1, 128, 128)
+
+
+def test_static_int8_has_quantized_convs_and_small_error(tmp_path):
+    m = warmed()
+    calib = torch.randn(64, 1, 128, 128)
+    q = static_int8(m, calib)
+    assert len(int8_layers(q)) == 19 and not float_conv_layers(q)   # every conv, the 1x1 out-conv included
+    x = torch.randn(4, 1, 128, 128)
+    with torch.no_grad():
+        f, y = m(x), q(x)
+    rel = float((y - f).pow(2).mean().sqrt() / f.pow(2).mean().sqrt())
+    assert rel < 0.05      # stated tolerance: 5 % relative RMS error against fp32
+    save_artifact(tmp_path / "q.pt", q, m.config, "static")
+    q2, meta = load_artifact(tmp_path / "q.pt")
+    assert meta["quant"] == "static" and meta["size_bytes"] < 0.5 * sum(p.numel() * 4 for p in m.parameters())
+    assert torch.equal(q(x), q2(x))
+
+
+def test_dynamic_int8_quantizes_no_conv():
+    q = dynamic_int8(warmed())
+    assert int8_layers(q) == []
+    assert len(float_conv_layers(q)) == 19
+
+
+def test_qat_fine_tune_converts_to_int8(tmp_path):
+    m = warmed()
+    prepared = prepare_qat(m)
+    opt = torch.optim.Adam(prepared.parameters(), 1e-4)
+    for _ in range(2):
+        x = torch.randn(2, 1, 128, 128)
+        loss = ((prepared(x) - x) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    q = convert(prepared)
+    assert len(int8_layers(q)) == 19
+    save_artifact(tmp_path / "qat.pt", q, m.config, "qat")
+    q2, _ = load_artifact(tmp_path / "qat.pt")
+    x = torch.randn(1, 1, 128, 128)
+    assert torch.equal(q(x), q2(x))
+
+
+def test_backend_fallback_and_empty_calibration():
+    with pytest.warns(UserWarning, match="falling back"):
+        assert select_backend("no-such-engine") in torch.backends.quantized.supported_engines
+    with pytest.raises(ChvoiceError, match="calibration data"):
+        static_int8(warmed(), torch.zeros(0, 1, 128, 128))
+
+
+def test_distilled_student_loss_falls(builtin_data):
+    teacher = warmed(UNetConfig(depth=2, base_width=8), seed=3)
+    target = teacher_target(teacher)
+    s = PairSampler(builtin_data.train_speech, builtin_data.train_noise, get_profile("weighted"), 16129)
+    noisy, clean = db_pairs(*s.batch(99_999, 8), FrontEnd(), torch.device("cpu"))
+    fixed_target = target(noisy, clean)
+    torch.manual_seed(0)
+    student = UNet(UNetConfig(depth=2, base_width=4))
+
+    def loss():
+        with torch.no_grad():
+            return float(tile_loss(student, noisy, fixed_target))
+
+    before = loss()
+    train(student, s, TrainConfig(steps=30, batch_size=4, lr=2e-3, progress=False), target_fn=target)
+    assert loss() < 0.8 * before
+    with pytest.raises(ChvoiceError, match="alpha"):
+        DistillConfig(alpha=1.5)
+
+
+def test_recipes_reject_conflicting_steps():
+    bad = Variant("x", "normal", (step("quant-static"), step("prune", target_mac_reduction=0.5)), "N", "x", False)
+    with pytest.raises(ChvoiceError, match="already|cannot"):
+        bad.validate()
+    with pytest.raises(ChvoiceError, match="unknown compression step"):
+        step("sparsify")
+    assert len(report_variants()) == 10
+
+
+def test_artifact_version_and_mode_errors(tmp_path):
+    m = warmed(UNetConfig(depth=2, base_width=4))
+    save_artifact(tmp_path / "a.pt", m, m.config, None)
+    ck = torch.load(tmp_path / "a.pt", weights_only=True)
+    ck["quant"] = "int4"
+    torch.save(ck, tmp_path / "b.pt")
+    with pytest.raises(ChvoiceError, match="unknown quantization mode"):
+        load_artifact(tmp_path / "b.pt")
+    ck["quant"], ck["format_version"] = None, 0
+    torch.save(ck, tmp_path / "c.pt")
+    with pytest.raises(ChvoiceError, match="format version 0"):
+        load_artifact(tmp_path / "c.pt")
+
+
+@pytest.mark.slow
+def test_every_variant_builds_and_round_trips(tmp_path_factory, cache_dir):
+    """The whole table at the smoke budget: each artifact reloads to identical outputs, pruning shrinks MACs,
+    quantized rows report their int8 layers honestly."""
+    zoo = Zoo(get_budget("smoke"), DataConfig(cache_dir=str(cache_dir)), cache_dir=tmp_path_factory.mktemp("zoo"),
+              progress=False)
+    x = torch.randn(2, 1, 128, 128)
+    macs = {}
+    for vid, v in VARIANTS.items():
+        e = zoo.entry(vid, "no-reverb")
+        again, meta = load_artifact(e.path)
+        with torch.no_grad():
+            assert torch.equal(e.model(x), again(x)), vid
+        macs[vid] = meta["macs"]
+        kinds = [s.kind for s in v.steps]
+        if "quant-static" in kinds or "qat" in kinds:
+            assert len(meta["int8_layers"]) == 2 * (2 * meta["config"].depth + 1) + 1, vid
+        else:
+            assert meta["int8_layers"] == [], vid
+    assert macs["normal-prune"] < macs["normal"] and macs["normal-prune50"] <= 0.5 * macs["normal"] * 1.01
+    assert macs["normal-kd-prune-int8"] <= 0.5 * macs["normal-kd"] * 1.01
+    # a corrupt cache entry is rebuilt, not crashed on
+    e = zoo.entry("smaller", "no-reverb")
+    e.path.write_bytes(b"broken")
+    fresh = Zoo(zoo.budget, zoo.data, cache_dir=zoo.cache_dir, progress=False)
+    assert load_artifact(fresh.entry("smaller", "no-reverb").path)[1]["params"] == e.meta["params"]
