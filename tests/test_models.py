@@ -19,8 +19,8 @@ def test_parameter_and_mac_counts_match_the_report():
 
 
 def test_budget_width_divisor():
-    assert arch_config("normal", 4).base_width == 16
-    assert arch_config("student", 4).base_width == 8
+    assert arch_config("normal", 8).base_width == 8
+    assert arch_config("student", 8).base_width == 4
     with pytest.raises(ChvoiceError, match="unknown architecture"):
         arch_config("huge")
 

@@ -1,0 +1,138 @@
+"""Fixtures of the benchmark suite: settings from the root conftest's options, the model zoo, the scorer."""
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+from chvoice_core.baselines import PEERS
+from chvoice_core.budgets import Budget, get_budget
+from chvoice_core.compress.recipes import VARIANTS
+from chvoice_core.data import PROFILES, DataConfig
+from chvoice_core.data.sources import default_cache_dir
+from chvoice_core.errors import ChvoiceError
+from chvoice_core.scoring import Scorer
+from chvoice_core.zoo import CODE_VERSION, Zoo
+
+
+@dataclass(frozen=True)
+class Settings:
+    device: str
+    budget: Budget
+    data: DataConfig
+    threads: int
+    profiles: tuple[str, ...]
+    variants: tuple[str, ...]
+    cache_dir: Path
+
+    @property
+    def rounds(self) -> tuple[int, int]:
+        """(rounds, calls per round) of the latency protocol: the report's 3 x 30 at the paper budget."""
+        return {"smoke": (3, 2), "quick": (3, 10)}.get(self.budget.name, (3, 30))
+
+
+def _names(value: str | None, known: dict, what: str) -> tuple[str, ...]:
+    if not value:
+        return tuple(known)
+    names = tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise pytest.UsageError(f"unknown {what} {', '.join(unknown)}; known: {', '.join(known)}")
+    return names
+
+
+def _settings(config) -> Settings:
+    device = config.getoption("--device")
+    if device not in ("cpu", "cuda"):
+        raise pytest.UsageError(f"--device {device!r}: use cpu or cuda")
+    try:
+        budget = get_budget(config.getoption("--budget"))
+        data = DataConfig(data_root=config.getoption("--data-root"))
+        data.resolved()
+    except ChvoiceError as e:
+        raise pytest.UsageError(str(e)) from None
+    threads = config.getoption("--threads")
+    if threads < 1:
+        raise pytest.UsageError("--threads must be at least 1")
+    cache = Path(os.environ.get("CHVOICE_CACHE", default_cache_dir()))
+    return Settings(device, budget, data, threads, _names(config.getoption("--profiles"), PROFILES, "profile"),
+                    _names(config.getoption("--variants"), VARIANTS, "variant"), cache)
+
+
+def pytest_configure(config):
+    config._chvoice_settings = _settings(config)
+
+
+def pytest_report_header(config):
+    s = config._chvoice_settings
+    lines = [f"chvoice: budget={s.budget.name} device={s.device} threads={s.threads} data={s.data.label} "
+             f"profiles={','.join(s.profiles)} variants={len(s.variants)} cache={s.cache_dir}"]
+    if s.device == "cuda" and not torch.cuda.is_available():
+        lines.append("chvoice: --device cuda requested but no CUDA device is available: CUDA benchmarks will be SKIPPED")
+    return lines
+
+
+def pytest_generate_tests(metafunc):
+    s = metafunc.config._chvoice_settings
+    if "variant" in metafunc.fixturenames:
+        metafunc.parametrize("variant", s.variants)
+    if "profile" in metafunc.fixturenames:
+        metafunc.parametrize("profile", s.profiles)
+    if "peer" in metafunc.fixturenames:
+        metafunc.parametrize("peer", list(PEERS))
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    s = config._chvoice_settings
+    machine_info["torch"] = torch.__version__
+    machine_info["cuda"] = torch.version.cuda if torch.cuda.is_available() else None
+    machine_info["cuda_device"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    machine_info["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    machine_info["quantized_engines"] = list(torch.backends.quantized.supported_engines)
+    machine_info["cpu_count"] = os.cpu_count()
+    machine_info["platform"] = platform.platform()
+    machine_info["chvoice"] = {"budget": s.budget.name, "device": s.device, "threads": s.threads,
+                               "data": s.data.label, "code_version": CODE_VERSION}
+
+
+@pytest.fixture(scope="session")
+def settings(request) -> Settings:
+    s = request.config._chvoice_settings
+    if s.device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("--device cuda requested, but torch.cuda.is_available() is False on this machine")
+    return s
+
+
+@pytest.fixture(scope="session")
+def zoo(settings) -> Zoo:
+    return Zoo(settings.budget, settings.data, cache_dir=settings.cache_dir / "bench", device=settings.device,
+               progress=True)
+
+
+@pytest.fixture(scope="session")
+def scorer(settings):
+    s = Scorer(settings.cache_dir / "bench" / "scores", workers=2)
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def _timing_environment(settings):
+    torch.set_num_threads(settings.threads)
+    torch.set_flush_denormal(True)     # CPU convs can slow 5-50x on denormals
+    yield
+
+
+@pytest.fixture(scope="session")
+def build(request, zoo):
+    """build(variant, profile) -> zoo Entry; training runs with output capture off so its progress shows."""
+    capman = request.config.pluginmanager.getplugin("capturemanager")
+
+    def _build(variant: str, profile: str):
+        with capman.global_and_fixture_disabled():
+            return zoo.entry(variant, profile)
+    return _build

@@ -1,0 +1,1 @@
+"""Turn a saved benchmark run into the report's tables, figures and statistics: python -m reports.build."""

@@ -1,0 +1,154 @@
+"""python -m reports.build [--run PATH] [--compare PATH] [--out DIR]
+
+Reads one saved benchmark run (default: the newest under .benchmarks/) and writes the report's tables
+(Markdown, CSV, LaTeX), figures, paired t-tests, a report.md index and a self-contained report.html."""
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+from tabulate import tabulate
+
+from . import figures, stats, tables
+from .compare import compare
+from .load import ReportError, Run, load_run, newest_run, variant_order
+
+QUALITY_METRICS = ("rms_db", "si_sdr", "pesq_wb", "stoi")
+
+
+def write_table(df: pd.DataFrame, out: Path, name: str, digits: int = 2) -> str:
+    """Write name.csv (full precision), name.md and name.tex; return the Markdown."""
+    df.to_csv(out / f"{name}.csv", index=False)
+    shown = tables.fmt(df, digits)
+    md = tabulate(shown, headers="keys", tablefmt="github", showindex=False) if len(df) else "_(no rows)_"
+    (out / f"{name}.md").write_text(md + "\n")
+    (out / f"{name}.tex").write_text(shown.to_latex(index=False, escape=True) if len(df) else "% no rows\n")
+    return md
+
+
+def header(run: Run) -> dict:
+    mi, s = run.raw["machine_info"], run.settings
+    commit = run.raw.get("commit_info", {})
+    return {"run": str(run.path), "date": run.raw.get("datetime", "?"),
+            "machine": f"{mi.get('node', '?')} ({mi.get('cpu', {}).get('brand_raw', mi.get('processor', '?'))}, "
+                       f"{mi.get('cpu_count', '?')} cores)",
+            "device": s.get("device"), "threads": s.get("threads"), "budget": s.get("budget"), "data": s.get("data"),
+            "torch": mi.get("torch"), "commit": f"{commit.get('id', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}"}
+
+
+def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    sections: list[tuple[str, str]] = []
+    figs: list[Path] = []
+    hd = header(run)
+    missing = [v for v in variant_order(run)]
+    t1 = tables.table1(run)
+    sections.append(("Table 1: spectrogram RMS (dB, vs clean) and inference time (ms per 1.02 s tile, best round)",
+                     write_table(t1, out, "table1")))
+    t2 = tables.table2(run)
+    sections.append(("Table 2: compression rows of the report (RMS dB per profile; latency = best round, mean over "
+                     "profiles)", write_table(t2, out, "table2")))
+    ext = tables.extended(run)
+    sections.append(("Extended table: every variant, the noisy input and the peers", write_table(ext, out, "extended")))
+    sp = tables.speedup_vs(run)
+    sections.append(("Speed-up over the fp32 `normal` teacher and share of its SI-SDR improvement kept",
+                     write_table(sp, out, "speedup")))
+    tp = stats.against_parents(run.quality, run.rows, QUALITY_METRICS) if not run.quality.empty else pd.DataFrame()
+    sections.append((f"Paired t-tests: each variant against its uncompressed parent (per utterance; Holm-corrected; "
+                     f"α = {stats.ALPHA}; effect size dz; 95 % bootstrap CI of the mean difference)",
+                     write_table(tp, out, "ttests_vs_parent", 4)))
+    pairs = []
+    models = [v for v in variant_order(run) if v != "noisy"]
+    for p in run.profiles:
+        df = stats.all_pairs(run.quality, models, p, "rms_db") if not run.quality.empty else pd.DataFrame()
+        pairs.append(df)
+    allp = pd.concat(pairs) if pairs else pd.DataFrame()
+    write_table(allp, out, "ttests_all_pairs_rms", 4)
+    n_sig = int(allp["significant"].sum()) if len(allp) else 0
+    sections.append(("Paired t-tests, all pairs within a profile (spectrogram RMS)",
+                     f"{len(allp)} pairs, {n_sig} significant after Holm correction at α = {stats.ALPHA}: "
+                     f"see `ttests_all_pairs_rms.csv`."))
+    lt = stats.latency_tests(run.latency) if not run.latency.empty else pd.DataFrame()
+    sections.append(("Latency: Welch's t-test on per-call samples, variant vs parent", write_table(lt, out, "ttests_latency", 4)))
+    if compare_with is not None:
+        cmp = compare(run, compare_with)
+        sections.append((f"Changes against {compare_with.path.name} (regressions flagged)", write_table(cmp, out, "compare", 3)))
+    else:
+        cmp = None
+    figs.append(figures.fig2_losses(run, out))
+    figs.append(figures.fig3_bars(run, out))
+    figs.append(figures.fig_spectrograms(run, out, "environmental", 4))
+    figs.append(figures.fig_spectrograms(run, out, "reverb", 5, variants=["normal", "normal-kd", "normal-kd-prune-int8"]))
+    figs.append(figures.pareto(run, ext, out))
+    _write_index(out, hd, sections, figs)
+    return {"tables": [s[0] for s in sections], "figures": [str(f) for f in figs], "compare": cmp,
+            "variants": missing}
+
+
+def _write_index(out: Path, hd: dict, sections: list[tuple[str, str]], figs: list[Path]) -> None:
+    head = "\n".join(f"- **{k}**: {v}" for k, v in hd.items())
+    md = ["# chvoice benchmark report", "", head, ""]
+    for title, body in sections:
+        md += [f"## {title}", "", body, ""]
+    md += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>chvoice benchmark report</title>",
+             "<style>body{font-family:sans-serif;max-width:1400px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;font-size:12px;margin-bottom:1.5em}td,th{border:1px solid #ccc;padding:2px 6px;"
+             "text-align:right}th{background:#eee}img{max-width:100%;margin:1em 0}</style></head><body>",
+             "<h1>chvoice benchmark report</h1><ul>"]
+    parts += [f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in hd.items()]
+    parts.append("</ul>")
+    for title, body in sections:
+        parts.append(f"<h2>{html.escape(title)}</h2>")
+        csv = None
+        for name in ("table1", "table2", "extended", "speedup", "ttests_vs_parent", "ttests_latency", "compare"):
+            if body and (out / f"{name}.md").is_file() and (out / f"{name}.md").read_text().strip() == body.strip():
+                csv = out / f"{name}.csv"
+        if csv is not None and csv.stat().st_size > 1:
+            try:
+                parts.append(tables.fmt(pd.read_csv(csv), 3).to_html(index=False, na_rep="–"))
+            except pd.errors.EmptyDataError:
+                parts.append("<p><i>(no rows)</i></p>")
+        else:
+            parts.append(f"<p>{html.escape(body)}</p>")
+    for f in figs:
+        b64 = base64.b64encode(f.read_bytes()).decode()
+        parts.append(f"<h2>{html.escape(f.stem)}</h2><img alt='{f.stem}' src='data:image/png;base64,{b64}'>")
+    parts.append("</body></html>")
+    (out / "report.html").write_text("\n".join(parts))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.splitlines()[0])
+    ap.add_argument("--run", help="a saved benchmark JSON (default: newest under --benchmarks)")
+    ap.add_argument("--benchmarks", default=".benchmarks", help="folder of autosaved runs")
+    ap.add_argument("--compare", help="a second run to compare against; exit 3 when a regression passes a threshold")
+    ap.add_argument("--out", default="reports/out")
+    a = ap.parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        run = load_run(a.run or newest_run(a.benchmarks))
+        other = load_run(a.compare) if a.compare else None
+        res = build(run, Path(a.out), other)
+    except ReportError as e:
+        print(f"reports: error: {e}", file=sys.stderr)
+        return 2
+    print(f"report for {run.path} written to {a.out}/report.md and report.html in {time.perf_counter() - t0:.1f} s")
+    cmp = res["compare"]
+    if cmp is not None and len(cmp) and cmp["regression"].any():
+        bad = cmp[cmp.regression]
+        print(f"reports: {len(bad)} regression(s) against {other.path.name}:", file=sys.stderr)
+        for r in bad.itertuples():
+            print(f"  {r.kind} {r.variant} {r.profile} {r.metric}: {r.old:.3f} -> {r.new:.3f}", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

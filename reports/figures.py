@@ -1,0 +1,165 @@
+"""The report's figures (2-5) and a Pareto plot, as PNG files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .load import Run, variant_order  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="paper")
+
+
+def _save(fig, path: Path) -> Path:
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _gap(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="grey")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def fig2_losses(run: Run, out: Path) -> Path:
+    """Training loss per model (parents and the distilled student), one panel per profile."""
+    profiles = run.profiles
+    fig, axes = plt.subplots(1, len(profiles), figsize=(4.2 * len(profiles), 3.2), squeeze=False, sharey=True)
+    wanted = ["normal", "smaller", "normal-kd"]
+    for ax, p in zip(axes[0], profiles):
+        rows = run.rows[(run.rows.profile == p) & run.rows.variant.isin(wanted)] if not run.rows.empty else run.rows
+        drawn = 0
+        for r in rows.itertuples():
+            h = np.asarray(r.loss_history, dtype=float)
+            if len(h) < 2:
+                continue
+            k = max(1, len(h) // 20)
+            smooth = np.convolve(h, np.ones(k) / k, mode="valid")
+            ax.plot(np.arange(len(smooth)) + k, smooth, label=r.variant)
+            drawn += 1
+        if drawn:
+            ax.set_xlabel("training step")
+            ax.legend(fontsize=7)
+        else:
+            _gap(ax, "no loss history in this run")
+        ax.set_title(f"profile: {p}")
+    axes[0][0].set_ylabel("MSE on dB tiles (dB²)")
+    fig.suptitle("Figure 2: training loss (moving average)")
+    return _save(fig, out / "fig2_training_loss.png")
+
+
+def fig3_bars(run: Run, out: Path) -> Path:
+    """Mean spectrogram RMS (95 % bootstrap CI over utterances) and latency per variant."""
+    order = [v for v in variant_order(run) if not v.startswith("peer:")]
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(max(8, 0.55 * len(order)), 7.5), sharex=True)
+    q = run.quality[run.quality.variant.isin(order)] if not run.quality.empty else run.quality
+    if q.empty:
+        _gap(a1, "no quality results")
+    else:
+        sns.barplot(q, x="variant", y="rms_db", hue="profile", order=order, errorbar=("ci", 95), ax=a1,
+                    hue_order=run.profiles)
+        a1.set_ylabel("spectrogram RMS vs clean (dB)\nlower is better")
+        a1.legend(title="profile", fontsize=7)
+    lat = run.latency[run.latency.variant.isin(order)] if not run.latency.empty else run.latency
+    if lat.empty:
+        _gap(a2, "no latency results")
+    else:
+        long = lat.explode("samples_ms").astype({"samples_ms": float})
+        sns.barplot(long, x="variant", y="samples_ms", hue="profile", order=order, errorbar=("ci", 95), ax=a2,
+                    hue_order=run.profiles)
+        a2.set_yscale("log")
+        a2.set_ylabel("ms per 1.02 s tile\n(1 thread, batch 1, log scale)")
+        a2.legend(title="profile", fontsize=7)
+    a2.set_xlabel("variant")
+    a2.tick_params(axis="x", rotation=60)
+    for lbl in a2.get_xticklabels():
+        lbl.set_ha("right")
+    fig.suptitle("Figure 3: denoising error and inference time per variant")
+    return _save(fig, out / "fig3_rms_latency.png")
+
+
+def _spec_db(path: str) -> np.ndarray | None:
+    import torch
+
+    from chvoice_core.audio_io import read_audio
+    from chvoice_core.dsp import FrontEnd, analyse
+    try:
+        x, _ = read_audio(path, validate=False)
+    except Exception:
+        return None
+    db, _ = analyse(torch.from_numpy(x), FrontEnd())
+    return db.numpy()
+
+
+def fig_spectrograms(run: Run, out: Path, kind: str, number: int, variants: list[str] | None = None) -> Path:
+    """Spectrograms of one test clip of `kind` (environmental or reverb): noisy, clean, each model's output."""
+    p = run.profiles[0] if run.profiles else None
+    rows = run.rows[(run.rows.profile == p)] if not run.rows.empty else run.rows
+    panels: list[tuple[str, str]] = []
+    for r in rows.itertuples():
+        ex = (r.examples or {}).get(kind)
+        if not ex:
+            continue
+        if not panels:
+            panels += [("noisy", ex["noisy"]), ("clean", ex["clean"])]
+        if r.variant != "noisy" and (variants is None or r.variant in variants):
+            panels.append((r.variant, ex["output"]))
+    n = max(1, len(panels))
+    cols = min(4, n)
+    nrows = int(np.ceil(n / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 2.6 * nrows), squeeze=False)
+    specs = [(name, _spec_db(path)) for name, path in panels]
+    vmax = max([s.max() for _, s in specs if s is not None], default=0)
+    im = None
+    for ax, (name, s) in zip(axes.flat, specs):
+        if s is None:
+            _gap(ax, f"{name}: audio file missing")
+        else:
+            t = s.shape[1] * 127 / 16000
+            im = ax.imshow(s, origin="lower", aspect="auto", cmap="magma", vmin=vmax - 80, vmax=vmax,
+                           extent=(0, t, 0, 8))
+            ax.set_xlabel("time (s)")
+            ax.set_ylabel("frequency (kHz)")
+        ax.set_title(name, fontsize=8)
+    for ax in list(axes.flat)[len(specs):]:
+        ax.axis("off")
+    if not specs:
+        _gap(axes[0][0], f"no {kind} example clip in this run")
+    elif im is not None:
+        fig.colorbar(im, ax=axes, shrink=0.8, label="dB")
+    label = "environmental noise" if kind == "environmental" else "reverb"
+    fig.suptitle(f"Figure {number}: spectrograms of a test clip with {label} (profile {p})")
+    return _save(fig, out / f"fig{number}_spectrograms_{kind}.png")
+
+
+def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
+    """Quality (ΔSI-SDR over the noisy input) against latency; point size = size on disk; peers included."""
+    profiles = run.profiles
+    fig, axes = plt.subplots(1, len(profiles), figsize=(5.2 * len(profiles), 4.2), squeeze=False, sharey=True)
+    for ax, p in zip(axes[0], profiles):
+        t = table[(table.profile == p) & (table.variant != "noisy")].dropna(subset=["ms / 1.02 s", "ΔSI-SDR (dB)"])
+        if t.empty:
+            _gap(ax, "no results")
+            continue
+        size = t["size MB (full)"] if "size MB (full)" in t else pd.Series(np.nan, index=t.index)
+        size = size.fillna(1.0)
+        fam = np.where(t.variant.str.startswith("peer:"), "peer",
+                       np.where(t.recipe.str.contains("quant-static|qat"), "int8", "float"))
+        sns.scatterplot(x=t["ms / 1.02 s"], y=t["ΔSI-SDR (dB)"], size=size, sizes=(20, 400), hue=fam, ax=ax,
+                        legend=ax is axes[0][0])
+        for r in t.itertuples():
+            ax.annotate(r.variant.replace("peer:", ""), (r[t.columns.get_loc("ms / 1.02 s") + 1],
+                        r[t.columns.get_loc("ΔSI-SDR (dB)") + 1]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set_xscale("log")
+        ax.set_xlabel("ms per 1.02 s of audio (1 thread, log scale)")
+        ax.set_title(f"profile: {p}")
+    axes[0][0].set_ylabel("SI-SDR improvement over noisy (dB)")
+    fig.suptitle("Quality against latency (point size: model size on disk, MB)")
+    return _save(fig, out / "pareto.png")

@@ -1,0 +1,121 @@
+"""Read a saved pytest-benchmark run of the chvoice suite into tidy pandas tables."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+class ReportError(Exception):
+    """Bad input to the report generator: printed as one line, non-zero exit."""
+
+
+@dataclass
+class Run:
+    path: Path
+    raw: dict
+    latency: pd.DataFrame      # one row per (variant, profile): timing + footprint
+    quality: pd.DataFrame      # one row per (variant, profile, utterance)
+    footprint: pd.DataFrame    # one row per (variant, profile)
+    throughput: pd.DataFrame
+    rows: pd.DataFrame         # one row per quality benchmark (variant, profile): metadata incl. loss history
+
+    @property
+    def settings(self) -> dict:
+        return self.raw["machine_info"].get("chvoice", {})
+
+    @property
+    def profiles(self) -> list[str]:
+        order = ["weighted", "equal", "no-reverb"]
+        found = set(self.quality["profile"]) | set(self.latency["profile"])
+        return [p for p in order if p in found] + sorted(found - set(order))
+
+
+def newest_run(root: str | os.PathLike = ".benchmarks") -> Path:
+    """The most recent autosaved run (pytest-benchmark: .benchmarks/<machine>/<NNNN>_<commit>_<date>.json)."""
+    root = Path(root)
+    runs = sorted(root.glob("*/*.json"), key=lambda p: (p.stat().st_mtime, p.name)) if root.is_dir() else []
+    if not runs:
+        raise ReportError(f"no benchmark runs under {root}/ (run `pytest bench --benchmark-autosave` first, "
+                          f"or pass --run PATH)")
+    return runs[-1]
+
+
+def load_run(path: str | os.PathLike) -> Run:
+    path = Path(path)
+    if not path.is_file():
+        raise ReportError(f"{path}: no such file")
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ReportError(f"{path}: not a JSON file ({e.__class__.__name__})") from None
+    if not isinstance(raw, dict) or "benchmarks" not in raw or "machine_info" not in raw:
+        raise ReportError(f"{path}: not a pytest-benchmark run (no 'benchmarks' / 'machine_info')")
+    if "chvoice" not in raw["machine_info"]:
+        raise ReportError(f"{path}: a pytest-benchmark run from another suite (no chvoice machine_info); "
+                          f"run `pytest bench --benchmark-autosave` to make one")
+    lat, qual, fp, thr, rows = [], [], [], [], []
+    for b in raw["benchmarks"]:
+        ei = b.get("extra_info", {})
+        kind = ei.get("kind")
+        if not kind or "variant" not in ei:
+            raise ReportError(f"{path}: benchmark {b.get('name')} lacks the chvoice extra_info fields "
+                              f"(unknown schema)")
+        base = {k: ei.get(k) for k in ("variant", "profile", "model_label", "compression", "in_report", "parent",
+                                       "device", "threads", "batch", "audio_seconds_per_call")}
+        base["recipe"] = " -> ".join(ei.get("recipe") or []) or "-"
+        if kind == "latency":
+            lat.append({**base, "group": b["group"], "best_round_ms": ei.get("best_round_ms"),
+                        "p50_ms": ei.get("p50_ms"), "p90_ms": ei.get("p90_ms"), "p99_ms": ei.get("p99_ms"),
+                        "samples_ms": ei.get("samples_ms", []), "params": ei.get("params"), "macs": ei.get("macs"),
+                        "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers")})
+        elif kind == "quality":
+            ids = ei.get("utterance_ids", [])
+            metrics = ei.get("metrics", {})
+            rows.append({**base, "group": b["group"], "loss_history": ei.get("loss_history", []),
+                         "examples": ei.get("examples", {}), "params": ei.get("params"), "macs": ei.get("macs"),
+                         "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers"),
+                         "enhance_seconds": b["stats"]["min"]})
+            kinds = ei.get("noise_kinds", [None] * len(ids))
+            for i, uid in enumerate(ids):
+                qual.append({"variant": base["variant"], "profile": base["profile"], "id": uid, "noise": kinds[i],
+                             **{m: _num(v[i]) for m, v in metrics.items()}})
+        elif kind == "footprint":
+            fp.append({**base, "params": ei.get("params"), "macs": ei.get("macs"), "size_bytes": ei.get("size_bytes"),
+                       "int8_layers": ei.get("int8_layers"), "full_params": ei.get("full_params"),
+                       "full_macs": ei.get("full_macs"), "full_size_bytes": ei.get("full_size_bytes"),
+                       "full_peak_forward_bytes": ei.get("full_peak_forward_bytes"),
+                       "load_ms": b["stats"]["min"] * 1000})
+        elif kind == "throughput":
+            thr.append({**base, "tiles_per_second": ei.get("tiles_per_second"),
+                        "realtime_factor": ei.get("realtime_factor")})
+    if not lat and not qual:
+        raise ReportError(f"{path}: the run holds no latency or quality benchmarks")
+    cols_q = ["variant", "profile", "id", "noise", "rms_db", "si_sdr", "pesq_wb", "stoi"]
+    return Run(path, raw, pd.DataFrame(lat), pd.DataFrame(qual, columns=None if qual else cols_q),
+               pd.DataFrame(fp), pd.DataFrame(thr), pd.DataFrame(rows))
+
+
+def _num(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def variant_order(run: Run) -> list[str]:
+    """The variant table's order, then peers, then anything else; the noisy reference first."""
+    from chvoice_core.compress.recipes import VARIANTS
+    seen = set(run.quality.get("variant", pd.Series(dtype=str))) | set(run.latency.get("variant", pd.Series(dtype=str)))
+    ordered = (["noisy"] if "noisy" in seen else []) + [v for v in VARIANTS if v in seen]
+    return ordered + sorted(seen - set(ordered))
+
+
+def finite_mean(x) -> float:
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else float("nan")

@@ -1,0 +1,81 @@
+"""Runs the benchmark suite as a user would (subprocess, --budget smoke, a small subset) and checks that the
+saved pytest-benchmark JSON carries what the report generator reads."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(tmp_path, cache_dir, *args, timeout=900):
+    env = {**os.environ, "CHVOICE_CACHE": str(cache_dir)}
+    cmd = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--budget", "smoke", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.slow
+def test_smoke_suite_writes_the_agreed_json(tmp_path, cache_dir):
+    out = tmp_path / "run.json"
+    r = run_bench(tmp_path, cache_dir, "--variants", "normal,normal-kd-prune-int8", "--profiles", "no-reverb",
+                  f"--benchmark-json={out}")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run = json.loads(out.read_text())
+    assert run["machine_info"]["chvoice"]["budget"] == "smoke"
+    assert {"torch", "cpu_capability", "quantized_engines"} <= set(run["machine_info"])
+    by_group: dict[str, list] = {}
+    for b in run["benchmarks"]:
+        by_group.setdefault(b["group"], []).append(b)
+        ei = b["extra_info"]
+        for key in ("variant", "recipe", "profile", "device", "threads", "batch", "audio_seconds_per_call",
+                    "budget", "data", "kind"):
+            assert key in ei, (b["name"], key)
+    assert set(by_group) >= {"latency", "throughput", "quality", "footprint", "peers"}
+    lat = {b["extra_info"]["variant"]: b["extra_info"] for b in by_group["latency"]}
+    assert lat["normal"]["architecture"] == "full-scale"
+    assert lat["normal"]["macs"] == pytest.approx(7.7e9, rel=0.01)          # the report's width 64, whatever the budget
+    assert lat["normal-kd-prune-int8"]["int8_layers"] == 19
+    for ei in lat.values():
+        assert ei["threads"] == 1 and ei["batch"] == 1 and ei["p50_ms"] > 0 and len(ei["samples_ms"]) == 6
+        assert ei["p99_ms"] >= ei["p50_ms"] and ei["best_round_ms"] > 0
+    qual = [b["extra_info"] for b in by_group["quality"]]
+    assert {q["variant"] for q in qual} == {"normal", "normal-kd-prune-int8", "noisy"}
+    for q in qual:
+        n = q["n_utterances"]
+        assert n == 8 and len(q["utterance_ids"]) == n
+        assert set(q["metrics"]) == {"rms_db", "si_sdr", "pesq_wb", "stoi"}
+        assert all(len(v) == n for v in q["metrics"].values())
+    ids = {tuple(q["utterance_ids"]) for q in qual}
+    assert len(ids) == 1                                  # every row scored on the same utterances
+    fp = {b["extra_info"]["variant"]: b["extra_info"] for b in by_group["footprint"]}
+    assert fp["normal-kd-prune-int8"]["size_bytes"] < fp["normal"]["size_bytes"]
+    assert fp["normal"]["full_params"] == pytest.approx(13.4e6, rel=0.01)
+    assert fp["normal"]["full_peak_forward_bytes"] > 0
+    peers = {b["extra_info"]["peer"] for b in by_group["peers"]}
+    assert peers                                          # the peers installed with the test extras ran
+
+
+def test_bad_options_give_one_clear_message(tmp_path, cache_dir):
+    for args, msg in [(["--variants", "normal,huge"], "unknown variant huge"),
+                      (["--profiles", "stormy"], "unknown profile stormy"),
+                      (["--device", "tpu"], "use cpu or cuda"),
+                      (["--data-root", str(tmp_path / "nowhere")], "no such folder")]:
+        r = run_bench(tmp_path, cache_dir, *args, "--collect-only", timeout=120)
+        assert r.returncode != 0
+        assert msg in (r.stdout + r.stderr), (args, r.stdout[-1000:], r.stderr[-1000:])
+
+
+def test_cuda_without_a_gpu_skips_with_a_reason(tmp_path, cache_dir):
+    import torch
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    r = run_bench(tmp_path, cache_dir, "--device", "cuda", "--variants", "normal", "--profiles", "weighted",
+                  "-k", "test_latency", "-rs", timeout=120)
+    assert r.returncode == 0
+    assert "--device cuda requested, but torch.cuda.is_available() is False" in r.stdout
+    assert "2 skipped" in r.stdout and "passed" not in r.stdout
