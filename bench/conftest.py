@@ -128,11 +128,20 @@ def _timing_environment(settings):
 
 
 @pytest.fixture(scope="session")
-def build(request, zoo):
-    """build(variant, profile) -> zoo Entry; training runs with output capture off so its progress shows."""
+def build(request, zoo, settings):
+    """build(variant, profile) -> zoo Entry. The first call builds every selected (variant, profile) in two
+    single-threaded worker processes; output capture is off so build progress shows."""
     capman = request.config.pluginmanager.getplugin("capturemanager")
+    state = {"prebuilt": False}
 
     def _build(variant: str, profile: str):
         with capman.global_and_fixture_disabled():
+            if not state["prebuilt"]:
+                state["prebuilt"] = True
+                print(f"\nchvoice: building the model zoo ({len(settings.variants)} variants x "
+                      f"{len(settings.profiles)} profiles, budget {settings.budget.name}) - cached entries are reused",
+                      flush=True)
+                zoo.prebuild(list(settings.variants), list(settings.profiles), workers=2,
+                             log=lambda line: print(line, flush=True))
             return zoo.entry(variant, profile)
     return _build

@@ -142,3 +142,13 @@ def get_peer(name: str) -> Peer:
     if not ok:
         raise ChvoiceError(f"peer {name} unavailable: {why}")
     return cls()
+
+
+_INSTANCES: dict[str, Peer] = {}
+
+
+def run_peer(name: str, x: np.ndarray) -> np.ndarray:
+    """Denoise with a peer created once per process (for process pools: peers hold C state, not picklable)."""
+    if name not in _INSTANCES:
+        _INSTANCES[name] = get_peer(name)
+    return _INSTANCES[name](x)

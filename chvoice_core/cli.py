@@ -210,6 +210,81 @@ def cmd_variants(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_live(a: argparse.Namespace) -> int:
+    import torch
+
+    from .audio_io import SAMPLE_RATE, read_audio, resample, write_audio
+    from .live import run_file, run_microphone
+    from .stream import StreamConfig, StreamingDenoiser
+
+    try:
+        cfg = StreamConfig.mode(a.mode)
+    except ValueError as e:
+        raise ChvoiceError(str(e)) from None
+    if a.list_devices:
+        try:
+            import sounddevice as sd
+        except (ImportError, OSError) as e:
+            raise ChvoiceError(f"listing devices needs sounddevice + PortAudio (apt-get install libportaudio2): {e}") from None
+        print(sd.query_devices())
+        return 0
+    if (a.input is None) != (a.output is None):
+        raise ChvoiceError("file mode needs both --input and --output")
+    block = a.block or cfg.step_frames * 127
+    if block < 1:
+        raise ChvoiceError("--block must be at least 1 sample")
+    if a.input:   # check the input before the model loads, so bad input fails fast
+        x, sr = read_audio(a.input)
+    torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
+    den = _load_denoiser(a.model)
+    engine = StreamingDenoiser(den.model, cfg)
+    if a.input:
+        y, summary = run_file(engine, x, block, a.realtime, a.mode)
+        write_audio(a.output, resample(y, SAMPLE_RATE, sr) if sr != SAMPLE_RATE else y, sr)
+        summary["output"] = a.output
+    else:
+        summary = run_microphone(engine, block, a.device_in, a.device_out, a.seconds, a.mode)
+    summary["threads"] = a.threads
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_quantize(a: argparse.Namespace) -> int:
+    import torch
+
+    from .budgets import get_budget
+    from .compress.artifact import load_artifact, save_artifact
+    from .compress.quantize import dynamic_int8, int8_layers
+    from .zoo import Zoo
+    from .data.sources import default_cache_dir
+
+    model, meta = load_artifact(a.model)
+    if meta.get("quant"):
+        raise ChvoiceError(f"{a.model}: already quantized ({meta['quant']}); quantize the float model")
+    if a.mode == "dynamic":
+        q = dynamic_int8(model)
+    else:
+        from .compress.quantize import StaticQuantConfig, static_int8
+        zoo = Zoo(get_budget("quick"), _data_config(a), cache_dir=Path(a.cache_dir) if a.cache_dir else default_cache_dir())
+        calib = zoo.calibration(a.profile, a.calibration_tiles)
+        q = static_int8(model, calib, StaticQuantConfig(calibration_tiles=a.calibration_tiles))
+    keep = {k: v for k, v in meta.items() if k not in ("config", "quant", "size_bytes")}
+    size = save_artifact(a.out, q, meta["config"], a.mode, {**keep, "quantized_from": str(a.model),
+                                                           "int8_layers": int8_layers(q)})
+    print(json.dumps({"out": a.out, "quant": a.mode, "int8_layers": len(int8_layers(q)), "size_bytes": size}))
+    return 0
+
+
+def cmd_serve(a: argparse.Namespace) -> int:
+    from .web import create_app
+    den = _load_denoiser(a.model)
+    app = create_app(den, max_upload_mb=a.max_upload_mb, workers=a.workers, max_queue=a.max_queue)
+    print(f"chvoice web app on http://{a.host}:{a.port}/ (model {den.name}); Ctrl-C to stop", file=sys.stderr)
+    app.run(host=a.host, port=a.port, threaded=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chvoice", description="Train, compress and benchmark U-Net speech denoisers.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -257,6 +332,38 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true")
     _add_data_args(c)
     c.set_defaults(fn=cmd_compress)
+
+    lv = sub.add_parser("live", help="live denoising: microphone -> speakers, or --input/--output files")
+    lv.add_argument("--model", help="model file (default: the shipped default model)")
+    lv.add_argument("--mode", default="low-latency", help="low-latency (31.75 ms) | report (1 s blocks)")
+    lv.add_argument("--input", help="read this file instead of a microphone")
+    lv.add_argument("--output", help="write the denoised stream here (with --input)")
+    lv.add_argument("--realtime", action="store_true", help="pace the file in real time, as a sound card would")
+    lv.add_argument("--block", type=int, help="samples per block (default: one model step, 381)")
+    lv.add_argument("--threads", type=int, default=1)
+    lv.add_argument("--device-in", help="input device (index or name; see --list-devices)")
+    lv.add_argument("--device-out", help="output device")
+    lv.add_argument("--seconds", type=float, help="stop the microphone mode after this long")
+    lv.add_argument("--list-devices", action="store_true")
+    lv.set_defaults(fn=cmd_live)
+
+    sv = sub.add_parser("serve", help="a local web app to denoise uploaded audio and video")
+    sv.add_argument("--model", help="model file (default: the shipped default model)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--max-upload-mb", type=int, default=200)
+    sv.add_argument("--workers", type=int, default=1, help="jobs denoised at once")
+    sv.add_argument("--max-queue", type=int, default=32, help="jobs waiting before new uploads are refused")
+    sv.set_defaults(fn=cmd_serve)
+
+    qz = sub.add_parser("quantize", help="int8-quantize a float model (static: calibrated on training tiles)")
+    qz.add_argument("model")
+    qz.add_argument("--out", required=True)
+    qz.add_argument("--mode", choices=["static", "dynamic"], default="static")
+    qz.add_argument("--profile", default="weighted")
+    qz.add_argument("--calibration-tiles", type=int, default=256)
+    _add_data_args(qz)
+    qz.set_defaults(fn=cmd_quantize)
 
     v = sub.add_parser("variants", help="list the variant table")
     v.set_defaults(fn=cmd_variants)

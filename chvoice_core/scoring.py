@@ -68,6 +68,16 @@ class Scorer:
                     tmp.write_text(json.dumps(r))
         return out  # type: ignore[return-value]
 
+    def map(self, fn, *iterables) -> list:
+        """Run a picklable function over items in the worker processes (in order)."""
+        if self._pool is None:
+            return list(map(fn, *iterables))
+        return list(self._pool.map(fn, *iterables, chunksize=2))
+
+    @property
+    def workers(self) -> int:
+        return self._pool._max_workers if self._pool else 1
+
     def close(self) -> None:
         if self._pool:
             self._pool.shutdown()

@@ -14,7 +14,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -223,6 +223,41 @@ class Zoo:
                                                       "loss_history": r["history"]}
         raise ChvoiceError(f"unknown step {s.kind}")
 
+    # ------------------------------------------------------------------ parallel building
+    def prebuild(self, variants: list[str], profiles: list[str], workers: int = 2,
+                 log: "Callable[[str], None] | None" = print) -> None:
+        """Build every (variant, profile) into the cache with `workers` processes of one torch thread each:
+        small U-Nets use a second thread poorly, so two single-threaded builds finish sooner than two-threaded
+        builds one after the other. Jobs are (profile, parent architecture): each chain shares its prefixes."""
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        jobs: dict[tuple[str, str], list[str]] = {}
+        for p in profiles:
+            for v in variants:
+                if not self._is_cached(v, p):
+                    jobs.setdefault((p, get_variant(v).arch), []).append(v)
+        if not jobs:
+            return
+        if workers <= 1 or len(jobs) == 1:
+            for (p, _), vs in jobs.items():
+                for v in vs:
+                    self.entry(v, p)
+            return
+        args = [(self.budget, self.data, str(self.cache_dir), self.device, self.seed, self.test_seconds, p, vs)
+                for (p, _), vs in sorted(jobs.items(), key=lambda kv: -len(kv[1]))]
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = [pool.submit(_build_job, *a) for a in args]
+            for f in as_completed(futures):
+                for line in f.result():
+                    if log:
+                        log(line)
+
+    def _is_cached(self, variant_id: str, profile: str) -> bool:
+        v = get_variant(variant_id)
+        key = v.prefix_ids()[-1]
+        return self._load_cached(self._dir(profile) / f"{key}.pt", self._stamp(key, profile)) is not None
+
     # ------------------------------------------------------------------ full-scale twins for latency
     def full_scale(self, variant_id: str, profile: str) -> tuple[nn.Module, dict]:
         """The variant's architecture at the report's full widths (64/32), with the same per-layer pruning
@@ -252,3 +287,17 @@ class Zoo:
         twin = UNet(full_cfg)
         return model, {"config": full_cfg, "params": count_params(twin), "macs": count_macs(twin),
                        "int8_layers": int8_layers(model), "quant": quant}
+
+
+def _build_job(budget: Budget, data: DataConfig, cache_dir: str, device: str, seed: int, test_seconds: float,
+               profile: str, variants: list[str]) -> list[str]:
+    """Worker process: build a chain of variants for one profile with one torch thread."""
+    torch.set_num_threads(1)
+    zoo = Zoo(budget, data, cache_dir=Path(cache_dir), device=device, seed=seed, progress=False, build_threads=1,
+              test_seconds=test_seconds)
+    lines = []
+    for v in variants:
+        t0 = time.perf_counter()
+        zoo.entry(v, profile)
+        lines.append(f"zoo: built {v} for {profile} in {time.perf_counter() - t0:.0f} s")
+    return lines

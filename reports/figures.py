@@ -140,26 +140,34 @@ def fig_spectrograms(run: Run, out: Path, kind: str, number: int, variants: list
 
 
 def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
-    """Quality (ΔSI-SDR over the noisy input) against latency; point size = size on disk; peers included."""
+    """Quality (ΔSI-SDR over the noisy input) against latency; marker area = full-scale size on disk; peers
+    (whose size is not known) as crosses."""
     profiles = run.profiles
-    fig, axes = plt.subplots(1, len(profiles), figsize=(5.2 * len(profiles), 4.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(profiles), figsize=(5.4 * len(profiles), 4.4), squeeze=False, sharey=True)
+    xcol, ycol = "ms / 1.02 s", "ΔSI-SDR (dB)"
     for ax, p in zip(axes[0], profiles):
-        t = table[(table.profile == p) & (table.variant != "noisy")].dropna(subset=["ms / 1.02 s", "ΔSI-SDR (dB)"])
+        t = table[(table.profile == p) & (table.variant != "noisy")].dropna(subset=[xcol, ycol])
         if t.empty:
             _gap(ax, "no results")
             continue
-        size = t["size MB (full)"] if "size MB (full)" in t else pd.Series(np.nan, index=t.index)
-        size = size.fillna(1.0)
-        fam = np.where(t.variant.str.startswith("peer:"), "peer",
-                       np.where(t.recipe.str.contains("quant-static|qat"), "int8", "float"))
-        sns.scatterplot(x=t["ms / 1.02 s"], y=t["ΔSI-SDR (dB)"], size=size, sizes=(20, 400), hue=fam, ax=ax,
-                        legend=ax is axes[0][0])
-        for r in t.itertuples():
-            ax.annotate(r.variant.replace("peer:", ""), (r[t.columns.get_loc("ms / 1.02 s") + 1],
-                        r[t.columns.get_loc("ΔSI-SDR (dB)") + 1]), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        peers = t[t.variant.str.startswith("peer:")]
+        models = t[~t.variant.str.startswith("peer:")]
+        if len(models):
+            size = models["size MB (full)"] if "size MB (full)" in models else pd.Series(1.0, index=models.index)
+            int8 = models.recipe.str.contains("quant-static|qat", regex=True)
+            for mask, colour, label in ((~int8, "tab:blue", "float32"), (int8, "tab:orange", "int8")):
+                m = models[mask]
+                if len(m):
+                    ax.scatter(m[xcol], m[ycol], s=20 + 8 * size[mask].fillna(1.0), c=colour, alpha=0.7,
+                               edgecolors="k", linewidths=0.5, label=f"U-Net, {label}")
+        if len(peers):
+            ax.scatter(peers[xcol], peers[ycol], marker="X", s=70, c="tab:green", label="peer denoiser")
+        for name, x, y in zip(t.variant, t[xcol], t[ycol]):
+            ax.annotate(name.replace("peer:", ""), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
         ax.set_xlabel("ms per 1.02 s of audio (1 thread, log scale)")
         ax.set_title(f"profile: {p}")
-    axes[0][0].set_ylabel("SI-SDR improvement over noisy (dB)")
-    fig.suptitle("Quality against latency (point size: model size on disk, MB)")
+        ax.legend(fontsize=7, loc="lower right")
+    axes[0][0].set_ylabel("SI-SDR improvement over noisy input (dB)")
+    fig.suptitle("Quality against latency (marker area grows with full-scale size on disk)")
     return _save(fig, out / "pareto.png")

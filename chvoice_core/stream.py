@@ -1,0 +1,141 @@
+"""Streaming denoiser: audio in blocks of any size in, denoised blocks out, state carried across calls.
+
+Every `step_frames` STFT hops the engine appends the newest frames to a rolling context of `context_frames`
+dB frames, runs the model on the whole context, keeps the output's newest `step_frames` columns (noisy phase)
+and overlap-adds them. A sample is final once no later frame overlaps it, so the algorithmic latency is
+step_frames * hop (buffering) + (n_fft - hop) (the synthesis window's tail): with the report's STFT,
+3 hops -> 4 * 127 samples = 31.75 ms. The report's own live mode (1 s blocks) is step_frames = 128.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from .dsp import FrontEnd, normalise, to_db, from_db
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    step_frames: int = 3         # hops between model calls (and frames emitted per call)
+    context_frames: int = 128    # frames the model sees (a multiple of 2**depth)
+
+    @staticmethod
+    def mode(name: str) -> "StreamConfig":
+        if name == "low-latency":
+            return StreamConfig(3, 128)
+        if name == "report":
+            return StreamConfig(128, 128)
+        raise ValueError(f"unknown live mode {name!r}; use low-latency or report")
+
+
+class StreamingDenoiser:
+    """process(block [n]) -> denoised samples (any count); flush() -> the rest. Output lags input by
+    `delay_samples` (= n_fft - hop): out[i] is the denoised input[i - delay_samples]."""
+
+    def __init__(self, model: nn.Module, cfg: StreamConfig = StreamConfig(), fe: FrontEnd = FrontEnd()):
+        self.model, self.cfg, self.fe = model.eval(), cfg, fe
+        self.window = fe.window().numpy().astype(np.float64)
+        self.half = fe.n_fft // 2                                 # 127: frame j spans [j*hop - half, j*hop + half)
+        self.compute_ms: list[float] = []
+        self.reset()
+
+    @property
+    def delay_samples(self) -> int:
+        return self.half   # the first emitted sample is the zero padding before input sample 0
+
+    @property
+    def algorithmic_latency_ms(self) -> float:
+        """Buffering of one step plus the synthesis window's tail, in milliseconds."""
+        return 1000 * (self.cfg.step_frames * self.fe.hop + self.fe.n_fft - self.fe.hop) / self.fe.sample_rate
+
+    def reset(self) -> None:
+        fe = self.fe
+        self.inp = np.zeros(self.half, np.float64)            # left zero-padding stands in for STFT centring
+        self.inp_start = -self.half                           # absolute index of inp[0]
+        self.next_frame = 0
+        self.ctx_db = torch.full((fe.n_bins, self.cfg.context_frames), fe.floor_db)
+        self.acc = np.zeros(fe.n_fft + fe.hop * self.cfg.step_frames, np.float64)
+        self.env = np.zeros_like(self.acc)
+        self.acc_start = -self.half                            # absolute index of acc[0]
+        self.emitted = -self.half                              # next absolute sample to emit (delay handled by caller)
+        self.pending_frames: list[np.ndarray] = []
+
+    def _frame(self, j: int) -> np.ndarray:
+        s = j * self.fe.hop - self.half - self.inp_start
+        return self.inp[s:s + self.fe.n_fft]
+
+    @torch.no_grad()
+    def _run_step(self) -> None:
+        fe, k = self.fe, self.cfg.step_frames
+        frames = np.stack(self.pending_frames)                  # [k, n_fft]
+        self.pending_frames = []
+        spec = np.fft.rfft(frames * self.window, axis=1).T      # [F, k]
+        db = to_db(torch.from_numpy(np.abs(spec)).float(), fe)
+        self.ctx_db = torch.cat([self.ctx_db[:, k:], db], dim=1)
+        t0 = time.perf_counter()
+        x, mean, std = normalise(self.ctx_db[None, None])
+        y = self.model(x).float() * std + mean
+        self.compute_ms.append(1000 * (time.perf_counter() - t0))
+        mag = from_db(y[0, 0, :, -k:]).double().numpy()
+        out_frames = np.fft.irfft(mag * np.exp(1j * np.angle(spec)), n=fe.n_fft, axis=0).T * self.window
+        j0 = self.next_frame - k
+        for i in range(k):
+            s = (j0 + i) * fe.hop - self.half - self.acc_start
+            self.acc[s:s + fe.n_fft] += out_frames[i]
+            self.env[s:s + fe.n_fft] += self.window ** 2
+
+    def _emit(self, upto: int) -> np.ndarray:
+        """Release accumulated samples [emitted, upto)."""
+        n = upto - self.emitted
+        if n <= 0:
+            return np.zeros(0, np.float32)
+        s = self.emitted - self.acc_start
+        env = self.env[s:s + n]
+        out = np.where(env > 1e-8, self.acc[s:s + n] / np.maximum(env, 1e-8), 0.0)
+        self.emitted = upto
+        keep = self.emitted - self.acc_start
+        self.acc = np.concatenate([self.acc[keep:], np.zeros(keep)])
+        self.env = np.concatenate([self.env[keep:], np.zeros(keep)])
+        self.acc_start = self.emitted
+        return out.astype(np.float32)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        """Feed samples (16 kHz float); returns the samples that became final."""
+        fe, k = self.fe, self.cfg.step_frames
+        self.inp = np.concatenate([self.inp, np.asarray(block, np.float64)])
+        outs = []
+        while True:
+            j = self.next_frame
+            if j * fe.hop + self.half > self.inp_start + len(self.inp):
+                break
+            self.pending_frames.append(self._frame(j).copy())
+            self.next_frame += 1
+            if len(self.pending_frames) == k:
+                self._run_step()
+                # samples before the next frame's start are complete
+                outs.append(self._emit(self.next_frame * fe.hop - self.half))
+        drop = (self.next_frame * fe.hop - self.half) - self.inp_start
+        if drop > 0:
+            self.inp = self.inp[drop:]
+            self.inp_start += drop
+        return np.concatenate(outs) if outs else np.zeros(0, np.float32)
+
+    def flush(self) -> np.ndarray:
+        """Pad with silence until every fed sample has been emitted."""
+        fed_end = self.inp_start + len(self.inp)
+        out = [self.process(np.zeros(self.cfg.step_frames * self.fe.hop + self.fe.n_fft))]
+        out = np.concatenate(out)
+        need = fed_end - (self.emitted - len(out))
+        return out[:max(0, need)]
+
+    def run(self, x: np.ndarray, block: int) -> np.ndarray:
+        """Stream a whole signal in blocks of `block` samples; returns output aligned to x (delay removed)."""
+        outs = [self.process(x[i:i + block]) for i in range(0, len(x), block)]
+        outs.append(self.flush())
+        y = np.concatenate(outs)
+        return y[self.half:self.half + len(x)] if len(y) >= len(x) + self.half else np.pad(
+            y[self.half:], (0, len(x) - max(0, len(y) - self.half)))

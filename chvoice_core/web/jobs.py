@@ -1,0 +1,140 @@
+"""Background denoising jobs: a bounded queue, worker threads, one private folder per job, and clean-up."""
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..audio_io import SAMPLE_RATE, read_audio, resample, write_audio
+from ..enhance import Denoiser
+from ..errors import ChvoiceError
+from . import media
+
+
+@dataclass
+class Job:
+    id: str
+    folder: Path
+    kind: str                 # audio | video
+    input: Path
+    name: str                 # the user's file name, sanitised, for downloads
+    state: str = "queued"     # queued | running | done | error
+    progress: float = 0.0
+    error: str | None = None
+    output: Path | None = None
+    created: float = field(default_factory=time.time)
+
+    def public(self) -> dict:
+        return {"id": self.id, "kind": self.kind, "state": self.state, "progress": round(self.progress, 3),
+                "error": self.error, "name": self.name}
+
+
+class QueueFull(Exception):
+    pass
+
+
+class JobManager:
+    def __init__(self, denoiser: Denoiser, root: Path, workers: int = 1, max_queue: int = 32, ttl_seconds: float = 3600):
+        self.denoiser, self.root, self.ttl = denoiser, Path(root), ttl_seconds
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.jobs: dict[str, Job] = {}
+        self.lock = threading.Lock()
+        self.queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._worker, daemon=True, name=f"chvoice-job-{i}") for i in range(workers)]
+        for t in self.threads:
+            t.start()
+
+    def new_folder(self) -> tuple[str, Path]:
+        job_id = uuid.uuid4().hex        # unguessable: users never reach each other's jobs
+        folder = self.root / job_id
+        folder.mkdir()
+        return job_id, folder
+
+    def submit(self, job: Job) -> Job:
+        with self.lock:
+            self.jobs[job.id] = job
+        try:
+            self.queue.put_nowait(job)
+        except queue.Full:
+            with self.lock:
+                del self.jobs[job.id]
+            shutil.rmtree(job.folder, ignore_errors=True)
+            raise QueueFull() from None
+        return job
+
+    def get(self, job_id: str) -> Job | None:
+        with self.lock:
+            return self.jobs.get(job_id)
+
+    def _worker(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                job = self.queue.get(timeout=0.2)
+            except queue.Empty:
+                self.cleanup()
+                continue
+            job.state = "running"
+            try:
+                self._process(job)
+                job.progress, job.state = 1.0, "done"
+            except ChvoiceError as e:
+                job.state, job.error = "error", str(e)
+            except Exception as e:  # a job must never take the worker down
+                job.state, job.error = "error", f"internal error ({e.__class__.__name__})"
+            finally:
+                self.queue.task_done()
+
+    def _denoise(self, x: np.ndarray, job: Job, span: tuple[float, float]) -> np.ndarray:
+        """Denoise in ~10 s chunks (with 1 s of context each side) so progress can be reported."""
+        chunk, ctx = 10 * SAMPLE_RATE, SAMPLE_RATE
+        out = np.zeros_like(x)
+        for s in range(0, len(x), chunk):
+            a, b = max(0, s - ctx), min(len(x), s + chunk + ctx)
+            y = self.denoiser(x[a:b])
+            out[s:min(len(x), s + chunk)] = y[s - a:s - a + min(chunk, len(x) - s)]
+            job.progress = span[0] + (span[1] - span[0]) * min(1.0, (s + chunk) / len(x))
+        return out
+
+    def _process(self, job: Job) -> None:
+        if job.kind == "audio":
+            x, sr = read_audio(job.input)
+            y = self._denoise(x, job, (0.0, 0.95))
+            out = job.folder / "denoised.wav"
+            write_audio(out, resample(y, SAMPLE_RATE, sr) if sr != SAMPLE_RATE else y, sr)
+        else:
+            if not media.has_audio_stream(job.input):
+                raise ChvoiceError("the video has no audio track")
+            wav = job.folder / "audio.wav"
+            media.extract_audio(job.input, wav)
+            job.progress = 0.1
+            x, _ = read_audio(wav)
+            y = self._denoise(x, job, (0.1, 0.85))
+            den = job.folder / "denoised-audio.wav"
+            write_audio(den, y)
+            out = job.folder / "denoised.mp4"
+            media.remux(job.input, den, out)
+        job.output = out
+
+    def cleanup(self, now: float | None = None) -> int:
+        """Delete finished jobs older than the TTL; returns how many were removed."""
+        now = now or time.time()
+        with self.lock:
+            old = [j for j in self.jobs.values() if j.state in ("done", "error") and now - j.created > self.ttl]
+            for j in old:
+                del self.jobs[j.id]
+        for j in old:
+            shutil.rmtree(j.folder, ignore_errors=True)
+        return len(old)
+
+    def shutdown(self) -> None:
+        self.stopping.set()
+        for t in self.threads:
+            t.join(timeout=5)
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,149 @@
+"""The report generator on a small committed run of the real suite (tests/fixtures/bench-run.json: smoke
+budget, 4 variants x 2 profiles, 8 utterances, peers)."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from reports import stats
+from reports.build import main
+from reports.load import ReportError, load_run, newest_run
+
+FIXTURE = Path(__file__).parent / "fixtures" / "bench-run.json"
+
+
+@pytest.fixture(scope="module")
+def raw():
+    return json.loads(FIXTURE.read_text())
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report")
+    assert main(["--run", str(FIXTURE), "--out", str(out)]) == 0
+    return out
+
+
+def _quality(raw, variant, profile):
+    for b in raw["benchmarks"]:
+        ei = b["extra_info"]
+        if ei["kind"] == "quality" and ei["variant"] == variant and ei["profile"] == profile:
+            return ei
+    raise KeyError((variant, profile))
+
+
+def _latency(raw, variant, profile):
+    return next(b["extra_info"] for b in raw["benchmarks"] if b["extra_info"]["kind"] == "latency"
+                and b["extra_info"]["variant"] == variant and b["extra_info"]["profile"] == profile)
+
+
+def test_table1_rows_and_values(built, raw):
+    t1 = pd.read_csv(built / "table1.csv")
+    assert list(t1["Model"]) == ["Normal Model", "Smaller Model"]
+    for label, v in (("Normal Model", "normal"), ("Smaller Model", "smaller")):
+        row = t1[t1.Model == label].iloc[0]
+        for p in ("weighted", "no-reverb"):
+            assert row[f"RMS {p}"] == pytest.approx(np.mean(_quality(raw, v, p)["metrics"]["rms_db"]))
+            assert row[f"ms {p}"] == pytest.approx(_latency(raw, v, p)["best_round_ms"])
+
+
+def test_table2_has_every_report_row_with_gaps(built, raw):
+    t2 = pd.read_csv(built / "table2.csv")
+    assert len(t2) == 10
+    assert list(t2["Compression"][:6]) == ["None", "Pruning", "Quantization", "Knowledge Distillation",
+                                           "Pruning and Quantization", "Quantization and Knowledge Distillation"]
+    kd = t2[(t2.Model == "Normal Model") & (t2.Compression == "Knowledge Distillation")].iloc[0]
+    assert kd["RMS weighted"] == pytest.approx(np.mean(_quality(raw, "normal-kd", "weighted")["metrics"]["rms_db"]))
+    missing = t2[(t2.Model == "Normal Model") & (t2.Compression == "Pruning")].iloc[0]
+    assert np.isnan(missing["RMS weighted"])                 # not in the run: a gap, not a crash
+    assert "| –" in (built / "table2.md").read_text()
+
+
+def test_paired_ttests_match_scipy(built, raw):
+    tt = pd.read_csv(built / "ttests_vs_parent.csv")
+    row = tt[(tt.a == "normal-kd") & (tt.b == "normal") & (tt.profile == "weighted") & (tt.metric == "si_sdr")].iloc[0]
+    qa, qb = _quality(raw, "normal-kd", "weighted"), _quality(raw, "normal", "weighted")
+    a = dict(zip(qa["utterance_ids"], qa["metrics"]["si_sdr"]))
+    b = dict(zip(qb["utterance_ids"], qb["metrics"]["si_sdr"]))
+    ids = sorted(set(a) & set(b))
+    t, p = sps.ttest_rel([a[i] for i in ids], [b[i] for i in ids])
+    assert row.t == pytest.approx(t) and row.p == pytest.approx(p)
+    d = np.array([a[i] - b[i] for i in ids])
+    assert row.effect_dz == pytest.approx(d.mean() / d.std(ddof=1))
+    assert row.ci_low <= d.mean() <= row.ci_high
+    assert (tt.p_holm >= tt.p - 1e-12).all() and (tt.p_holm <= 1).all()
+    assert set(tt.metric) == {"rms_db", "si_sdr", "pesq_wb", "stoi"}
+
+
+def test_holm_against_hand_computation():
+    p = np.array([0.01, 0.04, 0.03, 0.005])
+    # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone: 0.02, 0.03, 0.06, 0.06
+    assert np.allclose(stats.holm(p), [0.03, 0.06, 0.06, 0.02])
+
+
+def test_outputs_and_figures(built):
+    for name in ("table1", "table2", "extended", "speedup", "ttests_vs_parent", "ttests_latency"):
+        for ext in ("csv", "md", "tex"):
+            assert (built / f"{name}.{ext}").stat().st_size > 0, (name, ext)
+    for f in ("fig2_training_loss", "fig3_rms_latency", "fig4_spectrograms_environmental",
+              "fig5_spectrograms_reverb", "pareto"):
+        assert (built / f"{f}.png").read_bytes()[:4] == b"\x89PNG"
+    page = (built / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 5 and "Table 1" in page and "budget" in page
+    md = (built / "report.md").read_text()
+    assert "## Table 2" in md and "commit" in md and "![pareto](pareto.png)" in md
+    ext = pd.read_csv(built / "extended.csv")
+    assert {"noisy", "normal", "peer:noisereduce"} <= set(ext.variant)
+
+
+def test_compare_flags_regressions(tmp_path, raw):
+    worse = copy.deepcopy(raw)
+    for b in worse["benchmarks"]:
+        ei = b["extra_info"]
+        if ei["kind"] == "latency" and ei["variant"] == "normal":
+            ei["samples_ms"] = [2 * v for v in ei["samples_ms"]]
+    (tmp_path / "new.json").write_text(json.dumps(worse))
+    assert main(["--run", str(tmp_path / "new.json"), "--compare", str(FIXTURE), "--out", str(tmp_path / "o")]) == 3
+    cmp = pd.read_csv(tmp_path / "o" / "compare.csv")
+    flagged = cmp[cmp.regression]
+    assert set(flagged.variant) == {"normal"} and set(flagged.kind) == {"latency"}
+    assert main(["--run", str(FIXTURE), "--compare", str(FIXTURE), "--out", str(tmp_path / "same")]) == 0
+
+
+def test_bad_inputs(tmp_path, capsys, raw):
+    assert main(["--benchmarks", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
+    assert "no benchmark runs" in capsys.readouterr().err
+    other = {"machine_info": {}, "benchmarks": [{"name": "x", "extra_info": {}}]}
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    assert main(["--run", str(tmp_path / "other.json"), "--out", str(tmp_path / "o")]) == 2
+    assert "another suite" in capsys.readouterr().err
+    (tmp_path / "junk.json").write_text("{not json")
+    assert main(["--run", str(tmp_path / "junk.json"), "--out", str(tmp_path / "o")]) == 2
+    assert "not a JSON file" in capsys.readouterr().err
+    nan = copy.deepcopy(raw)
+    for b in nan["benchmarks"]:
+        if b["extra_info"]["kind"] == "quality":
+            b["extra_info"]["metrics"]["pesq_wb"] = [None] * len(b["extra_info"]["metrics"]["pesq_wb"])
+    (tmp_path / "nan.json").write_text(json.dumps(nan))
+    assert main(["--run", str(tmp_path / "nan.json"), "--out", str(tmp_path / "n")]) == 0
+    ext = pd.read_csv(tmp_path / "n" / "extended.csv")
+    assert ext["PESQ-WB"].isna().all()                    # NaN metrics are a visible gap
+
+
+def test_newest_run_picks_latest(tmp_path):
+    d = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
+    d.mkdir(parents=True)
+    (d / "0001_a.json").write_text("{}")
+    import os
+    import time
+    (d / "0002_b.json").write_text("{}")
+    os.utime(d / "0001_a.json", (time.time() - 100, time.time() - 100))
+    assert newest_run(tmp_path / ".benchmarks").name == "0002_b.json"
+    with pytest.raises(ReportError):
+        load_run(d / "0002_b.json")
