@@ -29,7 +29,7 @@ def test_footprint(benchmark, zoo, build, settings, variant, profile, tmp_path):
     benchmark.pedantic(load_artifact, args=(entry.path,), rounds=3, iterations=1)
     full, fmeta = zoo.full_scale(variant, profile)
     full_size = save_artifact(tmp_path / "full.pt", full, fmeta["config"], fmeta.get("quant"))
-    x = zoo.calibration(profile, 32)[:1]
+    x = zoo.calibration(profile, 8)[:1]
     benchmark.extra_info.update(
         variant_info(variant), **base_info("footprint", settings, profile, 1, TILE_SECONDS),
         **footprint_info(entry.meta), float_convs=len(entry.meta.get("float_convs", [])),

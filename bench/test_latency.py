@@ -30,7 +30,7 @@ def _model_on(zoo, build, settings, variant, profile):
 @pytest.mark.benchmark(group="latency")
 def test_latency(benchmark, zoo, build, settings, variant, profile):
     model, meta = _model_on(zoo, build, settings, variant, profile)
-    x = zoo.calibration(profile, 32)[:1].to(settings.device)
+    x = zoo.calibration(profile, 8)[:1].to(settings.device)
     rounds, calls = settings.rounds
     call = _timed(model, x, settings.device)
     for _ in range(3):
@@ -47,10 +47,10 @@ def test_throughput(benchmark, zoo, build, settings, variant):
     profile = settings.profiles[0]
     model, meta = _model_on(zoo, build, settings, variant, profile)
     batch = 8
-    x = zoo.calibration(profile, 32)[:batch].to(settings.device)
+    x = zoo.calibration(profile, 8)[:batch].to(settings.device)
     call = _timed(model, x, settings.device)
     call()
-    benchmark.pedantic(call, rounds=3, iterations=1)
+    benchmark.pedantic(call, rounds=2, iterations=1)
     best = min(benchmark.stats.stats.data)
     benchmark.extra_info.update(variant_info(variant), **base_info("throughput", settings, profile, batch,
                                                                      batch * TILE_SECONDS),

@@ -23,8 +23,8 @@ BUDGETS: dict[str, Budget] = {
     "smoke": Budget("smoke", steps=12, batch_size=4, width_divisor=8, finetune_steps=6, test_utterances=8,
                     log_every=2, checkpoint_every=6),
     # sized so the whole default benchmark run (3 profiles x 16 variants) fits in ~20 minutes on 2 cores
-    "quick": Budget("quick", steps=200, batch_size=16, width_divisor=8, finetune_steps=50, test_utterances=100,
-                    checkpoint_every=50),
+    "quick": Budget("quick", steps=120, batch_size=16, width_divisor=8, finetune_steps=30, test_utterances=100,
+                    checkpoint_every=40),
     # The report: 5 epochs of LibriSpeech train-clean-100, ~10 000 iterations of up to 64 tiles.
     "paper": Budget("paper", steps=10_000, batch_size=64, width_divisor=1, finetune_steps=2_000,
                     test_utterances=200, log_every=50, checkpoint_every=500),

@@ -71,6 +71,7 @@ class Zoo:
         self._entries: dict[tuple[str, str], Entry] = {}
         self._testsets: dict[str, list] = {}
         self._calibration: dict[str, torch.Tensor] = {}
+        self._full: dict[tuple[str, str], tuple[nn.Module, dict]] = {}   # full-scale twins, built once
 
     # ------------------------------------------------------------------ data
     @property
@@ -262,6 +263,9 @@ class Zoo:
     def full_scale(self, variant_id: str, profile: str) -> tuple[nn.Module, dict]:
         """The variant's architecture at the report's full widths (64/32), with the same per-layer pruning
         ratios and the same quantization, for latency. Weights are untrained: speed does not depend on them."""
+        key = (variant_id, profile)
+        if key in self._full:
+            return self._full[key]
         e = self.entry(variant_id, profile)
         if self.budget.width_divisor == 1:
             return e.model, e.meta
@@ -274,7 +278,7 @@ class Zoo:
         full_cfg = full_base if cfg.widths is None else full_base.with_widths(tuple(full_widths))
         torch.manual_seed(0)
         model = UNet(full_cfg)
-        calib = self.calibration(profile, 32)
+        calib = self.calibration(profile, 8)   # untrained weights: 8 tiles give realistic ranges for BN and int8
         with torch.no_grad():
             model.train()
             model(calib)          # realistic BatchNorm statistics
@@ -285,8 +289,9 @@ class Zoo:
         elif quant in ("static", "qat"):
             model = static_int8(model, calib)
         twin = UNet(full_cfg)
-        return model, {"config": full_cfg, "params": count_params(twin), "macs": count_macs(twin),
-                       "int8_layers": int8_layers(model), "quant": quant}
+        self._full[key] = model, {"config": full_cfg, "params": count_params(twin), "macs": count_macs(twin),
+                                  "int8_layers": int8_layers(model), "quant": quant}
+        return self._full[key]
 
 
 def _build_job(budget: Budget, data: DataConfig, cache_dir: str, device: str, seed: int, test_seconds: float,

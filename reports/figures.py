@@ -17,7 +17,7 @@ sns.set_theme(style="whitegrid", context="paper")
 
 
 def _save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=110, bbox_inches="tight")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -114,7 +114,7 @@ def fig_spectrograms(run: Run, out: Path, kind: str, number: int, variants: list
     n = max(1, len(panels))
     cols = min(4, n)
     nrows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 2.6 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, cols, figsize=(3.4 * cols, 2.8 * nrows), squeeze=False, layout="constrained")
     specs = [(name, _spec_db(path)) for name, path in panels]
     vmax = max([s.max() for _, s in specs if s is not None], default=0)
     im = None
@@ -133,7 +133,7 @@ def fig_spectrograms(run: Run, out: Path, kind: str, number: int, variants: list
     if not specs:
         _gap(axes[0][0], f"no {kind} example clip in this run")
     elif im is not None:
-        fig.colorbar(im, ax=axes, shrink=0.8, label="dB")
+        fig.colorbar(im, ax=axes, shrink=0.6, label="dB")
     label = "environmental noise" if kind == "environmental" else "reverb"
     fig.suptitle(f"Figure {number}: spectrograms of a test clip with {label} (profile {p})")
     return _save(fig, out / f"fig{number}_spectrograms_{kind}.png")
