@@ -5,6 +5,7 @@ Loaded with torch.load(weights_only=True), so loading never unpickles code.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,10 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not path.is_file():
         raise ChvoiceError(f"{path}: no such model file")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns on every load of a quantized tensor (TypedStorage / quantized-dtype deprecations)
+            warnings.simplefilter("ignore", UserWarning)
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise ChvoiceError(f"{path}: not a readable chvoice checkpoint ({e.__class__.__name__})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
