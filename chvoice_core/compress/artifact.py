@@ -14,7 +14,7 @@ from torch import nn
 
 from ..audio_io import atomic_path
 from ..errors import ChvoiceError
-from ..models.io import FORMAT, FORMAT_VERSION, read_checkpoint
+from ..models.io import FORMAT, FORMAT_VERSION, config_from_dict, load_state, read_checkpoint
 from ..models.unet import UNet, UNetConfig
 from .quantize import dynamic_int8, skeleton_static
 
@@ -42,22 +42,15 @@ def load_artifact(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     quant = ckpt.get("quant")
     if quant not in QUANT_MODES:
         raise ChvoiceError(f"{path}: unknown quantization mode {quant!r} (saved by a newer chvoice?)")
-    try:
-        cfg = UNetConfig.from_dict(ckpt["config"])
-        float_model = UNet(cfg).eval()
-    except (TypeError, ValueError, KeyError) as e:
-        raise ChvoiceError(f"{path}: bad architecture spec ({e})") from None
+    cfg = config_from_dict(ckpt, str(path))
+    float_model = UNet(cfg).eval()
     if quant in ("static", "qat"):
         model = skeleton_static(float_model, ckpt.get("backend", "x86"))
     elif quant == "dynamic":
         model = dynamic_int8(float_model)
     else:
         model = float_model
-    try:
-        model.load_state_dict(ckpt["state_dict"], strict=True)
-    except (RuntimeError, KeyError) as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
-        raise ChvoiceError(f"{path}: weights do not match its architecture spec ({first})") from None
+    load_state(model, ckpt.get("state_dict", {}), str(path))
     meta = dict(ckpt.get("meta", {}))
     meta.update(config=cfg, quant=quant, size_bytes=Path(path).stat().st_size)
     return model.eval(), meta

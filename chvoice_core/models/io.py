@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..audio_io import atomic_path
 from ..errors import ChvoiceError
@@ -52,19 +53,30 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
-def model_from_dict(ckpt: dict[str, Any], name: str = "checkpoint") -> UNet:
+def config_from_dict(ckpt: dict[str, Any], name: str = "checkpoint") -> UNetConfig:
+    """The architecture spec of a checkpoint, validated."""
     if ckpt.get("arch") != "unet":
         raise ChvoiceError(f"{name}: architecture {ckpt.get('arch')!r} is not 'unet'")
     try:
-        model = UNet(UNetConfig.from_dict(ckpt["config"]))
+        cfg = UNetConfig.from_dict(ckpt["config"])
+        cfg.conv_widths()
+        return cfg
     except (TypeError, ValueError, KeyError) as e:
         raise ChvoiceError(f"{name}: bad architecture spec ({e})") from None
+
+
+def load_state(model: nn.Module, state_dict: dict[str, Any], name: str = "checkpoint") -> nn.Module:
+    """Load a state dict strictly; a mismatch is one clear ChvoiceError."""
     try:
-        model.load_state_dict(ckpt["state_dict"], strict=True)
+        model.load_state_dict(state_dict, strict=True)
     except (RuntimeError, KeyError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise ChvoiceError(f"{name}: weights do not match its architecture spec ({first})") from None
     return model.eval()
+
+
+def model_from_dict(ckpt: dict[str, Any], name: str = "checkpoint") -> UNet:
+    return load_state(UNet(config_from_dict(ckpt, name)), ckpt.get("state_dict", {}), name)
 
 
 def load_model(path: str | os.PathLike) -> tuple[UNet, dict[str, Any]]:
