@@ -60,10 +60,7 @@ def run_file(engine: StreamingDenoiser, x: np.ndarray, block: int, realtime: boo
             rep.underruns += 1
     outs.append(engine.flush())
     wall = time.perf_counter() - t_start
-    y = np.concatenate(outs)
-    d = engine.delay_samples
-    y = np.pad(y, (0, max(0, len(x) + d - len(y))))[d:d + len(x)]
-    return y, rep.summary(engine, len(x) / sr, wall)
+    return engine.align(np.concatenate(outs), len(x)), rep.summary(engine, len(x) / sr, wall)
 
 
 def run_microphone(engine: StreamingDenoiser, block: int, device_in=None, device_out=None, seconds: float | None = None,

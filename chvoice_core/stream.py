@@ -127,15 +127,17 @@ class StreamingDenoiser:
     def flush(self) -> np.ndarray:
         """Pad with silence until every fed sample has been emitted."""
         fed_end = self.inp_start + len(self.inp)
-        out = [self.process(np.zeros(self.cfg.step_frames * self.fe.hop + self.fe.n_fft))]
-        out = np.concatenate(out)
-        need = fed_end - (self.emitted - len(out))
-        return out[:max(0, need)]
+        start = self.emitted
+        out = self.process(np.zeros(self.cfg.step_frames * self.fe.hop + self.fe.n_fft))
+        return out[:max(0, fed_end - start)]
+
+    def align(self, y: np.ndarray, n: int) -> np.ndarray:
+        """The emitted stream y with the delay removed, cut or zero-padded to the input's n samples."""
+        d = self.delay_samples
+        return np.pad(y, (0, max(0, n + d - len(y))))[d:d + n]
 
     def run(self, x: np.ndarray, block: int) -> np.ndarray:
         """Stream a whole signal in blocks of `block` samples; returns output aligned to x (delay removed)."""
         outs = [self.process(x[i:i + block]) for i in range(0, len(x), block)]
         outs.append(self.flush())
-        y = np.concatenate(outs)
-        return y[self.half:self.half + len(x)] if len(y) >= len(x) + self.half else np.pad(
-            y[self.half:], (0, len(x) - max(0, len(y) - self.half)))
+        return self.align(np.concatenate(outs), len(x))

@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 Tensor = torch.Tensor
@@ -147,9 +146,3 @@ def count_macs(model: nn.Module, shape: tuple[int, ...] = (1, 1, 128, 128)) -> i
         model.train(was_training)
     return total
 
-
-def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, int]:
-    """Pad the time axis of [B, 1, F, T] on the right to a multiple; returns (padded, original T)."""
-    t = x.shape[-1]
-    extra = (-t) % multiple
-    return (F.pad(x, (0, extra), mode="replicate") if extra else x), t
