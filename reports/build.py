@@ -31,6 +31,11 @@ def write_table(df: pd.DataFrame, out: Path, name: str, digits: int = 2) -> str:
     return md
 
 
+def table_section(title: str, df: pd.DataFrame, out: Path, name: str, digits: int = 2) -> tuple[str, str, Path]:
+    """(title, Markdown, CSV path) of a table written in all three formats."""
+    return title, write_table(df, out, name, digits), out / f"{name}.csv"
+
+
 def header(run: Run) -> dict:
     mi, s = run.raw["machine_info"], run.settings
     commit = run.raw.get("commit_info", {})
@@ -43,25 +48,21 @@ def header(run: Run) -> dict:
 
 def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
-    sections: list[tuple[str, str]] = []
+    sections: list[tuple[str, str, Path | None]] = []
     figs: list[Path] = []
     hd = header(run)
-    missing = [v for v in variant_order(run)]
     t1 = tables.table1(run)
-    sections.append(("Table 1: spectrogram RMS (dB, vs clean) and inference time (ms per 1.02 s tile, best round)",
-                     write_table(t1, out, "table1")))
+    sections.append(table_section("Table 1: spectrogram RMS (dB, vs clean) and inference time (ms per 1.02 s tile, best round)", t1, out, "table1"))
     t2 = tables.table2(run)
-    sections.append(("Table 2: compression rows of the report (RMS dB per profile; latency = best round, mean over "
-                     "profiles)", write_table(t2, out, "table2")))
+    sections.append(table_section("Table 2: compression rows of the report (RMS dB per profile; latency = best round, mean over "
+                     "profiles)", t2, out, "table2"))
     ext = tables.extended(run)
-    sections.append(("Extended table: every variant, the noisy input and the peers", write_table(ext, out, "extended")))
+    sections.append(table_section("Extended table: every variant, the noisy input and the peers", ext, out, "extended"))
     sp = tables.speedup_vs(run)
-    sections.append(("Speed-up over the fp32 `normal` teacher and share of its SI-SDR improvement kept",
-                     write_table(sp, out, "speedup")))
+    sections.append(table_section("Speed-up over the fp32 `normal` teacher and share of its SI-SDR improvement kept", sp, out, "speedup"))
     tp = stats.against_parents(run.quality, run.rows, QUALITY_METRICS) if not run.quality.empty else pd.DataFrame()
-    sections.append((f"Paired t-tests: each variant against its uncompressed parent (per utterance; Holm-corrected; "
-                     f"α = {stats.ALPHA}; effect size dz; 95 % bootstrap CI of the mean difference)",
-                     write_table(tp, out, "ttests_vs_parent", 4)))
+    sections.append(table_section(f"Paired t-tests: each variant against its uncompressed parent (per utterance; Holm-corrected; "
+                     f"α = {stats.ALPHA}; effect size dz; 95 % bootstrap CI of the mean difference)", tp, out, "ttests_vs_parent", 4))
     pairs = []
     models = [v for v in variant_order(run) if v != "noisy"]
     for p in run.profiles:
@@ -72,12 +73,13 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
     n_sig = int(allp["significant"].sum()) if len(allp) else 0
     sections.append(("Paired t-tests, all pairs within a profile (spectrogram RMS)",
                      f"{len(allp)} pairs, {n_sig} significant after Holm correction at α = {stats.ALPHA}: "
-                     f"see `ttests_all_pairs_rms.csv`."))
+                     f"see `ttests_all_pairs_rms.csv`.", None))
     lt = stats.latency_tests(run.latency) if not run.latency.empty else pd.DataFrame()
-    sections.append(("Latency: Welch's t-test on per-call samples, variant vs parent", write_table(lt, out, "ttests_latency", 4)))
+    sections.append(table_section("Latency: Welch's t-test on per-call samples, variant vs parent", lt, out,
+                                  "ttests_latency", 4))
     if compare_with is not None:
         cmp = compare(run, compare_with)
-        sections.append((f"Changes against {compare_with.path.name} (regressions flagged)", write_table(cmp, out, "compare", 3)))
+        sections.append(table_section(f"Changes against {compare_with.path.name} (regressions flagged)", cmp, out, "compare", 3))
     else:
         cmp = None
     figs.append(figures.fig2_losses(run, out))
@@ -87,13 +89,13 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
     figs.append(figures.pareto(run, ext, out))
     _write_index(out, hd, sections, figs)
     return {"tables": [s[0] for s in sections], "figures": [str(f) for f in figs], "compare": cmp,
-            "variants": missing}
+            "variants": variant_order(run)}
 
 
-def _write_index(out: Path, hd: dict, sections: list[tuple[str, str]], figs: list[Path]) -> None:
+def _write_index(out: Path, hd: dict, sections: list[tuple[str, str, Path | None]], figs: list[Path]) -> None:
     head = "\n".join(f"- **{k}**: {v}" for k, v in hd.items())
     md = ["# chvoice benchmark report", "", head, ""]
-    for title, body in sections:
+    for title, body, _ in sections:
         md += [f"## {title}", "", body, ""]
     md += ["## Figures", ""] + [f"![{f.stem}]({f.name})" for f in figs]
     (out / "report.md").write_text("\n".join(md) + "\n")
@@ -104,12 +106,8 @@ def _write_index(out: Path, hd: dict, sections: list[tuple[str, str]], figs: lis
              "<h1>chvoice benchmark report</h1><ul>"]
     parts += [f"<li><b>{html.escape(k)}</b>: {html.escape(str(v))}</li>" for k, v in hd.items()]
     parts.append("</ul>")
-    for title, body in sections:
+    for title, body, csv in sections:
         parts.append(f"<h2>{html.escape(title)}</h2>")
-        csv = None
-        for name in ("table1", "table2", "extended", "speedup", "ttests_vs_parent", "ttests_latency", "compare"):
-            if body and (out / f"{name}.md").is_file() and (out / f"{name}.md").read_text().strip() == body.strip():
-                csv = out / f"{name}.csv"
         if csv is not None and csv.stat().st_size > 1:
             try:
                 parts.append(tables.fmt(pd.read_csv(csv), 3).to_html(index=False, na_rep="–"))
