@@ -16,7 +16,9 @@ def variant_info(variant: str) -> dict:
 
 
 def base_info(kind: str, settings, profile: str | None, batch: int, audio_seconds: float) -> dict:
-    return {"kind": kind, "profile": profile, "device": settings.device, "threads": settings.threads,
+    """profile None: the measurement stands for every selected profile (listed in `profiles`)."""
+    profiles = list(settings.profiles) if profile is None else [profile]
+    return {"kind": kind, "profile": profile, "profiles": profiles, "device": settings.device, "threads": settings.threads,
             "batch": batch, "audio_seconds_per_call": round(audio_seconds, 4), "budget": settings.budget.name,
             "data": settings.data.label}
 

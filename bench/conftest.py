@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from chvoice_core.baselines import PEERS
 from chvoice_core.budgets import Budget, get_budget
-from chvoice_core.compress.recipes import VARIANTS
+from chvoice_core.compress.recipes import VARIANTS, get_variant
 from chvoice_core.data import PROFILES, DataConfig
 from chvoice_core.data.sources import default_cache_dir
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.scoring import Scorer
-from chvoice_core.zoo import CODE_VERSION, Zoo
+from chvoice_core.version import CODE_VERSION
+from chvoice_core.zoo import Zoo
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,21 @@ def pytest_report_header(config):
     return lines
 
 
+def profile_dependent_architecture(variant: str) -> bool:
+    """Pruning picks different filters for each profile's model; every other recipe keeps the architecture,
+    so its full-scale twin (hence its latency) is the same for every profile."""
+    return any(s.kind == "prune" for s in get_variant(variant).steps)
+
+
 def pytest_generate_tests(metafunc):
     s = metafunc.config._chvoice_settings
+    if "latency_profile" in metafunc.fixturenames:
+        # one latency case per distinct full-scale architecture: per profile only where pruning made them differ
+        cases = [(v, p) for v in s.variants
+                 for p in (s.profiles if profile_dependent_architecture(v) else ("all",))]
+        metafunc.parametrize("variant,latency_profile", cases,
+                             ids=[v if p == "all" else f"{v}-{p}" for v, p in cases])
+        return
     if "variant" in metafunc.fixturenames:
         metafunc.parametrize("variant", s.variants)
     if "profile" in metafunc.fixturenames:
@@ -124,7 +139,8 @@ def scorer(settings):
 def _timing_environment(settings):
     torch.set_num_threads(settings.threads)
     torch.set_flush_denormal(True)     # CPU convs can slow 5-50x on denormals
-    yield
+    with threadpool_limits(settings.threads):   # numpy/scipy (peers) obey --threads too
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench._info import TILE_SECONDS, base_info, footprint_info, variant_info
-from chvoice_core.compress.artifact import load_artifact, save_artifact
+from chvoice_core.compress.artifact import load_artifact
 
 
 def peak_forward_bytes(model, x) -> int:
@@ -24,15 +24,14 @@ def peak_forward_bytes(model, x) -> int:
 
 
 @pytest.mark.benchmark(group="footprint")
-def test_footprint(benchmark, zoo, build, settings, variant, profile, tmp_path):
+def test_footprint(benchmark, zoo, build, settings, variant, profile):
     entry = build(variant, profile)
     benchmark.pedantic(load_artifact, args=(entry.path,), rounds=3, iterations=1)
     full, fmeta = zoo.full_scale(variant, profile)
-    full_size = save_artifact(tmp_path / "full.pt", full, fmeta["config"], fmeta.get("quant"))
     x = zoo.calibration(profile, 8)[:1]
     benchmark.extra_info.update(
         variant_info(variant), **base_info("footprint", settings, profile, 1, TILE_SECONDS),
         **footprint_info(entry.meta), float_convs=len(entry.meta.get("float_convs", [])),
-        full_params=int(fmeta["params"]), full_macs=int(fmeta["macs"]), full_size_bytes=int(full_size),
+        full_params=int(fmeta["params"]), full_macs=int(fmeta["macs"]), full_size_bytes=int(fmeta["size_bytes"]),
         full_int8_layers=len(fmeta["int8_layers"]), full_peak_forward_bytes=peak_forward_bytes(full, x),
         build_seconds=entry.meta.get("build_seconds"), prune_log=entry.meta.get("prune_log", []))

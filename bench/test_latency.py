@@ -1,5 +1,9 @@
 """Latency: ms per 1.02 s tile, on the report's full-scale architectures (widths 64 / 32), whatever the
-budget; the report's protocol (3 rounds x N calls, best round) plus per-call percentiles."""
+budget; the report's protocol (3 rounds x N calls, best round) plus per-call percentiles.
+
+A latency case is a distinct full-scale architecture: variants whose recipe does not prune have the same
+twin for every profile and are timed once (profile None in extra_info, standing for all of `profiles`);
+pruned variants are timed per profile."""
 from __future__ import annotations
 
 import pytest
@@ -28,7 +32,8 @@ def _model_on(zoo, build, settings, variant, profile):
 
 
 @pytest.mark.benchmark(group="latency")
-def test_latency(benchmark, zoo, build, settings, variant, profile):
+def test_latency(benchmark, zoo, build, settings, variant, latency_profile):
+    profile = settings.profiles[0] if latency_profile == "all" else latency_profile
     model, meta = _model_on(zoo, build, settings, variant, profile)
     x = zoo.calibration(profile, 8)[:1].to(settings.device)
     rounds, calls = settings.rounds
@@ -36,7 +41,9 @@ def test_latency(benchmark, zoo, build, settings, variant, profile):
     for _ in range(3):
         call()
     benchmark.pedantic(call, rounds=rounds * calls, iterations=1, warmup_rounds=1)
-    benchmark.extra_info.update(variant_info(variant), **base_info("latency", settings, profile, 1, TILE_SECONDS),
+    benchmark.extra_info.update(variant_info(variant),
+                                **base_info("latency", settings, None if latency_profile == "all" else profile, 1,
+                                            TILE_SECONDS),
                                 **footprint_info(meta), architecture="full-scale",
                                 widths=list(meta["config"].conv_widths()),
                                 **timing_info(benchmark.stats.stats.data, calls))

@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from bench._info import base_info, footprint_info, timing_info, variant_info
-from chvoice_core.enhance import Denoiser
-from chvoice_core.metrics import si_sdr
+from chvoice_core.scoring import Enhancer
 from chvoice_core.stream import StreamConfig, StreamingDenoiser
 
 LIVE_CANDIDATES = ("normal", "normal-kd", "normal-kd-int8", "normal-kd-prune-int8", "normal-kd-prune-qat")
@@ -22,7 +21,7 @@ def pytest_generate_tests(metafunc):
 
 
 @pytest.mark.benchmark(group="streaming")
-def test_streaming(benchmark, zoo, build, settings, live_variant):
+def test_streaming(benchmark, zoo, build, scorer, settings, live_variant):
     if settings.device != "cpu":
         pytest.skip("the live engine runs on the CPU")
     profile = settings.profiles[0]
@@ -38,15 +37,14 @@ def test_streaming(benchmark, zoo, build, settings, live_variant):
     timing = timing_info(benchmark.stats.stats.data, calls)
     budget_ms = 1000 * cfg.step_frames * 127 / 16000
 
-    # quality cost of live mode: the budget-scale model streamed vs the same model offline
+    # quality cost of live mode: the budget-scale model streamed vs the same model offline (scored, cached,
+    # in the scorer's workers)
     entry = build(live_variant, profile)
     items = zoo.testset(profile)[:QUALITY_UTTERANCES]
-    offline = Denoiser(entry.model)
-    live_scores, offline_scores = [], []
-    for it in items:
-        live = StreamingDenoiser(entry.model, cfg).run(it.mixture.noisy, 381)
-        live_scores.append(si_sdr(live, it.mixture.clean))
-        offline_scores.append(si_sdr(offline(it.mixture.noisy), it.mixture.clean))
+    pairs = [(it.mixture.noisy, it.mixture.clean) for it in items]
+    live_scores = [s["si_sdr"] for s in scorer.score(Enhancer.stream(entry.path, "low-latency"), pairs,
+                                                     which=("si_sdr",))]
+    offline_scores = [s["si_sdr"] for s in scorer.score(Enhancer.artifact(entry.path), pairs, which=("si_sdr",))]
     benchmark.extra_info.update(
         variant_info(live_variant), **base_info("streaming", settings, profile, 1, cfg.step_frames * 127 / 16000),
         **footprint_info(meta), architecture="full-scale", mode="low-latency",

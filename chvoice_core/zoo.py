@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import logging
 import os
 import re
@@ -32,10 +33,12 @@ from .dsp import FrontEnd, normalise
 from .errors import ChvoiceError
 from .models.archs import arch_config
 from .models.unet import UNet, UNetConfig, count_macs, count_params
+from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
+from .version import CODE_VERSION
 
-CODE_VERSION = "2026.11.1"   # bump when training, data or compression changes invalidate cached models
 log = logging.getLogger("chvoice.zoo")
+TWIN_CALIBRATION_PROFILE = "weighted"   # twins of every profile are calibrated alike: only value ranges matter
 
 
 @dataclass
@@ -71,7 +74,7 @@ class Zoo:
         self._entries: dict[tuple[str, str], Entry] = {}
         self._testsets: dict[str, list] = {}
         self._calibration: dict[str, torch.Tensor] = {}
-        self._full: dict[tuple[str, str], tuple[nn.Module, dict]] = {}   # full-scale twins, built once
+        self._full: dict[str, tuple[nn.Module, dict]] = {}   # full-scale twins by architecture digest
 
     # ------------------------------------------------------------------ data
     @property
@@ -247,7 +250,7 @@ class Zoo:
             return
         args = [(self.budget, self.data, str(self.cache_dir), self.device, self.seed, self.test_seconds, p, vs)
                 for (p, _), vs in sorted(jobs.items(), key=lambda kv: -len(kv[1]))]
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=one_thread_worker) as pool:
             futures = [pool.submit(_build_job, *a) for a in args]
             for f in as_completed(futures):
                 for line in f.result():
@@ -262,42 +265,61 @@ class Zoo:
     # ------------------------------------------------------------------ full-scale twins for latency
     def full_scale(self, variant_id: str, profile: str) -> tuple[nn.Module, dict]:
         """The variant's architecture at the report's full widths (64/32), with the same per-layer pruning
-        ratios and the same quantization, for latency. Weights are untrained: speed does not depend on them."""
-        key = (variant_id, profile)
-        if key in self._full:
-            return self._full[key]
+        ratios and the same quantization, for latency. Weights are untrained (speed does not depend on them),
+        so a twin depends on its architecture and quantization only: variants and profiles that share those
+        share one twin, built once and cached on disk like the zoo's entries."""
         e = self.entry(variant_id, profile)
         if self.budget.width_divisor == 1:
             return e.model, e.meta
+        full_cfg, quant = self._full_config(e), e.meta.get("quant")
+        spec = {"config": full_cfg.to_dict(), "quant": quant}
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+        if digest in self._full:
+            return self._full[digest]
+        shape = f"w{full_cfg.base_width}" + ("-pruned" if full_cfg.widths else "")
+        path = self._twin_dir() / f"{shape}-{quant or 'fp32'}-{digest}.pt"
+        stamp = {"code_version": CODE_VERSION, "data": self.data_label, "twin": spec}
+        cached = self._load_cached(path, stamp)
+        if cached is None:
+            model = self._build_twin(full_cfg, quant)
+            twin = UNet(full_cfg)
+            save_artifact(path, model, full_cfg, quant, {"stamp": stamp, "params": count_params(twin),
+                                                         "macs": count_macs(twin), "int8_layers": int8_layers(model)})
+            cached = load_artifact(path)
+        self._full[digest] = cached
+        return cached
+
+    def _twin_dir(self) -> Path:
+        return self._dir(TWIN_CALIBRATION_PROFILE).parent / "twins"
+
+    def _full_config(self, e: Entry) -> UNetConfig:
         cfg, base = e.config, UNetConfig.from_dict(e.meta["base_config"])
         full_base = replace(base, base_width=base.base_width * self.budget.width_divisor, widths=None)
+        if cfg.widths is None:
+            return full_base
         ratios = [w / b for w, b in zip(cfg.conv_widths(), base.conv_widths())]
         full_widths = [max(1, round(r * fw)) for r, fw in zip(ratios, full_base.conv_widths())]
-        if cfg.widths is not None:
-            full_widths = [max(8, 8 * round(w / 8)) for w in full_widths]
-        full_cfg = full_base if cfg.widths is None else full_base.with_widths(tuple(full_widths))
+        return full_base.with_widths(tuple(max(8, 8 * round(w / 8)) for w in full_widths))
+
+    def _build_twin(self, cfg: UNetConfig, quant: str | None) -> nn.Module:
         torch.manual_seed(0)
-        model = UNet(full_cfg)
-        calib = self.calibration(profile, 8)   # untrained weights: 8 tiles give realistic ranges for BN and int8
+        model = UNet(cfg)
+        # untrained weights: a few real tiles give realistic BatchNorm statistics and int8 ranges
+        calib = self.calibration(TWIN_CALIBRATION_PROFILE, 8)[:4]
         with torch.no_grad():
             model.train()
-            model(calib)          # realistic BatchNorm statistics
+            model(calib)
         model.eval()
-        quant = e.meta.get("quant")
         if quant == "dynamic":
-            model = dynamic_int8(model)
-        elif quant in ("static", "qat"):
-            model = static_int8(model, calib)
-        twin = UNet(full_cfg)
-        self._full[key] = model, {"config": full_cfg, "params": count_params(twin), "macs": count_macs(twin),
-                                  "int8_layers": int8_layers(model), "quant": quant}
-        return self._full[key]
+            return dynamic_int8(model)
+        if quant in ("static", "qat"):
+            return static_int8(model, calib)
+        return model
 
 
 def _build_job(budget: Budget, data: DataConfig, cache_dir: str, device: str, seed: int, test_seconds: float,
                profile: str, variants: list[str]) -> list[str]:
-    """Worker process: build a chain of variants for one profile with one torch thread."""
-    torch.set_num_threads(1)
+    """Worker process (one thread, see parallel.one_thread_worker): build a chain of variants for one profile."""
     zoo = Zoo(budget, data, cache_dir=Path(cache_dir), device=device, seed=seed, progress=False, build_threads=1,
               test_seconds=test_seconds)
     lines = []

@@ -69,10 +69,14 @@ def load_run(path: str | os.PathLike) -> Run:
                                        "device", "threads", "batch", "audio_seconds_per_call")}
         base["recipe"] = " -> ".join(ei.get("recipe") or []) or "-"
         if kind == "latency":
-            lat.append({**base, "group": b["group"], "best_round_ms": ei.get("best_round_ms"),
-                        "p50_ms": ei.get("p50_ms"), "p90_ms": ei.get("p90_ms"), "p99_ms": ei.get("p99_ms"),
-                        "samples_ms": ei.get("samples_ms", []), "params": ei.get("params"), "macs": ei.get("macs"),
-                        "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers")})
+            row = {**base, "group": b["group"], "best_round_ms": ei.get("best_round_ms"),
+                   "p50_ms": ei.get("p50_ms"), "p90_ms": ei.get("p90_ms"), "p99_ms": ei.get("p99_ms"),
+                   "samples_ms": ei.get("samples_ms", []), "params": ei.get("params"), "macs": ei.get("macs"),
+                   "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers"),
+                   "shared": base["profile"] is None}
+            # one measurement that stands for several profiles (same architecture) becomes a row per profile
+            for p in ([base["profile"]] if base["profile"] is not None else ei.get("profiles") or [None]):
+                lat.append({**row, "profile": p})
         elif kind == "quality":
             ids = ei.get("utterance_ids", [])
             metrics = ei.get("metrics", {})

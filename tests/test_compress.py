@@ -200,6 +200,14 @@ def test_every_variant_builds_and_round_trips(tmp_path_factory, cache_dir):
             assert meta["int8_layers"] == [], vid
     assert macs["normal-prune"] < macs["normal"] and macs["normal-prune50"] <= 0.5 * macs["normal"] * 1.01
     assert macs["normal-kd-prune-int8"] <= 0.5 * macs["normal-kd"] * 1.01
+    # full-scale twins: one per (architecture, quantization), shared by the variants that have it, on disk
+    int8, qat = zoo.full_scale("normal-int8", "no-reverb"), zoo.full_scale("normal-qat", "no-reverb")
+    assert int8[0] is qat[0] and int8[1]["quant"] == "static"
+    normal = zoo.full_scale("normal", "no-reverb")[1]
+    assert normal["params"] == pytest.approx(13.4e6, rel=0.01) and normal["quant"] is None
+    assert len(list(zoo._twin_dir().glob("*.pt"))) == 2
+    again = Zoo(zoo.budget, zoo.data, cache_dir=zoo.cache_dir, progress=False)
+    assert again.full_scale("normal-qat", "no-reverb")[1]["stamp"] == qat[1]["stamp"]   # read from disk
     # a corrupt cache entry is rebuilt, not crashed on
     e = zoo.entry("smaller", "no-reverb")
     e.path.write_bytes(b"broken")

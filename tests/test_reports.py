@@ -39,8 +39,22 @@ def _quality(raw, variant, profile):
 
 
 def _latency(raw, variant, profile):
+    """The latency entry for a profile: its own, or one shared by every profile (same architecture)."""
     return next(b["extra_info"] for b in raw["benchmarks"] if b["extra_info"]["kind"] == "latency"
-                and b["extra_info"]["variant"] == variant and b["extra_info"]["profile"] == profile)
+                and b["extra_info"]["variant"] == variant and profile in b["extra_info"]["profiles"])
+
+
+def test_shared_latency_stands_for_every_profile(raw):
+    run = load_run(FIXTURE)
+    shared = [b["extra_info"] for b in raw["benchmarks"]
+              if b["extra_info"]["kind"] == "latency" and b["extra_info"]["profile"] is None]
+    assert {ei["variant"] for ei in shared} >= {"normal", "smaller", "normal-kd"}      # unpruned: timed once
+    pruned = [b["extra_info"] for b in raw["benchmarks"]
+              if b["extra_info"]["kind"] == "latency" and b["extra_info"]["variant"] == "normal-kd-prune-int8"]
+    assert {ei["profile"] for ei in pruned} == {"weighted", "no-reverb"}                # pruned: per profile
+    normal = run.latency[run.latency.variant == "normal"]
+    assert sorted(normal.profile) == ["no-reverb", "weighted"] and normal.shared.all()
+    assert normal.best_round_ms.nunique() == 1
 
 
 def test_table1_rows_and_values(built, raw):
