@@ -38,6 +38,7 @@ class TrainConfig:
     log_every: int = 10
     checkpoint_every: int = 100
     progress: bool = True
+    channels_last: bool = True   # NHWC: a width-8 U-Net step took 0.28 s, not 0.48 s, on one CPU thread
 
 
 def db_pairs(noisy: np.ndarray, clean: np.ndarray, fe: FrontEnd, device: torch.device) -> tuple[Tensor, Tensor]:
@@ -82,7 +83,8 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     torch.manual_seed(cfg.seed)
     sampler.rank = rank
-    model.to(device).train()
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.to(device, memory_format=fmt).train()
     make_optimizer = make_optimizer or (lambda m: torch.optim.Adam(m.parameters(), lr=cfg.lr))
 
     def wrap(m: nn.Module) -> nn.Module:
@@ -105,6 +107,7 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
     for step in range(start, cfg.steps):
         noisy, clean = sampler.batch(step, cfg.batch_size)
         n_db, c_db = db_pairs(noisy, clean, fe, device)
+        n_db = n_db.contiguous(memory_format=fmt)
         target = target_fn(n_db, c_db) if target_fn else c_db
         loss = tile_loss(net, n_db, target)
         opt.zero_grad(set_to_none=True)
@@ -121,7 +124,7 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
         if on_step is not None:
             new = on_step(step, model)
             if new is not None and new is not model:
-                model = new.to(device).train()
+                model = new.to(device, memory_format=fmt).train()
                 net, opt = wrap(model), make_optimizer(model)
         if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
             bar.set_postfix(loss=f"{np.mean(history[-cfg.log_every:]):.2f}")

@@ -272,6 +272,7 @@ class Zoo:
         if self.budget.width_divisor == 1:
             return e.model, e.meta
         full_cfg, quant = self._full_config(e), e.meta.get("quant")
+        quant = "static" if quant == "qat" else quant   # QAT converts to the same static int8 kernels
         spec = {"config": full_cfg.to_dict(), "quant": quant}
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
         if digest in self._full:
@@ -312,7 +313,7 @@ class Zoo:
         model.eval()
         if quant == "dynamic":
             return dynamic_int8(model)
-        if quant in ("static", "qat"):
+        if quant == "static":
             return static_int8(model, calib)
         return model
 

@@ -26,7 +26,7 @@ class DistillConfig:
 
 def teacher_target(teacher: nn.Module, alpha: float = 0.0):
     """A train() target function: dB tiles the student should output (teacher output, mixed with clean)."""
-    teacher.eval()
+    teacher.eval().to(memory_format=torch.channels_last)   # as train() feeds it (faster on CPU)
     for p in teacher.parameters():
         p.requires_grad_(False)
 
