@@ -52,6 +52,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.threads:
         torch.set_num_threads(a.threads)
     sampler = PairSampler(data.train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed)
+    torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = UNet(cfg)
     tc = TrainConfig(steps=a.steps or budget.steps, batch_size=a.batch_size or budget.batch_size, lr=a.lr,
                      seed=a.seed, device=a.device, log_every=budget.log_every,

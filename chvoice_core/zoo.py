@@ -183,6 +183,7 @@ class Zoo:
                            log_every=self.budget.log_every, checkpoint_every=10 ** 9, progress=self.progress)
 
     def _train_parent(self, arch: str, profile: str):
+        torch.manual_seed(self.seed)   # initial weights must not depend on what this process built before
         model = UNet(arch_config(arch, self.budget.width_divisor))
         log.info("training %s for %s (%d steps)", arch, profile, self.budget.steps)
         r = train(model, self.sampler(profile), self._train_cfg(self.budget.steps))
@@ -196,6 +197,7 @@ class Zoo:
         if s.kind == "distil":
             dc = DistillConfig(**s.p)
             student_cfg = replace(parent.config, base_width=max(4, dc.student_width // div), widths=None)
+            torch.manual_seed(self.seed)
             student = UNet(student_cfg)
             r = train(student, self.sampler(profile), self._train_cfg(self.budget.steps),
                       target_fn=teacher_target(copy.deepcopy(parent), dc.alpha))

@@ -213,3 +213,14 @@ def test_every_variant_builds_and_round_trips(tmp_path_factory, cache_dir):
     e.path.write_bytes(b"broken")
     fresh = Zoo(zoo.budget, zoo.data, cache_dir=zoo.cache_dir, progress=False)
     assert load_artifact(fresh.entry("smaller", "no-reverb").path)[1]["params"] == e.meta["params"]
+
+
+def test_zoo_builds_do_not_depend_on_process_history(tmp_path, cache_dir):
+    """Prebuild workers build several chains in one process: a model must come out the same whatever ran before."""
+    def build(folder):
+        zoo = Zoo(get_budget("smoke"), DataConfig(cache_dir=str(cache_dir)), cache_dir=folder, progress=False)
+        return zoo.entry("normal-kd", "no-reverb").model.state_dict()
+    a = build(tmp_path / "a")
+    torch.rand(1000)                      # another job's draws from the global generator
+    b = build(tmp_path / "b")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
