@@ -31,7 +31,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .data import get_profile, load_data
     from .data.pairs import PairSampler
     from .dsp import FrontEnd
-    from .models import UNet
+    from .models import UNet, start_as_identity
     from .models.archs import arch_config
     from .train import TrainConfig, train
 
@@ -53,7 +53,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     sampler = PairSampler(data.train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
-    model = UNet(cfg)
+    model = start_as_identity(UNet(cfg))
     tc = TrainConfig(steps=a.steps or budget.steps, batch_size=a.batch_size or budget.batch_size, lr=a.lr,
                      seed=a.seed, device=a.device, log_every=budget.log_every,
                      checkpoint_every=budget.checkpoint_every, progress=not a.quiet)

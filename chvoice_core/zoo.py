@@ -32,7 +32,7 @@ from .data.pairs import PairSampler
 from .dsp import FrontEnd, normalise
 from .errors import ChvoiceError
 from .models.archs import arch_config
-from .models.unet import UNet, UNetConfig, count_macs, count_params
+from .models.unet import UNet, UNetConfig, count_macs, count_params, start_as_identity
 from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
 from .version import CODE_VERSION
@@ -184,7 +184,7 @@ class Zoo:
 
     def _train_parent(self, arch: str, profile: str):
         torch.manual_seed(self.seed)   # initial weights must not depend on what this process built before
-        model = UNet(arch_config(arch, self.budget.width_divisor))
+        model = start_as_identity(UNet(arch_config(arch, self.budget.width_divisor)))
         log.info("training %s for %s (%d steps)", arch, profile, self.budget.steps)
         r = train(model, self.sampler(profile), self._train_cfg(self.budget.steps))
         return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": []}
@@ -198,7 +198,7 @@ class Zoo:
             dc = DistillConfig(**s.p)
             student_cfg = replace(parent.config, base_width=max(4, dc.student_width // div), widths=None)
             torch.manual_seed(self.seed)
-            student = UNet(student_cfg)
+            student = start_as_identity(UNet(student_cfg))
             r = train(student, self.sampler(profile), self._train_cfg(self.budget.steps),
                       target_fn=teacher_target(copy.deepcopy(parent), dc.alpha))
             return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": recipe,

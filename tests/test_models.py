@@ -72,3 +72,14 @@ def test_checkpoint_errors(tmp_path):
         load_model(tmp_path / "future.pt")
     with pytest.raises(ChvoiceError, match="no such model file"):
         load_model(tmp_path / "missing.pt")
+
+
+def test_start_as_identity_outputs_the_input_and_still_learns():
+    from chvoice_core.models import start_as_identity
+    torch.manual_seed(0)
+    m = start_as_identity(UNet(UNetConfig(depth=2, base_width=4)))
+    x = torch.randn(2, 1, 32, 32)
+    assert torch.equal(m(x), x)
+    loss = ((m(x) - 0.5 * x) ** 2).mean()
+    loss.backward()
+    assert m.outc.weight.grad.abs().sum() > 0          # the output conv gets a gradient at step 0

@@ -1,4 +1,4 @@
 """U-Net models, the variant table's architectures, and checkpoint I/O."""
-from .unet import UNet, UNetConfig, count_macs, count_params
+from .unet import UNet, UNetConfig, count_macs, count_params, start_as_identity
 
-__all__ = ["UNet", "UNetConfig", "count_macs", "count_params"]
+__all__ = ["UNet", "UNetConfig", "count_macs", "count_params", "start_as_identity"]

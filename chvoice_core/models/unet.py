@@ -116,6 +116,16 @@ class UNet(nn.Module):
         return x + y if self.config.residual else y
 
 
+def start_as_identity(model: "UNet") -> "UNet":
+    """Zero the output conv of a residual U-Net, so that training starts from 'output = noisy input'.
+    Measured at the quick budget (120 steps, weighted profile, 40 test utterances, seeds 0 / 1): SI-SDR gain
+    smaller +6.20 / +6.09 dB (random init: -2.18 / +5.90), normal +6.43 / +7.18 (random: +4.39 / +6.34)."""
+    if model.config.residual:
+        nn.init.zeros_(model.outc.weight)
+        nn.init.zeros_(model.outc.bias)
+    return model
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
