@@ -36,9 +36,21 @@ def _tiny():
     return m.eval()
 
 
+class GatedDenoiser(Denoiser):
+    """Blocks every call until the test opens the gate, so a queue can be filled without racing the worker."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.gate = threading.Event()
+
+    def __call__(self, x):
+        assert self.gate.wait(timeout=60), "the test never opened the gate"
+        return super().__call__(x)
+
+
 class Server:
-    def __init__(self, **kw):
-        self.app = create_app(Denoiser(_tiny(), name="tiny-test-model"), **kw)
+    def __init__(self, denoiser: Denoiser | None = None, **kw):
+        self.app = create_app(denoiser or Denoiser(_tiny(), name="tiny-test-model"), **kw)
         self.srv = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self.srv.server_port}"
         self.thread = threading.Thread(target=self.srv.serve_forever, daemon=True)
@@ -152,11 +164,19 @@ def test_24_concurrent_jobs_each_get_their_own_output(server):
 
 
 def test_queue_is_bounded_and_jobs_are_cleaned_up(tmp_path):
-    s = Server(workers=1, max_queue=2, work_dir=str(tmp_path), ttl_seconds=0)
+    gated = GatedDenoiser(_tiny(), name="gated")
+    s = Server(gated, workers=1, max_queue=2, work_dir=str(tmp_path), ttl_seconds=0)
     try:
-        codes = [submit(s.url, "a.wav", wav_bytes(speechlike(3.0))).status_code for _ in range(8)]
-        assert 202 in codes and 503 in codes
-        time.sleep(0.5)
+        first = submit(s.url, "a.wav", wav_bytes(speechlike(3.0))).json()["id"]
+        t0 = time.time()
+        while requests.get(f"{s.url}/api/jobs/{first}", timeout=10).json()["state"] != "running":
+            assert time.time() - t0 < 30, "the worker never took the first job"
+            time.sleep(0.02)
+        # the worker holds the first job at the gate; the queue takes two more and refuses the rest
+        codes = [submit(s.url, "a.wav", wav_bytes(speechlike(3.0))).status_code for _ in range(5)]
+        assert codes == [202, 202, 503, 503, 503], codes
+        assert "busy" in submit(s.url, "a.wav", wav_bytes(speechlike(1.0))).json()["error"]
+        gated.gate.set()
         jobs = s.app.extensions["chvoice_jobs"]
         for job_id in list(jobs.jobs):
             wait(s.url, job_id)
