@@ -199,10 +199,10 @@ class Zoo:
             student_cfg = replace(parent.config, base_width=max(4, dc.student_width // div), widths=None)
             torch.manual_seed(self.seed)
             student = start_as_identity(UNet(student_cfg))
-            r = train(student, self.sampler(profile), self._train_cfg(self.budget.steps),
+            r = train(student, self.sampler(profile), self._train_cfg(self.budget.steps, lr=self.budget.distill_lr),
                       target_fn=teacher_target(copy.deepcopy(parent), dc.alpha))
             return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": recipe,
-                                                  "base_config": student_cfg}
+                                                  "base_config": student_cfg, "lr": self.budget.distill_lr}
         if s.kind == "prune":
             p = s.p
             pc = PruneConfig(criterion=p.get("criterion", "taylor"),
