@@ -11,6 +11,7 @@ from torch import nn
 from .audio_io import SAMPLE_RATE, read_audio, resample, write_audio
 from .dsp import FrontEnd, analyse, enhance_db, normalise, synthesise
 from .errors import ChvoiceError
+from .models.unet import inference_layout
 
 
 class Denoiser:
@@ -18,9 +19,9 @@ class Denoiser:
 
     def __init__(self, model: nn.Module, fe: FrontEnd = FrontEnd(), device: str | torch.device = "cpu",
                  batch_size: int = 16, name: str = "model"):
-        self.model = model
-        self.fe = fe
         self.device = torch.device(device)
+        self.model = inference_layout(model, self.device)
+        self.fe = fe
         self.batch_size = batch_size
         self.name = name
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .dsp import FrontEnd, normalise, to_db, from_db
+from .models.unet import inference_layout
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class StreamingDenoiser:
     `delay_samples` (= n_fft - hop): out[i] is the denoised input[i - delay_samples]."""
 
     def __init__(self, model: nn.Module, cfg: StreamConfig = StreamConfig(), fe: FrontEnd = FrontEnd()):
-        self.model, self.cfg, self.fe = model.eval(), cfg, fe
+        self.model, self.cfg, self.fe = inference_layout(model.eval()), cfg, fe
         self.window = fe.window().numpy().astype(np.float64)
         self.half = fe.n_fft // 2                                 # 127: frame j spans [j*hop - half, j*hop + half)
         self.compute_ms: list[float] = []

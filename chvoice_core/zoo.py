@@ -32,7 +32,7 @@ from .data.pairs import PairSampler
 from .dsp import FrontEnd, normalise
 from .errors import ChvoiceError
 from .models.archs import arch_config
-from .models.unet import UNet, UNetConfig, count_macs, count_params, start_as_identity
+from .models.unet import UNet, UNetConfig, count_macs, count_params, inference_layout, start_as_identity
 from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
 from .version import CODE_VERSION
@@ -289,6 +289,7 @@ class Zoo:
             save_artifact(path, model, full_cfg, quant, {"stamp": stamp, "params": count_params(twin),
                                                          "macs": count_macs(twin), "int8_layers": int8_layers(model)})
             cached = load_artifact(path)
+        inference_layout(cached[0], self.device)
         self._full[digest] = cached
         return cached
 

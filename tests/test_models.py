@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from chvoice_core.errors import ChvoiceError
-from chvoice_core.models import UNet, UNetConfig, count_macs, count_params
+from chvoice_core.models import UNet, UNetConfig, count_macs, count_params, inference_layout
 from chvoice_core.models.archs import ARCHS, arch_config
 from chvoice_core.models.io import load_model, save_model
 
@@ -83,3 +83,18 @@ def test_start_as_identity_outputs_the_input_and_still_learns():
     loss = ((m(x) - 0.5 * x) ** 2).mean()
     loss.backward()
     assert m.outc.weight.grad.abs().sum() > 0          # the output conv gets a gradient at step 0
+
+
+def test_inference_layout_keeps_outputs_and_input_layout():
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(base_width=8, widths=(8, 8, 16, 8, 24, 16, 32, 24, 40, 32, 24, 16, 16, 8, 8, 8, 8, 8)))
+    model.eval()
+    x = torch.randn(2, 1, 128, 128)
+    with torch.no_grad():
+        before = model(x)
+        assert inference_layout(model, "cpu") is model
+        after = model(x)
+    assert model.inc[3].weight.is_contiguous(memory_format=torch.channels_last)
+    assert not model.inc[3].weight.is_contiguous()
+    assert after.is_contiguous()      # callers get NCHW back
+    assert torch.allclose(before, after, atol=1e-5)

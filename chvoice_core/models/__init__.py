@@ -1,4 +1,5 @@
 """U-Net models, the variant table's architectures, and checkpoint I/O."""
-from .unet import UNet, UNetConfig, count_macs, count_params, start_as_identity
+from .unet import UNet, UNetConfig, count_macs, count_params, inference_layout, start_as_identity
 
-__all__ = ["UNet", "UNetConfig", "count_macs", "count_params", "start_as_identity"]
+__all__ = ["UNet", "UNetConfig", "count_macs", "count_params", "inference_layout",
+           "start_as_identity"]

@@ -126,6 +126,17 @@ def start_as_identity(model: "UNet") -> "UNet":
     return model
 
 
+def inference_layout(model: nn.Module, device: str | torch.device = "cpu") -> nn.Module:
+    """Put a model's weights in the layout its convolutions run fastest in, in place; returns the model.
+    On the CPU that is channels_last (oneDNN's native NHWC): with NCHW weights every fp32 conv reorders its
+    input first. Measured, 1 thread, batch 1, one 128x128 tile (AMX Xeon): width-64 U-Net 115 -> 96 ms, its
+    50 %-MAC pruned twin 64 -> 49 ms; static int8 models are unchanged (fbgemm packs its own weights).
+    Inputs may stay NCHW: a conv follows its weights' layout, and the residual output comes back NCHW."""
+    if torch.device(device).type == "cpu":
+        model.to(memory_format=torch.channels_last)
+    return model
+
+
 def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
