@@ -240,6 +240,7 @@ def cmd_live(a: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
     den = _load_denoiser(a.model)
     engine = StreamingDenoiser(den.model, cfg)
+    engine.warm_up()
     if a.input:
         y, summary = run_file(engine, x, block, a.realtime, a.mode)
         write_audio(a.output, resample(y, SAMPLE_RATE, sr) if sr != SAMPLE_RATE else y, sr)
@@ -336,11 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     lv = sub.add_parser("live", help="live denoising: microphone -> speakers, or --input/--output files")
     lv.add_argument("--model", help="model file (default: the shipped default model)")
-    lv.add_argument("--mode", default="low-latency", help="low-latency (31.75 ms) | report (1 s blocks)")
+    lv.add_argument("--mode", default="low-latency",
+                    help="low-latency (31.75 ms, a model call per 2 hops, 1 frame lookahead) | low-latency-hq (31.75 ms, "
+                         "a call per hop, 2 frames lookahead) | no-lookahead (31.75 ms, a call per 3 hops) | report (1 s blocks)")
     lv.add_argument("--input", help="read this file instead of a microphone")
     lv.add_argument("--output", help="write the denoised stream here (with --input)")
     lv.add_argument("--realtime", action="store_true", help="pace the file in real time, as a sound card would")
-    lv.add_argument("--block", type=int, help="samples per block (default: one model step, 381)")
+    lv.add_argument("--block", type=int, help="samples per block (default: one model step, 127 x step frames)")
     lv.add_argument("--threads", type=int, default=1)
     lv.add_argument("--device-in", help="input device (index or name; see --list-devices)")
     lv.add_argument("--device-out", help="output device")

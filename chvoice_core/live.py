@@ -25,7 +25,7 @@ class LiveReport:
     def summary(self, engine: StreamingDenoiser, audio_seconds: float, wall_seconds: float) -> dict:
         comp = np.asarray(engine.compute_ms or [0.0])
         blk = np.asarray(self.block_ms or [0.0])
-        budget_ms = 1000 * engine.cfg.step_frames * engine.fe.hop / engine.fe.sample_rate
+        budget_ms = engine.call_budget_ms
         return {"mode": self.mode, "algorithmic_latency_ms": round(self.algorithmic_latency_ms, 2),
                 "block_samples": self.block_samples, "blocks": self.blocks, "underruns": self.underruns,
                 "model_calls": len(engine.compute_ms), "model_call_ms_p50": round(float(np.percentile(comp, 50)), 3),

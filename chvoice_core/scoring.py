@@ -51,7 +51,10 @@ class Enhancer:
     @staticmethod
     def stream(path: str | os.PathLike, mode: str) -> "Enhancer":
         """The live engine in `mode` over the model saved at path, fed in blocks of one model call."""
-        return Enhancer("stream", str(path), f"stream/{mode}/{_file_digest(path)}/{CODE_VERSION}", mode)
+        from .stream import StreamConfig
+        c = StreamConfig.mode(mode)   # the key names the engine's settings, not just the mode's name
+        return Enhancer("stream", str(path), f"stream/{mode}-k{c.step_frames}-c{c.context_frames}-la{c.lookahead_frames}/"
+                        f"{_file_digest(path)}/{CODE_VERSION}", mode)
 
     @staticmethod
     def peer(name: str) -> "Enhancer":

@@ -60,6 +60,9 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
     sections.append(table_section("Extended table: every variant, the noisy input and the peers", ext, out, "extended"))
     sp = tables.speedup_vs(run)
     sections.append(table_section("Speed-up over the fp32 `normal` teacher and share of its SI-SDR improvement kept", sp, out, "speedup"))
+    lv = tables.live(run)
+    sections.append(table_section("Live mode: per-call compute (full-scale model, 1 thread) against the call budget, and "
+                                  "SI-SDR gain streamed vs offline (budget-scale model)", lv, out, "live"))
     tp = stats.against_parents(run.quality, run.rows, QUALITY_METRICS) if not run.quality.empty else pd.DataFrame()
     sections.append(table_section(f"Paired t-tests: each variant against its uncompressed parent (per utterance; Holm-corrected; "
                      f"α = {stats.ALPHA}; effect size dz; 95 % bootstrap CI of the mean difference)", tp, out, "ttests_vs_parent", 4))

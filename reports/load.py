@@ -23,6 +23,11 @@ class Run:
     footprint: pd.DataFrame    # one row per (variant, profile)
     throughput: pd.DataFrame
     rows: pd.DataFrame         # one row per quality benchmark (variant, profile): metadata incl. loss history
+    streaming: pd.DataFrame = None   # one row per (variant, live mode): live engine timing and quality
+
+    def __post_init__(self) -> None:
+        if self.streaming is None:
+            self.streaming = pd.DataFrame()
 
     @property
     def settings(self) -> dict:
@@ -58,7 +63,7 @@ def load_run(path: str | os.PathLike) -> Run:
     if "chvoice" not in raw["machine_info"]:
         raise ReportError(f"{path}: a pytest-benchmark run from another suite (no chvoice machine_info); "
                           f"run `pytest bench --benchmark-autosave` to make one")
-    lat, qual, fp, thr, rows = [], [], [], [], []
+    lat, qual, fp, thr, rows, live = [], [], [], [], [], []
     for b in raw["benchmarks"]:
         ei = b.get("extra_info", {})
         kind = ei.get("kind")
@@ -94,6 +99,14 @@ def load_run(path: str | os.PathLike) -> Run:
                        "full_macs": ei.get("full_macs"), "full_size_bytes": ei.get("full_size_bytes"),
                        "full_peak_forward_bytes": ei.get("full_peak_forward_bytes"),
                        "load_ms": b["stats"]["min"] * 1000})
+        elif kind == "streaming":
+            live.append({**base, "mode": ei.get("mode"), "step_frames": ei.get("step_frames"),
+                         "lookahead_frames": ei.get("lookahead_frames", 0),
+                         "algorithmic_latency_ms": ei.get("algorithmic_latency_ms"),
+                         "call_budget_ms": ei.get("call_budget_ms"), "p50_ms": ei.get("p50_ms"),
+                         "p99_ms": ei.get("p99_ms"), "keeps_up": ei.get("keeps_up"),
+                         "noisy_si_sdr": _num(ei.get("noisy_si_sdr")), "offline_si_sdr": _num(ei.get("offline_si_sdr")),
+                         "live_si_sdr": _num(ei.get("live_si_sdr")), "n_utterances": ei.get("live_quality_utterances")})
         elif kind == "throughput":
             thr.append({**base, "tiles_per_second": ei.get("tiles_per_second"),
                         "realtime_factor": ei.get("realtime_factor")})
@@ -101,7 +114,7 @@ def load_run(path: str | os.PathLike) -> Run:
         raise ReportError(f"{path}: the run holds no latency or quality benchmarks")
     cols_q = ["variant", "profile", "id", "noise", "rms_db", "si_sdr", "pesq_wb", "stoi"]
     return Run(path, raw, pd.DataFrame(lat), pd.DataFrame(qual, columns=None if qual else cols_q),
-               pd.DataFrame(fp), pd.DataFrame(thr), pd.DataFrame(rows))
+               pd.DataFrame(fp), pd.DataFrame(thr), pd.DataFrame(rows), pd.DataFrame(live))
 
 
 def _num(v) -> float:

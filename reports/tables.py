@@ -106,6 +106,26 @@ def speedup_vs(run: Run, reference: str = "normal") -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def live(run: Run) -> pd.DataFrame:
+    """Live mode per variant and mode: algorithmic latency, per-call compute of the full-scale model against
+    the call budget, and SI-SDR of the budget-scale model streamed vs offline (with the noisy input's)."""
+    lv = run.streaming
+    if lv.empty:
+        return pd.DataFrame()
+    order = {v: i for i, v in enumerate(variant_order(run))}
+    lv = lv.assign(_o=lv.variant.map(order).fillna(len(order))).sort_values(["profile", "_o", "lookahead_frames"])
+    rows = []
+    for r in lv.itertuples():
+        off_gain, live_gain = r.offline_si_sdr - r.noisy_si_sdr, r.live_si_sdr - r.noisy_si_sdr
+        rows.append({"profile": r.profile, "variant": r.variant, "mode": r.mode, "step frames": r.step_frames,
+                     "lookahead frames": r.lookahead_frames, "latency ms": r.algorithmic_latency_ms,
+                     "call budget ms": r.call_budget_ms, "call p50 ms": r.p50_ms, "call p99 ms": r.p99_ms,
+                     "keeps up": "yes" if r.keeps_up else "no", "utterances": r.n_utterances,
+                     "ΔSI-SDR offline": off_gain, "ΔSI-SDR live": live_gain,
+                     "live % of offline gain": 100 * live_gain / off_gain if off_gain else np.nan})
+    return pd.DataFrame(rows)
+
+
 def fmt(df: pd.DataFrame, digits: int = 2) -> pd.DataFrame:
     """Numbers rounded for display; gaps (NaN) shown as an en dash."""
     out = df.copy()

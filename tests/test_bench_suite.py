@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,7 +36,7 @@ def test_smoke_suite_writes_the_agreed_json(tmp_path, cache_dir):
         for key in ("variant", "recipe", "profile", "device", "threads", "batch", "audio_seconds_per_call",
                     "budget", "data", "kind"):
             assert key in ei, (b["name"], key)
-    assert set(by_group) >= {"latency", "throughput", "quality", "footprint", "peers"}
+    assert set(by_group) >= {"latency", "throughput", "quality", "footprint", "peers", "streaming"}
     lat = {b["extra_info"]["variant"]: b["extra_info"] for b in by_group["latency"]}
     assert lat["normal"]["architecture"] == "full-scale"
     assert lat["normal"]["macs"] == pytest.approx(7.7e9, rel=0.01)          # the report's width 64, whatever the budget
@@ -56,6 +57,17 @@ def test_smoke_suite_writes_the_agreed_json(tmp_path, cache_dir):
     assert fp["normal-kd-prune-int8"]["size_bytes"] < fp["normal"]["size_bytes"]
     assert fp["normal"]["full_params"] == pytest.approx(13.4e6, rel=0.01)
     assert fp["normal"]["full_peak_forward_bytes"] > 0
+    live = {(b["extra_info"]["variant"], b["extra_info"]["mode"]): b["extra_info"] for b in by_group["streaming"]}
+    assert set(live) == {(v, m) for v in ("normal", "normal-kd-prune-int8")
+                         for m in ("low-latency", "low-latency-hq", "no-lookahead")}
+    for (v, m), ei in live.items():
+        assert ei["algorithmic_latency_ms"] == pytest.approx(31.75) and ei["architecture"] == "full-scale"
+        assert ei["call_budget_ms"] == pytest.approx(1000 * 127 * ei["step_frames"] / 16000)
+        assert ei["keeps_up"] == (ei["p99_ms"] < ei["call_budget_ms"])
+        assert all(np.isfinite(ei[k]) for k in ("live_si_sdr", "offline_si_sdr", "noisy_si_sdr"))
+    # the same model offline scores the same whatever the live mode; the live modes differ from each other
+    assert len({round(ei["offline_si_sdr"], 6) for (v, _), ei in live.items() if v == "normal"}) == 1
+    assert len({round(ei["live_si_sdr"], 6) for (v, _), ei in live.items() if v == "normal"}) == 3
     peers = {b["extra_info"]["peer"] for b in by_group["peers"]}
     assert peers                                          # the peers installed with the test extras ran
 

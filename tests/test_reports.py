@@ -95,6 +95,21 @@ def test_paired_ttests_match_scipy(built, raw):
     assert set(tt.metric) == {"rms_db", "si_sdr", "pesq_wb", "stoi"}
 
 
+def test_live_table_reads_every_streaming_entry(built, raw):
+    live = pd.read_csv(built / "live.csv")
+    entries = [b["extra_info"] for b in raw["benchmarks"] if b["extra_info"]["kind"] == "streaming"]
+    assert len(live) == len(entries) and {"low-latency", "low-latency-hq", "no-lookahead"} <= set(live["mode"])
+    for ei in entries:
+        row = live[(live.variant == ei["variant"]) & (live["mode"] == ei["mode"])].iloc[0]
+        assert row["latency ms"] == pytest.approx(31.75)
+        assert row["call budget ms"] == pytest.approx(1000 * 127 * ei["step_frames"] / 16000)
+        assert row["call p99 ms"] == pytest.approx(ei["p99_ms"])
+        assert row["keeps up"] == ("yes" if ei["p99_ms"] < ei["call_budget_ms"] else "no")
+        assert row["ΔSI-SDR live"] == pytest.approx(ei["live_si_sdr"] - ei["noisy_si_sdr"])
+        assert row["ΔSI-SDR offline"] == pytest.approx(ei["offline_si_sdr"] - ei["noisy_si_sdr"])
+    assert "Live mode" in (built / "report.html").read_text()
+
+
 def test_holm_against_hand_computation():
     p = np.array([0.01, 0.04, 0.03, 0.005])
     # sorted: 0.005*4=0.02, 0.01*3=0.03, 0.03*2=0.06, 0.04*1=0.04 -> monotone: 0.02, 0.03, 0.06, 0.06
