@@ -1,7 +1,8 @@
 """Offline speech synthesis with eSpeak NG (the espeakng-loader wheel ships the library and voices).
 
 The C library keeps global state, so one Synth object per process is the practical limit; calls are
-synchronous and deterministic for the same text, voice and parameters.
+synchronous. Some voice variants (f2, f3, f5: breathy voices) add noise from the library's own random
+generator, which eSpeak seeds from the clock: pass `seed` to make those calls reproducible.
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class Synth:
         self._lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         self._lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         self._lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
         self._lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                                            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         sr = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
@@ -64,13 +66,15 @@ class Synth:
         self._callback = _CALLBACK(on_audio)   # keep a reference: the C side holds a raw pointer
         self._lib.espeak_SetSynthCallback(self._callback)
 
-    def synthesise(self, text: str, voice: Voice) -> np.ndarray:
-        """text -> float32 waveform [N] in [-1, 1] at self.sample_rate."""
+    def synthesise(self, text: str, voice: Voice, seed: int | None = None) -> np.ndarray:
+        """text -> float32 waveform [N] in [-1, 1] at self.sample_rate; with a seed, the same audio every time."""
         if self._lib.espeak_SetVoiceByName(voice.name.encode()) != 0:
             raise ChvoiceError(f"eSpeak voice {voice.name!r} not found")
         self._lib.espeak_SetParameter(_RATE, int(voice.rate), 0)
         self._lib.espeak_SetParameter(_PITCH, int(voice.pitch), 0)
         self._lib.espeak_SetParameter(_RANGE, int(voice.pitch_range), 0)
+        if seed is not None:
+            self._lib.espeak_ng_SetRandSeed(int(seed))
         self._chunks = []
         data = text.encode("utf-8") + b"\0"
         err = self._lib.espeak_Synth(data, len(data), 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None)

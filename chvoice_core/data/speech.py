@@ -167,7 +167,7 @@ class SyntheticSpeechConfig:
     utterances_per_speaker: int = 8
     sentences_per_utterance: tuple[int, int] = (1, 3)
     seed: int = 0
-    version: int = 1     # bump when generation changes, so caches are rebuilt
+    version: int = 2     # bump when generation changes, so caches are rebuilt (2: seeded breathy voices)
 
     def key(self) -> str:
         return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
@@ -199,7 +199,7 @@ def _speaker_voices(cfg: SyntheticSpeechConfig):
 
 def _generate_synthetic(cfg: SyntheticSpeechConfig, out_dir: str) -> None:
     """Runs in a fresh process: eSpeak keeps state between calls, so only a fixed order from a clean
-    start reproduces the same audio bit for bit."""
+    start, with every utterance's random seed fixed, reproduces the same audio bit for bit."""
     from .espeak import Synth
     synth = Synth()
     rng = random.Random(cfg.seed + 1)
@@ -208,7 +208,7 @@ def _generate_synthetic(cfg: SyntheticSpeechConfig, out_dir: str) -> None:
         speaker = f"synth{si:03d}"
         for ui in range(cfg.utterances_per_speaker):
             text = " ".join(_sentence(rng) for _ in range(rng.randint(*cfg.sentences_per_utterance)))
-            x = synth.synthesise(text, voice)
+            x = synth.synthesise(text, voice, seed=cfg.seed * 1_000_003 + si * 1009 + ui)
             x = resample(x, synth.sample_rate, SAMPLE_RATE)
             x = 0.9 * x / max(1e-6, float(np.abs(x).max()))   # eSpeak voices differ a lot in level
             uid = f"{speaker}-{ui:03d}"
