@@ -60,7 +60,7 @@ class StreamingDenoiser:
     """process(block [n]) -> denoised samples (any count); flush() -> the rest. Output lags input by
     `delay_samples` (= n_fft - hop): out[i] is the denoised input[i - delay_samples]."""
 
-    def __init__(self, model: nn.Module, cfg: StreamConfig = StreamConfig(), fe: FrontEnd = FrontEnd()):
+    def __init__(self, model: nn.Module, cfg: StreamConfig = LIVE_MODES["low-latency"], fe: FrontEnd = FrontEnd()):
         self.model, self.cfg, self.fe = inference_layout(model.eval()), cfg, fe
         self.window = fe.window().numpy().astype(np.float64)
         self.half = fe.n_fft // 2                                 # 127: frame j spans [j*hop - half, j*hop + half)
