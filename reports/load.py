@@ -23,11 +23,7 @@ class Run:
     footprint: pd.DataFrame    # one row per (variant, profile)
     throughput: pd.DataFrame
     rows: pd.DataFrame         # one row per quality benchmark (variant, profile): metadata incl. loss history
-    streaming: pd.DataFrame = None   # one row per (variant, live mode): live engine timing and quality
-
-    def __post_init__(self) -> None:
-        if self.streaming is None:
-            self.streaming = pd.DataFrame()
+    streaming: pd.DataFrame    # one row per (variant, live mode): live engine timing and quality
 
     @property
     def settings(self) -> dict:
