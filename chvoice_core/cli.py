@@ -39,7 +39,11 @@ def cmd_train(a: argparse.Namespace) -> int:
     profile = get_profile(a.profile)
     cfg = arch_config(a.arch, budget.width_divisor if a.width is None else 1)
     if a.width is not None:
+        if a.width < 1:
+            raise ChvoiceError("--width must be at least 1")
         cfg = cfg.__class__(**{**cfg.to_dict(), "base_width": a.width, "widths": None})
+    if a.mask:
+        cfg = cfg.__class__(**{**cfg.to_dict(), "mask": True})
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise ChvoiceError(f"--out {out}: exists and is not a folder")
@@ -48,18 +52,32 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not a.data_root:
             raise ChvoiceError("--download-librispeech needs --data-root to download into")
         download_librispeech(a.data_root, a.download_librispeech)
-    data = load_data(_data_config(a))
+    data = load_data(_data_config(a), broad=profile.category_probs is None)
     if a.threads:
         torch.set_num_threads(a.threads)
-    sampler = PairSampler(data.train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed)
+    train_speech, validation = data.train_speech, None
+    if a.validate_every:
+        from .data import TestSetConfig, build_testset
+        from .train import Validation
+        # validation speakers are carved out of the training speakers: never the test speakers
+        train_speech, val_speech = data.train_speech.split_speakers(0.05, seed=a.seed + 1)
+        items = build_testset(val_speech, data.train_noise, profile,
+                              TestSetConfig(n=a.val_items, seed=a.seed + 77, max_seconds=4.0),
+                              rooms=data.rooms(seed=1000) if profile.p_room else None)
+        validation = Validation([it.mixture.noisy for it in items], [it.mixture.clean for it in items], a.val_key)
+    rooms = data.rooms(seed=0) if profile.p_room else None
+    sampler = PairSampler(train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed, rooms=rooms)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
     tc = TrainConfig(steps=a.steps or budget.steps, batch_size=a.batch_size or budget.batch_size, lr=a.lr,
                      seed=a.seed, device=a.device, log_every=budget.log_every,
-                     checkpoint_every=budget.checkpoint_every, progress=not a.quiet)
+                     checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
+                     loss=a.loss, schedule=a.schedule, warmup_steps=a.warmup, clip_grad_norm=a.clip_grad,
+                     workers=a.workers, validate_every=a.validate_every)
     meta = {"arch": a.arch, "profile": profile.name, "budget": budget.name, "data": data.label,
-            "train_speakers": len(data.train_speech.speakers()), "seed": a.seed}
-    result = train(model, sampler, tc, out, meta=meta, resume=a.resume)
+            "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
+            "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size}
+    result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
     if int(__import__("os").environ.get("RANK", "0")) == 0:
         print(json.dumps({"model": str(out / "model.pt"), "steps": tc.steps,
                           "final_loss": round(sum(result["history"][-10:]) / min(10, len(result["history"])), 3),
@@ -138,24 +156,46 @@ def _paired_folders(noisy_dir: str, clean_dir: str):
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from .audio_io import atomic_path
-    from .evaluate import evaluate_pairs
+    from .audio_io import atomic_path, list_audio_files, read_audio
+    from .evaluate import evaluate_pairs, evaluate_unpaired
 
-    pairs = _paired_folders(a.noisy, a.clean)
-    enhance = _load_denoiser(a.model, a.device) if a.model else None
-    df = evaluate_pairs(pairs, enhance, progress=not a.quiet)
-    label = Path(a.model).stem if a.model else "noisy input"
+    if a.model and a.peer:
+        raise ChvoiceError("give a model or --peer, not both")
+    if a.peer:
+        from .baselines import get_peer
+        enhance, label = get_peer(a.peer), f"peer:{a.peer}"
+        ok, why = enhance.available()
+        if not ok:
+            raise ChvoiceError(f"peer {a.peer}: {why}")
+    else:
+        enhance = _load_denoiser(a.model, a.device) if a.model else None
+        label = Path(a.model).stem if a.model else "noisy input"
+    if a.clean:
+        pairs = _paired_folders(a.noisy, a.clean)
+        df = evaluate_pairs(pairs, enhance, progress=not a.quiet)
+    else:   # no reference: a non-intrusive metric
+        nd = Path(a.noisy)
+        if not nd.is_dir():
+            raise ChvoiceError(f"{nd}: no such folder")
+        files = list_audio_files(nd)
+        if not files:
+            raise ChvoiceError(f"{nd}: no audio files")
+        df = evaluate_unpaired([(f.relative_to(nd).with_suffix("").as_posix(), read_audio(f)[0]) for f in files],
+                               enhance, progress=not a.quiet)
     print(f"# {label}: {len(df)} files")
-    print(tabulate(df, headers="keys", tablefmt="github", floatfmt=".3f", showindex=False))
+    print(tabulate(df, headers="keys", tablefmt="github", floatfmt=".3f", showindex=False, missingval="n/a"))
     means = df.drop(columns=["id"]).mean(numeric_only=True)
-    print("\nmean: " + ", ".join(f"{k} {v:.3f}" for k, v in means.items()))
+    nan = df.drop(columns=["id"]).isna().sum()
+    print("\nmean: " + ", ".join(f"{k} {v:.3f}" + (f" ({nan[k]} n/a)" if nan[k] else "") for k, v in means.items()))
+    if "pesq_wb" in nan and nan["pesq_wb"]:
+        print(f"n/a: PESQ needs at least 0.25 s of audio with speech ({nan['pesq_wb']} file(s) without a score)")
     out = Path(a.out) if a.out else None
     if out:
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "scores.csv") as tmp:
             df.to_csv(tmp, index=False)
         with atomic_path(out / "scores.json") as tmp:
-            tmp.write_text(json.dumps({"model": a.model, "files": df.to_dict(orient="records"),
+            tmp.write_text(json.dumps({"model": a.model or label, "files": df.to_dict(orient="records"),
                                        "mean": means.to_dict()}, indent=1))
         print(f"wrote {out / 'scores.csv'} and {out / 'scores.json'}")
     return 0
@@ -293,7 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a U-Net on noisy/clean pairs drawn on the fly")
     t.add_argument("--arch", default="normal", help="normal | smaller | student (default normal)")
-    t.add_argument("--profile", default="weighted", help="weighted | equal | no-reverb")
+    t.add_argument("--profile", default="weighted", help="weighted | equal | no-reverb | general")
     t.add_argument("--budget", default="quick", help="smoke | quick | paper (default quick)")
     t.add_argument("--out", required=True, help="output folder (model.pt, checkpoint.pt, history.json)")
     t.add_argument("--width", type=int, help="override the base width (ignores the budget's width divisor)")
@@ -304,6 +344,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu")
     t.add_argument("--threads", type=int)
     t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    t.add_argument("--mask", action="store_true", help="bounded gain head (a mask in [0, 1]) instead of the report's free residual")
+    t.add_argument("--loss", default="db-mse", help="db-mse (the report) | perceptual (compressed magnitude + SI-SDR)")
+    t.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
+    t.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
+    t.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm to this (0: off)")
+    t.add_argument("--workers", type=int, default=0, help="DataLoader processes that mix batches")
+    t.add_argument("--validate-every", type=int, default=0, help="score a validation set every N steps, keep the best")
+    t.add_argument("--val-items", type=int, default=40)
+    t.add_argument("--val-key", default="pesq_wb", choices=["pesq_wb", "si_sdr", "stoi"])
+    t.add_argument("--checkpoint-every", type=int)
     t.add_argument("--download-librispeech", metavar="SUBSET", help="download a LibriSpeech subset into --data-root first (needs a network)")
     t.add_argument("--quiet", action="store_true")
     _add_data_args(t)
@@ -319,7 +369,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="score a model (or the noisy input) on paired noisy/clean folders")
     e.add_argument("model", nargs="?", help="model file; omit to score the noisy input itself")
     e.add_argument("--noisy", required=True)
-    e.add_argument("--clean", required=True)
+    e.add_argument("--clean", help="clean references (same file names); without it, DNSMOS (no reference needed)")
+    e.add_argument("--peer", help="score a peer denoiser instead: rnnoise | deepfilternet3 | noisereduce | webrtc-ns")
     e.add_argument("--out", help="folder for scores.csv and scores.json")
     e.add_argument("--device", default="cpu")
     e.add_argument("--quiet", action="store_true")

@@ -8,7 +8,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from .data.testset import TestItem
-from .metrics import METRICS, score
+from .metrics import METRICS, dnsmos, score
 
 EnhanceFn = Callable[[np.ndarray], np.ndarray]
 
@@ -32,4 +32,14 @@ def evaluate_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], enhance:
     for name, noisy, clean in tqdm(list(pairs), desc="score", disable=not progress):
         est = noisy if enhance is None else enhance(noisy)
         rows.append({"id": name, **score(est, clean, which=which)})
+    return pd.DataFrame(rows)
+
+
+def evaluate_unpaired(files: Iterable[tuple[str, np.ndarray]], enhance: EnhanceFn | None,
+                      progress: bool = False) -> pd.DataFrame:
+    """Recordings without a clean reference: (name, audio [N]) -> one row of DNSMOS scores per file."""
+    rows = []
+    for name, x in tqdm(list(files), desc="dnsmos", disable=not progress):
+        est = x if enhance is None else enhance(x)
+        rows.append({"id": name, **dnsmos(est)})
     return pd.DataFrame(rows)

@@ -35,10 +35,12 @@ def si_sdr(estimate: np.ndarray, reference: np.ndarray, eps: float = 1e-10) -> f
 
 def pesq_wb(estimate: np.ndarray, reference: np.ndarray, sr: int = 16_000) -> float:
     """Wideband PESQ (ITU-T P.862.2) via the `pesq` package; NaN when PESQ finds no speech."""
-    from pesq import NoUtterancesError, pesq
+    from pesq import BufferTooShortError, NoUtterancesError, pesq
+    if len(reference) < PESQ_MIN_SECONDS * sr:
+        return float("nan")     # PESQ needs at least 0.25 s; the table marks it rather than failing
     try:
         return float(pesq(sr, np.asarray(reference, np.float32), np.asarray(estimate, np.float32), "wb"))
-    except NoUtterancesError:
+    except (NoUtterancesError, BufferTooShortError):
         return float("nan")
 
 
@@ -51,7 +53,24 @@ def stoi(estimate: np.ndarray, reference: np.ndarray, sr: int = 16_000, extended
                            extended=extended))
 
 
+PESQ_MIN_SECONDS = 0.25
+
 METRICS = ("rms_db", "si_sdr", "pesq_wb", "stoi", "estoi")
+DNSMOS_METRICS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
+
+
+def dnsmos(x: np.ndarray, sr: int = 16_000) -> dict[str, float]:
+    """Non-intrusive quality (Microsoft's DNSMOS P.835 + P.808, the ONNX models bundled in `speechmos`,
+    run offline by onnxruntime): needs no clean reference. x: [N] at 16 kHz."""
+    try:
+        from speechmos import dnsmos as _dnsmos
+    except ImportError as e:
+        from .errors import ChvoiceError
+        raise ChvoiceError(f"DNSMOS needs speechmos, librosa and onnxruntime (pip install 'chvoice[dnsmos]'): {e}") from None
+    x = np.clip(np.asarray(x, np.float32), -1.0, 1.0)
+    r = _dnsmos.run(x, sr=sr)
+    return {"dnsmos_ovrl": float(r["ovrl_mos"]), "dnsmos_sig": float(r["sig_mos"]),
+            "dnsmos_bak": float(r["bak_mos"]), "dnsmos_p808": float(r["p808_mos"])}
 
 
 def score(estimate: np.ndarray, reference: np.ndarray, sr: int = 16_000, fe: FrontEnd = FrontEnd(),

@@ -1,17 +1,44 @@
-"""The default model shipped inside the package (state dict + spec; loaded without unpickling code)."""
+"""Models shipped inside the package: the `general` default denoiser and the pretrained teachers of the report's
+profiles (state dict + spec, fp16 storage, loaded without unpickling code)."""
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
 
 from .errors import ChvoiceError
 
 DEFAULT_MODEL = "default.pt"
 
 
+def assets_dir() -> Path:
+    return Path(str(resources.files("chvoice_core") / "assets"))
+
+
 def default_model_path() -> Path:
-    path = Path(str(resources.files("chvoice_core") / "assets" / DEFAULT_MODEL))
+    path = assets_dir() / DEFAULT_MODEL
     if not path.is_file():
         raise ChvoiceError("no default model is shipped with this install; pass a model file "
                            "(chvoice denoise MODEL.pt IN ...)")
     return path
+
+
+def teacher_path(arch: str, profile: str) -> Path | None:
+    """The shipped pretrained teacher of (arch, profile), or None."""
+    p = assets_dir() / "teachers" / f"{arch}-{profile}.pt"
+    return p if p.is_file() else None
+
+
+def save_teacher(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any]) -> None:
+    """A float model with its floating-point tensors stored as fp16 (half the package size; loading casts
+    back to fp32). BatchNorm counters stay integers."""
+    from .audio_io import atomic_path
+    from .models.io import model_to_dict
+    d = model_to_dict(model, {**meta, "storage": "fp16"})
+    d["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in d["state_dict"].items()}
+    with atomic_path(path) as tmp:
+        torch.save(d, tmp)

@@ -67,6 +67,7 @@ class Zoo:
     build_threads: int = 0     # torch threads while training/compressing (0: all cores)
     test_seconds: float = 3.0  # test utterances are cropped to this length (scoring cost grows with it)
     fe: FrontEnd = field(default_factory=FrontEnd)
+    use_pretrained: bool = True   # start from the shipped teachers where they fit (quick budget, built-in data)
 
     def __post_init__(self) -> None:
         self.cache_dir = Path(self.cache_dir)
@@ -75,6 +76,7 @@ class Zoo:
         self._testsets: dict[str, list] = {}
         self._calibration: dict[str, torch.Tensor] = {}
         self._full: dict[str, tuple[nn.Module, dict]] = {}   # full-scale twins by architecture digest
+        self._pretrained: dict[tuple[str, str], tuple[nn.Module, dict] | None] = {}
 
     # ------------------------------------------------------------------ data
     @property
@@ -119,8 +121,13 @@ class Zoo:
         return self.cache_dir / "zoo" / self.budget.name / f"{slug}-{digest}" / profile
 
     def _stamp(self, key: str, profile: str) -> dict:
-        return {"code_version": CODE_VERSION, "budget": self.budget.name, "data": self.data_label,
-                "profile": profile, "key": key, "seed": self.seed}
+        stamp = {"code_version": CODE_VERSION, "budget": self.budget.name, "data": self.data_label,
+                 "profile": profile, "key": key, "seed": self.seed}
+        arch = key.split("+")[0]
+        if self.pretrained_parent(arch, profile) is not None:
+            from .pretrained import teacher_path
+            stamp["pretrained"] = hashlib.sha256(teacher_path(arch, profile).read_bytes()).hexdigest()[:16]
+        return stamp
 
     def _load_cached(self, path: Path, stamp: dict) -> tuple[nn.Module, dict] | None:
         if not path.is_file():
@@ -182,7 +189,38 @@ class Zoo:
         return TrainConfig(steps=steps, batch_size=self.budget.batch_size, lr=lr, seed=self.seed, device=self.device,
                            log_every=self.budget.log_every, checkpoint_every=10 ** 9, progress=self.progress)
 
+    def pretrained_parent(self, arch: str, profile: str) -> tuple[nn.Module, dict] | None:
+        """The shipped pretrained teacher for (arch, profile), if one fits this zoo: same budget widths and
+        the built-in data it was trained on. Its meta says how it was trained (tools/build_teachers.py)."""
+        if (arch, profile) not in self._pretrained:
+            self._pretrained[(arch, profile)] = self._load_pretrained(arch, profile)
+        found = self._pretrained[(arch, profile)]
+        return None if found is None else (copy.deepcopy(found[0]), dict(found[1]))
+
+    def _load_pretrained(self, arch: str, profile: str) -> tuple[nn.Module, dict] | None:
+        from .models.io import model_from_dict, read_checkpoint
+        from .pretrained import teacher_path
+        if not self.use_pretrained:
+            return None
+        path = teacher_path(arch, profile)
+        if path is None:
+            return None
+        ckpt = read_checkpoint(path)
+        meta = dict(ckpt.get("meta", {}))
+        want = arch_config(arch, self.budget.width_divisor)
+        if meta.get("budget") != self.budget.name or meta.get("data") != self.data_label or meta.get("seed") != self.seed:
+            return None
+        model = model_from_dict(ckpt, str(path))
+        if model.config != want:
+            return None
+        return model.float().eval(), meta
+
     def _train_parent(self, arch: str, profile: str):
+        pre = self.pretrained_parent(arch, profile)
+        if pre is not None:
+            model, meta = pre
+            log.info("using the pretrained %s teacher for %s (%s steps)", arch, profile, meta.get("train_steps"))
+            return model, None, {"recipe": [], "pretrained": {k: meta[k] for k in meta if k != "loss_history"}}
         torch.manual_seed(self.seed)   # initial weights must not depend on what this process built before
         model = start_as_identity(UNet(arch_config(arch, self.budget.width_divisor)))
         log.info("training %s for %s (%d steps)", arch, profile, self.budget.steps)

@@ -1,8 +1,10 @@
 import numpy as np
 import pytest
 
-from chvoice_core.data.noise import (CATEGORIES, RevEchoConfig, add_revecho, esc50, noise_bank_from_path,
-                                     report_noise_folders, revecho_ir, synth_noise, synthetic_noise_bank)
+from chvoice_core.audio_io import write_audio
+from chvoice_core.data.noise import (CATEGORIES, EXTRA_SYNTH_CATEGORIES, RevEchoConfig, add_revecho, babble_clips,
+                                     category_folders, esc50, noise_bank_from_path, report_noise_folders, revecho_ir,
+                                     synth_noise, synthetic_noise_bank)
 from chvoice_core.errors import ChvoiceError
 
 
@@ -76,3 +78,68 @@ def test_noise_folder_errors(tmp_path):
     (tmp_path / "meta" / "esc50.csv").write_text("filename,fold,target,category,esc10,src_file,take\n")
     with pytest.raises(ChvoiceError, match="no noise clips"):
         esc50(tmp_path)
+
+
+def test_category_folders_split_by_recording(tmp_path):
+    """Any <category>/*.wav folder; clips of one source recording (NOISE_META.csv) stay on one side."""
+    rows = ["local_path,source,category,fold,source_recording_id"]
+    rng = np.random.default_rng(0)
+    for cat, recs in (("rain", ["r1", "r1", "r2", "r3", "r4"]), ("hum", ["h1", "h1"])):
+        for i, rec in enumerate(recs):
+            write_audio(tmp_path / cat / f"{rec}-{i}.wav", (0.1 * rng.standard_normal(8000)).astype(np.float32))
+            rows.append(f"x/{cat}/{rec}-{i}.wav,test,{cat},1,{rec}")
+    (tmp_path / "NOISE_META.csv").write_text("\n".join(rows) + "\n")
+    bank = noise_bank_from_path(tmp_path)
+    assert bank.categories == ("hum", "rain") and len(bank.clips()) == 7
+    assert bank.by_category["rain"][0].recording == "rain/r1"
+    train, test = bank.split(0.25)
+    rec = lambda b: {c.recording for c in b.clips()}
+    assert not rec(train) & rec(test)                        # no recording on both sides
+    assert len(train.by_category["hum"]) == 2 and "hum" not in test.categories   # one recording: training only
+    assert {c.recording for c in test.by_category["rain"]} == {"rain/r4"}
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ChvoiceError, match="no <category>/ folders"):
+        category_folders(tmp_path / "empty")
+
+
+def test_extra_synthetic_categories_are_distinct_and_deterministic():
+    def centroid(x):
+        s = np.abs(np.fft.rfft(x))
+        return (s * np.fft.rfftfreq(len(x), 1 / 16000)).sum() / s.sum()
+    hum = synth_noise("hum", np.random.default_rng(1))
+    assert np.array_equal(hum, synth_noise("hum", np.random.default_rng(1)))
+    spec = np.abs(np.fft.rfft(hum))
+    f = np.fft.rfftfreq(len(hum), 1 / 16000)
+    assert 45 <= f[np.argmax(spec)] <= 61 * 30                 # energy at a mains harmonic
+    assert centroid(synth_noise("hvac", np.random.default_rng(2))) < 3000
+    for cat in EXTRA_SYNTH_CATEGORIES:
+        x = synth_noise(cat, np.random.default_rng(5))
+        assert x.dtype == np.float32 and np.isfinite(x).all() and abs(np.abs(x).max() - 0.5) < 1e-3
+    # adding categories leaves the report's five untouched
+    a, b = synthetic_noise_bank(2), synthetic_noise_bank(2, extra=EXTRA_SYNTH_CATEGORIES)
+    for c in CATEGORIES:
+        assert all(np.array_equal(x.audio, y.audio) for x, y in zip(a.by_category[c], b.by_category[c]))
+    assert set(b.categories) == set(CATEGORIES) | set(EXTRA_SYNTH_CATEGORIES)
+
+
+def test_babble_sums_several_talkers():
+    talkers = [np.sin(np.arange(30000) * f).astype(np.float32) * 0.1 for f in (0.01, 0.02, 0.03, 0.05)]
+    clips = babble_clips(talkers, 3, seed=0, prefix="t")
+    assert [c.category for c in clips] == ["babble"] * 3 and len(clips[0].audio) == 80000
+    peaks = np.abs(np.fft.rfft(clips[0].audio))
+    assert (peaks > 0.2 * peaks.max()).sum() >= 2     # more than one talker's tone
+
+
+@pytest.mark.realdata
+def test_noise_categories_and_all_esc50_categories_on_real_files(shared_data):
+    bank = category_folders(shared_data / "noise-categories")
+    assert len(bank.categories) == 57 and len(bank.clips()) == 515
+    train, test = bank.split(0.2)
+    assert not ({c.recording for c in train.clips()} & {c.recording for c in test.clips()})
+    assert len(test.categories) >= 50
+    e = esc50(shared_data / "ESC-50", "all")
+    assert set(e.categories) == set(CATEGORIES)      # this partial copy holds the report's five only
+    only = esc50(shared_data / "ESC-50", ("wind",))
+    assert only.categories == ("wind",)
+    with pytest.raises(ChvoiceError, match="no ESC-50 clips for dog"):
+        esc50(shared_data / "ESC-50", ("dog",))

@@ -3,9 +3,13 @@ import collections
 import numpy as np
 import pytest
 
+import hashlib
+
 from chvoice_core.data import PROFILES, get_profile, mix
 from chvoice_core.data.mixing import draw_kind
-from chvoice_core.data.noise import synthetic_noise_bank
+from chvoice_core.data.noise import EXTRA_SYNTH_CATEGORIES, synthetic_noise_bank
+from chvoice_core.data.profiles import REPORT_PROFILES
+from chvoice_core.data.rooms import RoomConfig, simulate_rooms
 from chvoice_core.errors import ChvoiceError
 
 BANK = synthetic_noise_bank(clips_per_category=2)
@@ -32,7 +36,7 @@ def test_kind_draws_match_profile_probabilities(name):
         assert abs(counts[kind] / n - prob) < 4 * se + 1e-9, (kind, counts[kind] / n, prob)
 
 
-@pytest.mark.parametrize("name", list(PROFILES))
+@pytest.mark.parametrize("name", REPORT_PROFILES)
 def test_category_draws_and_snr(name):
     p = PROFILES[name]
     rng = np.random.default_rng(1)
@@ -60,3 +64,47 @@ def test_category_draws_and_snr(name):
     if p.p_reverb == 0:
         rng2 = np.random.default_rng(5)
         assert all(mix(clean, p, BANK, rng2).kind != "reverb" for _ in range(300))
+
+
+def test_report_profiles_draw_exactly_as_before():
+    """The report's three profiles must not change when broader profiles gain augmentations: this digest of 180
+    mixtures was computed with the code before `general` existed (commit 9696665)."""
+    bank = synthetic_noise_bank(clips_per_category=3)
+    h = hashlib.sha256()
+    for name in ("weighted", "equal", "no-reverb"):
+        rng = np.random.default_rng(42)
+        for i in range(60):
+            clean = (0.1 * np.sin(np.arange(8000) * (0.01 + 0.001 * i))).astype(np.float32)
+            m = mix(clean, PROFILES[name], bank, rng)
+            h.update(m.noisy.tobytes())
+            h.update(m.clean.tobytes())
+            h.update(repr(m.record()).encode())
+    assert h.hexdigest() == "ce6c5811a35e59e126f896e5b99989602e48885c8ead6216c03ed18c88a4a95a"
+
+
+def test_general_profile_draws_every_category_rooms_levels_and_snrs():
+    p = get_profile("general")
+    assert p.category_probs is None and p.snr_db == (-5.0, 20.0)
+    bank = synthetic_noise_bank(clips_per_category=2, extra=EXTRA_SYNTH_CATEGORIES)
+    rooms = simulate_rooms(RoomConfig(n_rooms=4))
+    rng = np.random.default_rng(3)
+    speech = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.05
+    cats, n_room, peaks, snrs = collections.Counter(), 0, [], []
+    for _ in range(600):
+        m = mix(speech, p, bank, rng, include_none=False, rooms=rooms)
+        cats.update(m.categories)
+        peaks.append(np.abs(m.noisy).max())
+        assert np.abs(m.noisy).max() <= 0.99 + 1e-6
+        if "rt60" in m.params:
+            n_room += 1
+            # the target keeps the direct path and early reflections only: it differs from the dry speech
+            assert not np.allclose(m.clean, speech * (m.clean.std() / speech.std()), atol=1e-3)
+        if m.kind in ("environmental", "static"):
+            snrs.append(m.snr_db)
+    assert set(cats) == set(bank.categories)                       # uniform over all 9 built-in categories
+    assert max(cats.values()) / min(cats.values()) < 1.6
+    assert 0.2 < n_room / 600 < 0.4                                  # p_room 0.3
+    assert np.percentile(peaks, 90) / np.percentile(peaks, 10) > 5   # random level over 30 dB
+    with pytest.raises(ValueError, match="rooms"):
+        for _ in range(50):
+            mix(speech, p, bank, rng)

@@ -74,3 +74,69 @@ def test_ddp_on_two_cpu_processes(tmp_path, cache_dir):
     assert meta["world_size"] == 2
     assert meta["params_in_sync"] is True
     assert len(meta["loss_history"]) == 4
+
+
+def test_mask_head_never_amplifies_and_starts_near_identity():
+    from chvoice_core.models import start_as_identity
+    torch.manual_seed(0)
+    m = UNet(UNetConfig(depth=2, base_width=4, mask=True))
+    x = torch.randn(2, 1, 32, 32)
+    for p in m.parameters():
+        torch.nn.init.normal_(p, std=1.0)
+    with torch.no_grad():
+        assert (m(x) <= x + 1e-6).all()                       # a gain of at most 0 dB, whatever the weights
+        y = start_as_identity(m).eval()(x)
+    assert torch.allclose(y, x - torch.nn.functional.softplus(torch.tensor(-3.0)), atol=1e-6)
+
+
+def test_perceptual_loss_is_lower_for_the_clean_answer():
+    """A model that outputs the clean magnitude must score better than the identity (noisy) model."""
+    from chvoice_core.train import batch_si_sdr, perceptual_loss
+    fe = FrontEnd()
+    rng = np.random.default_rng(0)
+    clean = torch.from_numpy(np.sin(np.arange(16129) * 0.05)[None].repeat(2, 0).astype(np.float32) * 0.1)
+    noisy = clean + torch.from_numpy(rng.standard_normal((2, 16129)).astype(np.float32) * 0.05)
+    from chvoice_core.dsp import analyse, normalise
+
+    class Oracle(torch.nn.Module):
+        def forward(self, x):
+            c_db = analyse(clean, fe)[0].unsqueeze(1)
+            n_db = analyse(noisy, fe)[0].unsqueeze(1)
+            _, mean, std = normalise(n_db)
+            return (c_db - mean) / std
+
+    ident = torch.nn.Identity()
+    assert float(perceptual_loss(Oracle(), noisy, clean, fe)) < float(perceptual_loss(ident, noisy, clean, fe)) - 0.1
+    s = batch_si_sdr(noisy, clean)
+    assert s.shape == (2,) and abs(float(s[0]) - 10 * np.log10(float((clean[0] ** 2).sum() / ((noisy - clean)[0] ** 2).sum()))) < 0.2
+
+
+def test_lr_schedule_warms_up_and_decays():
+    from chvoice_core.train import lr_factor
+    cfg = TrainConfig(steps=100, warmup_steps=10, schedule="cosine", min_lr_fraction=0.1)
+    f = [lr_factor(s, cfg) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[10:], f[11:])) and f[-1] == pytest.approx(0.1, abs=0.01)
+    assert lr_factor(50, TrainConfig(steps=100)) == 1.0
+
+
+def test_workers_give_the_same_batches_validation_keeps_the_best(sampler, tmp_path):
+    from chvoice_core.train import Validation
+    items = [sampler.batch(50_000 + i, 1) for i in range(2)]
+    val = Validation([n[0] for n, _ in items], [c[0] for _, c in items], key="si_sdr")
+    cfg = TrainConfig(steps=6, batch_size=2, lr=1e-3, progress=False, loss="perceptual", clip_grad_norm=1.0,
+                      validate_every=3, checkpoint_every=3)
+    torch.manual_seed(0)
+    a = train(UNet(UNetConfig(depth=2, base_width=4, mask=True)), sampler, cfg, out_dir=tmp_path / "a", validation=val)
+    torch.manual_seed(0)
+    b = train(UNet(UNetConfig(depth=2, base_width=4, mask=True)), sampler,
+              TrainConfig(**{**cfg.__dict__, "workers": 1}), out_dir=tmp_path / "b", validation=val)
+    assert a["history"] == pytest.approx(b["history"], rel=1e-5)      # same batches, mixed in a worker
+    rows = json.loads((tmp_path / "a" / "validation.json").read_text())
+    assert [r["step"] for r in rows] == [3, 6]
+    best = max(rows, key=lambda r: r["si_sdr"])
+    m, meta = load_model(tmp_path / "a" / "model.pt")
+    assert meta["validation"] == best and meta["loss"] == "perceptual"
+    best_model, _ = load_model(tmp_path / "a" / "best.pt")
+    for (k, x), y in zip(m.state_dict().items(), best_model.state_dict().values()):
+        assert torch.equal(x, y), k

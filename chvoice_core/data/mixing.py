@@ -5,8 +5,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from scipy import signal
+
+from ..audio_io import SAMPLE_RATE
 from .noise import NoiseBank, RevEchoConfig, add_revecho, static_noise
 from .profiles import NoiseProfile
+from .rooms import Room, reverberate
 
 
 @dataclass
@@ -52,38 +56,102 @@ def draw_kind(profile: NoiseProfile, rng: np.random.Generator, include_none: boo
     return str(rng.choice(list(p), p=list(p.values())))
 
 
+def colour(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
+    """A random microphone / channel colouring of x [N]: high-pass (small mics, phones), low-pass
+    (band-limited codecs, 3.4-8 kHz) and a +-6 dB tilt; the same filter applies to target and mixture."""
+    params: dict = {}
+    y = x.astype(np.float64)
+    if rng.random() < 0.5:
+        params["highpass_hz"] = float(rng.uniform(60, 400))
+        y = signal.sosfilt(signal.butter(2, params["highpass_hz"], "high", fs=SAMPLE_RATE, output="sos"), y)
+    if rng.random() < 0.5:
+        params["lowpass_hz"] = float(rng.uniform(3400, 7800))
+        y = signal.sosfilt(signal.butter(6, params["lowpass_hz"], "low", fs=SAMPLE_RATE, output="sos"), y)
+    tilt = float(rng.uniform(-6, 6))
+    params["tilt_db"] = tilt
+    # first-order shelf around 1 kHz: gain tilt dB at high frequencies relative to low
+    g = 10 ** (tilt / 20)
+    sos = signal.butter(1, 1000, "high", fs=SAMPLE_RATE, output="sos")
+    y = y + (g - 1) * signal.sosfilt(sos, y)
+    y = y * (_rms(x) / _rms(y))
+    return y.astype(np.float32), params
+
+
+def _environmental(profile: NoiseProfile, bank: NoiseBank, n: int, rng: np.random.Generator
+                   ) -> tuple[np.ndarray, list[str], list[str]]:
+    probs = profile.probs_for(bank.categories)
+    cats_all = list(probs)
+    k = int(rng.integers(profile.clips[0], profile.clips[1] + 1))
+    noise = np.zeros(n, np.float32)
+    cats, ids = [], []
+    for _ in range(k):
+        cat = str(rng.choice(cats_all, p=[probs[c] for c in cats_all]))
+        clips = bank.by_category[cat]
+        clip = clips[int(rng.integers(len(clips)))]
+        seg = _crop_or_loop(clip.audio, n, rng)
+        noise += seg / _rms(seg) * profile.gains.get(cat, 1.0) * rng.uniform(0.5, 1.0)
+        cats.append(cat)
+        ids.append(clip.id)
+    return noise, cats, ids
+
+
 def mix(clean: np.ndarray, profile: NoiseProfile, bank: NoiseBank, rng: np.random.Generator,
-        include_none: bool = True, revecho: RevEchoConfig = RevEchoConfig()) -> Mixture:
-    """Draw a noise condition from the profile and apply it to clean [N]."""
+        include_none: bool = True, revecho: RevEchoConfig = RevEchoConfig(),
+        rooms: list[Room] | None = None) -> Mixture:
+    """Draw a noise condition from the profile and apply it to clean [N].
+
+    The report's profiles draw exactly what they always drew; the augmentations of broader profiles
+    (rooms, colouring, level) draw only when the profile enables them. With a room, the mixture holds the
+    reverberant speech and the target is the speech through the room's direct path and early reflections."""
     clean = clean.astype(np.float32)
     n = len(clean)
     kind = draw_kind(profile, rng, include_none)
     snr = float(rng.uniform(*profile.snr_db))
+    params: dict = {}
+    if profile.p_colour > 0 and rng.random() < profile.p_colour:
+        clean, params = colour(clean, rng)
+    room = None
+    if profile.p_room > 0 and kind != "reverb" and rng.random() < profile.p_room:
+        if not rooms:
+            raise ValueError(f"profile {profile.name} simulates rooms: pass rooms=")
+        room = rooms[int(rng.integers(len(rooms)))]
+    speech, target = clean, clean
+    if room is not None:
+        wet, early = reverberate(clean, room.speech), reverberate(clean, room.early)
+        g = _rms(clean) / _rms(early)
+        speech, target = wet * g, early * g
+        params["rt60"] = room.rt60
     if kind == "none":
-        return Mixture(clean.copy(), clean, kind)
+        return _level(Mixture(speech.copy(), target, kind, params=params), profile, rng)
     if kind == "reverb":
-        noisy, params = add_revecho(clean, rng, revecho)
-        return Mixture(noisy, clean, kind, snr_db=measured_snr(clean, noisy), params=params)
+        noisy, p = add_revecho(clean, rng, revecho)
+        return _level(Mixture(noisy, clean, kind, snr_db=measured_snr(clean, noisy), params={**params, **p}),
+                      profile, rng)
     if kind == "static":
         noise = static_noise(n, rng)
         cats, ids = [], []
     else:
-        cats_all = list(profile.category_probs)
-        k = int(rng.integers(profile.clips[0], profile.clips[1] + 1))
-        noise = np.zeros(n, np.float32)
-        cats, ids = [], []
-        for _ in range(k):
-            cat = str(rng.choice(cats_all, p=[profile.category_probs[c] for c in cats_all]))
-            clips = bank.by_category[cat]
-            clip = clips[int(rng.integers(len(clips)))]
-            seg = _crop_or_loop(clip.audio, n, rng)
-            noise += seg / _rms(seg) * profile.gains[cat] * rng.uniform(0.5, 1.0)
-            cats.append(cat)
-            ids.append(clip.id)
-    noise = noise * (_rms(clean) / _rms(noise)) * 10 ** (-snr / 20)
-    noisy = clean + noise
+        noise, cats, ids = _environmental(profile, bank, n, rng)
+    if room is not None:
+        noise = reverberate(noise, room.noise)
+    noise = noise * (_rms(speech) / _rms(noise)) * 10 ** (-snr / 20)
+    noisy = speech + noise
+    clean = target
     peak = float(np.abs(noisy).max())
     if peak > 0.99:   # avoid clipping when written to 16-bit files; scales target alike
         noisy, clean = noisy * (0.99 / peak), clean * (0.99 / peak)
-    return Mixture(noisy.astype(np.float32), clean.astype(np.float32), kind, cats, ids,
-                   snr_db=measured_snr(clean, noisy))
+    m = Mixture(noisy.astype(np.float32), clean.astype(np.float32), kind, cats, ids,
+                snr_db=measured_snr(clean, noisy), params=params)
+    return _level(m, profile, rng)
+
+
+def _level(m: Mixture, profile: NoiseProfile, rng: np.random.Generator) -> Mixture:
+    """Random overall level (profiles with a level range only), never above 0.99 peak."""
+    lo, hi = profile.level_db
+    if lo == hi == 0:
+        return m
+    g = 10 ** (rng.uniform(lo, hi) / 20)
+    g = min(g, 0.99 / max(float(np.abs(m.noisy).max()), 1e-9))
+    m.noisy = (m.noisy * g).astype(np.float32)
+    m.clean = (m.clean * g).astype(np.float32)
+    return m

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from .mixing import mix
 from .noise import NoiseBank
 from .profiles import NoiseProfile
+from .rooms import Room
 from .speech import SpeechCorpus
 
 
@@ -14,9 +16,12 @@ class PairSampler:
     sees exactly the batches it would have seen."""
 
     def __init__(self, speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile, n_samples: int,
-                 seed: int = 0, rank: int = 0):
+                 seed: int = 0, rank: int = 0, rooms: list[Room] | None = None):
         self.speech, self.bank, self.profile = speech, bank, profile
         self.n, self.seed, self.rank = n_samples, seed, rank
+        self.rooms = rooms
+        if profile.p_room > 0 and not rooms:
+            raise ValueError(f"profile {profile.name} simulates rooms: pass rooms=")
 
     def crop(self, rng: np.random.Generator) -> np.ndarray:
         utt = self.speech.utterances[int(rng.integers(len(self.speech)))]
@@ -33,7 +38,23 @@ class PairSampler:
         rng = np.random.default_rng([self.seed, self.rank, step])
         noisy, clean = [], []
         for _ in range(batch_size):
-            m = mix(self.crop(rng), self.profile, self.bank, rng)
+            m = mix(self.crop(rng), self.profile, self.bank, rng, rooms=self.rooms)
             noisy.append(m.noisy)
             clean.append(m.clean)
         return np.stack(noisy), np.stack(clean)
+
+
+class StepBatches(torch.utils.data.Dataset):
+    """Batches of a PairSampler indexed by step, for a DataLoader whose workers mix while the main process
+    trains: item i is sampler.batch(first_step + i) as tensors, so the batches (and a resumed run's) are the
+    same with or without workers."""
+
+    def __init__(self, sampler: PairSampler, first_step: int, last_step: int, batch_size: int):
+        self.sampler, self.first, self.last, self.batch_size = sampler, first_step, last_step, batch_size
+
+    def __len__(self) -> int:
+        return max(0, self.last - self.first)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        noisy, clean = self.sampler.batch(self.first + i, self.batch_size)
+        return torch.from_numpy(noisy), torch.from_numpy(clean)

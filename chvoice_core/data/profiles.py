@@ -1,4 +1,6 @@
-"""Noise profiles as data: the report's `weighted`, `equal` and `no-reverb` mixes."""
+"""Noise profiles as data: the report's `weighted`, `equal` and `no-reverb` mixes, and `general`, the broad
+profile the shipped default model is trained on (every noise category of the source, rooms, SNRs -5..20 dB,
+random level and microphone colouring)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -19,15 +21,21 @@ class NoiseProfile:
     relative gains. Additive noise is scaled to an SNR drawn uniformly from `snr_db`."""
 
     name: str
-    category_probs: dict[str, float]
+    category_probs: dict[str, float] | None   # None: uniform over every category of the noise source
     p_static: float = 0.1
     p_none: float = 0.1
     p_reverb: float = 0.1
-    gains: dict[str, float] = field(default_factory=lambda: dict(REPORT_GAINS))
+    gains: dict[str, float] = field(default_factory=lambda: dict(REPORT_GAINS))   # missing categories: 1
     clips: tuple[int, int] = (1, 3)
     snr_db: tuple[float, float] = (-5.0, 10.0)
+    # augmentations beyond the report (all off in its three profiles, which draw exactly as before)
+    p_room: float = 0.0                          # speech and noise through a room (data/rooms.py)
+    p_colour: float = 0.0                        # band-limited / microphone-coloured speech
+    level_db: tuple[float, float] = (0.0, 0.0)   # random gain of the whole mixture (target alike)
 
     def __post_init__(self) -> None:
+        if self.category_probs is None:
+            return
         if set(self.category_probs) != set(CATEGORIES):
             raise ValueError(f"profile {self.name}: category_probs must name {CATEGORIES}")
         if abs(sum(self.category_probs.values()) - 1) > 1e-6:
@@ -38,6 +46,12 @@ class NoiseProfile:
     @property
     def p_environmental(self) -> float:
         return 1.0 - self.p_static - self.p_none - self.p_reverb
+
+    def probs_for(self, categories: tuple[str, ...]) -> dict[str, float]:
+        """Category probabilities over a noise source's categories."""
+        if self.category_probs is not None:
+            return dict(self.category_probs)
+        return {c: 1.0 / len(categories) for c in categories}
 
     def kind_probs(self, include_none: bool = True) -> dict[str, float]:
         """Probability of each noise kind for one clip (renormalised when 'none' is excluded)."""
@@ -56,7 +70,11 @@ PROFILES: dict[str, NoiseProfile] = {
     "weighted": NoiseProfile("weighted", _WEIGHTED),
     "equal": NoiseProfile("equal", _EQUAL),
     "no-reverb": NoiseProfile("no-reverb", _WEIGHTED, p_reverb=0.0),
+    # for the shipped model: every category equally likely, real rooms rather than RevEcho, wide SNRs, any level
+    "general": NoiseProfile("general", None, p_static=0.05, p_none=0.05, p_reverb=0.0, gains={}, clips=(1, 2),
+                            snr_db=(-5.0, 20.0), p_room=0.3, p_colour=0.3, level_db=(-25.0, 5.0)),
 }
+REPORT_PROFILES = ("weighted", "equal", "no-reverb")
 
 
 def get_profile(name: str) -> NoiseProfile:

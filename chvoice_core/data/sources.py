@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ChvoiceError
-from .noise import NoiseBank, noise_bank_from_path, synthetic_noise_bank
+from .noise import EXTRA_SYNTH_CATEGORIES, NoiseBank, babble_clips, category_folders, noise_bank_from_path, synthetic_noise_bank
+from .rooms import Room, RoomConfig, measured_rooms, room_bank
 from .speech import SpeechCorpus, audio_folder, librispeech, synthetic_speech
 
 
@@ -30,6 +31,9 @@ class DataConfig:
     cache_dir: str | None = None
     test_speaker_fraction: float = 0.15
     split_seed: int = 0
+    noise_categories: str | None = None   # any <category>/*.wav folder (broad profiles only; split by recording)
+    test_speech: str | None = None        # extra test-only speech (e.g. cmu_arctic/)
+    rirs: str | None = None               # measured room impulse responses (else rooms are simulated)
 
     def resolved(self) -> "DataConfig":
         """Fill speech/noise/test_noise from data_root."""
@@ -40,6 +44,9 @@ class DataConfig:
             raise ChvoiceError(f"--data-root {root}: no such folder")
         speech = self.speech or (str(root) if (root / "LibriSpeech").is_dir() else None)
         noise, test_noise = self.noise, self.test_noise
+        cats = self.noise_categories or (str(root / "noise-categories") if (root / "noise-categories").is_dir() else None)
+        test_speech = self.test_speech or (str(root / "cmu_arctic") if (root / "cmu_arctic").is_dir() else None)
+        rirs = self.rirs or (str(root / "rir") if (root / "rir").is_dir() else None)
         if noise is None:
             if (root / "chvoice-noises").is_dir():
                 noise = str(root / "chvoice-noises")
@@ -50,7 +57,7 @@ class DataConfig:
         if speech is None and noise is None:
             raise ChvoiceError(f"--data-root {root}: expected LibriSpeech/, ESC-50/ or chvoice-noises/ inside")
         return DataConfig(None, speech, noise, test_noise, self.cache_dir, self.test_speaker_fraction,
-                          self.split_seed)
+                          self.split_seed, cats, test_speech, rirs)
 
     @property
     def label(self) -> str:
@@ -72,6 +79,15 @@ class DataSplit:
     train_noise: NoiseBank
     test_noise: NoiseBank
     label: str
+    rirs: str | None = None
+    cache_dir: Path | None = None
+
+    def rooms(self, seed: int = 0) -> list[Room]:
+        """Rooms for profiles that simulate them: measured RIRs when the data has them, else simulated
+        (training and test sets use different seeds, so test rooms are never trained on)."""
+        if self.rirs:
+            return measured_rooms(self.rirs)
+        return room_bank(RoomConfig(seed=seed), self.cache_dir / "rooms" if self.cache_dir else None)
 
 
 def load_speech(path: str | None, cache_dir: Path) -> SpeechCorpus:
@@ -80,15 +96,46 @@ def load_speech(path: str | None, cache_dir: Path) -> SpeechCorpus:
     return librispeech(path) if _is_librispeech(path) else audio_folder(path)
 
 
-def load_data(cfg: DataConfig = DataConfig()) -> DataSplit:
+def load_data(cfg: DataConfig = DataConfig(), broad: bool = False) -> DataSplit:
+    """Speech and noise, split into disjoint train and test parts.
+
+    broad=True (profiles over every category, e.g. `general`) adds what those profiles draw from: the extra
+    built-in synthetic categories (built-in noise) or the categorised noise folder (split by source recording),
+    and babble made from other speakers of each side's own speech. LibriSpeech test-/dev- subsets and
+    `test_speech` are test-only."""
     r = cfg.resolved()
     cache = Path(r.cache_dir) if r.cache_dir else default_cache_dir()
     speech = load_speech(r.speech, cache)
-    train_speech, test_speech = speech.split_speakers(r.test_speaker_fraction, r.split_seed)
-    bank: NoiseBank = synthetic_noise_bank() if r.noise is None else noise_bank_from_path(r.noise)
+    test_only = {u.speaker for u in speech.utterances if _held_out_subset(u.path)}
+    train_speech, test_speech = speech.split_speakers(r.test_speaker_fraction, r.split_seed, test_only)
+    if r.test_speech:
+        extra = audio_folder(r.test_speech)
+        test_speech = SpeechCorpus(test_speech.utterances + extra.utterances, f"{test_speech.name}+{extra.name}")
+    if r.noise is None:
+        bank: NoiseBank = synthetic_noise_bank(extra=EXTRA_SYNTH_CATEGORIES if broad else ())
+    else:
+        bank = noise_bank_from_path(r.noise)
     if r.test_noise is not None:
         test_bank = noise_bank_from_path(r.test_noise)
         train_bank = bank.without(test_bank.ids(), f"{bank.name}[train]")
     else:
         train_bank, test_bank = bank.split()
-    return DataSplit(train_speech, test_speech, train_bank, test_bank, cfg.label)
+    if broad:
+        if r.noise_categories:
+            cat_train, cat_test = category_folders(r.noise_categories).split(0.2)
+            train_bank = train_bank.merged(cat_train, train_bank.name)
+            test_bank = test_bank.merged(cat_test, test_bank.name)
+        for side, corpus in (("train", train_speech), ("test", test_speech)):
+            audio = [corpus.audio(u) for u in corpus.utterances]
+            clips = babble_clips(audio, 32 if side == "train" else 8, seed=1, prefix=side)
+            b = NoiseBank(clips, "babble", ())
+            if side == "train":
+                train_bank = train_bank.merged(b, train_bank.name)
+            else:
+                test_bank = test_bank.merged(b, test_bank.name)
+    return DataSplit(train_speech, test_speech, train_bank, test_bank, cfg.label, r.rirs, cache)
+
+
+def _held_out_subset(path: str) -> bool:
+    parts = Path(path).parts
+    return any(p.startswith(("test-", "dev-")) for p in parts)

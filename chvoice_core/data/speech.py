@@ -55,14 +55,17 @@ class SpeechCorpus:
     def subset(self, speakers: set[str], name: str) -> "SpeechCorpus":
         return SpeechCorpus([u for u in self.utterances if u.speaker in speakers], name)
 
-    def split_speakers(self, test_fraction: float = 0.15, seed: int = 0) -> tuple["SpeechCorpus", "SpeechCorpus"]:
-        """(train, test) with disjoint speakers; the same corpus and seed always give the same split."""
-        spk = self.speakers()
+    def split_speakers(self, test_fraction: float = 0.15, seed: int = 0, test_only: set[str] = frozenset()
+                       ) -> tuple["SpeechCorpus", "SpeechCorpus"]:
+        """(train, test) with disjoint speakers; the same corpus and seed always give the same split.
+        `test_only` speakers (e.g. a LibriSpeech test- subset) are always test; the fraction applies to the rest."""
+        spk = [s for s in self.speakers() if s not in test_only]
         if len(spk) < 2:
             raise ChvoiceError(f"{self.name}: need at least two speakers to hold some out for testing")
         ranked = sorted(spk, key=lambda s: zlib.crc32(f"{seed}:{s}".encode()))
         n_test = max(1, round(len(spk) * test_fraction))
-        test = set(ranked[:n_test])
+        test = set(ranked[:n_test]) | set(test_only)
+        spk = self.speakers()
         return (self.subset(set(spk) - test, f"{self.name}[train]"), self.subset(test, f"{self.name}[test]"))
 
 

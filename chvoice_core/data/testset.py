@@ -44,7 +44,7 @@ class TestItem:
 
 
 def build_testset(speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile,
-                  cfg: TestSetConfig = TestSetConfig()) -> list[TestItem]:
+                  cfg: TestSetConfig = TestSetConfig(), rooms: list | None = None) -> list[TestItem]:
     """Deterministic: item i depends only on (seed, profile name, i) and the sorted sources."""
     order = np.random.default_rng([cfg.seed, 0]).permutation(len(speech))
     max_len = int(cfg.max_seconds * SAMPLE_RATE)
@@ -56,7 +56,7 @@ def build_testset(speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile,
         if len(x) > max_len:
             start = int(rng.integers(0, len(x) - max_len + 1))
             x = x[start:start + max_len]
-        m = mix(x, profile, bank, rng, include_none=cfg.include_clean)
+        m = mix(x, profile, bank, rng, include_none=cfg.include_clean, rooms=rooms)
         items.append(TestItem(f"{profile.name}-{i:04d}-{utt.id}", utt.id, profile.name, m))
     return items
 
