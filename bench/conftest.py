@@ -14,6 +14,7 @@ from chvoice_core.baselines import PEERS
 from chvoice_core.budgets import Budget, get_budget
 from chvoice_core.compress.recipes import VARIANTS, get_variant
 from chvoice_core.data import PROFILES, DataConfig
+from chvoice_core.data.profiles import REPORT_PROFILES
 from chvoice_core.data.sources import default_cache_dir
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.scoring import Scorer
@@ -61,7 +62,8 @@ def _settings(config) -> Settings:
     if threads < 1:
         raise pytest.UsageError("--threads must be at least 1")
     cache = Path(os.environ.get("CHVOICE_CACHE", default_cache_dir()))
-    return Settings(device, budget, data, threads, _names(config.getoption("--profiles"), PROFILES, "profile"),
+    report_profiles = {p: PROFILES[p] for p in REPORT_PROFILES}   # `general` serves the shipped model, not the table
+    return Settings(device, budget, data, threads, _names(config.getoption("--profiles"), report_profiles, "profile"),
                     _names(config.getoption("--variants"), VARIANTS, "variant"), cache)
 
 
@@ -111,7 +113,22 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["cpu_count"] = os.cpu_count()
     machine_info["platform"] = platform.platform()
     machine_info["chvoice"] = {"budget": s.budget.name, "device": s.device, "threads": s.threads,
-                               "data": s.data.label, "code_version": CODE_VERSION}
+                               "data": s.data.label, "code_version": CODE_VERSION,
+                               "pretrained": _pretrained_teachers(s)}
+
+
+def _pretrained_teachers(s: Settings) -> list[dict]:
+    """Which teachers this run took from the package rather than training them (and how they were trained)."""
+    zoo = Zoo(s.budget, s.data, cache_dir=s.cache_dir / "bench", progress=False)
+    out = []
+    for arch in sorted({get_variant(v).arch for v in s.variants}):
+        for p in s.profiles:
+            found = zoo.pretrained_parent(arch, p)
+            if found is not None:
+                m = found[1]
+                out.append({"arch": arch, "profile": p, "train_steps": m.get("train_steps"),
+                            "batch_size": m.get("batch_size"), "loss": m.get("loss"), "data": m.get("data")})
+    return out
 
 
 @pytest.fixture(scope="session")

@@ -77,7 +77,8 @@ def test_quality(benchmark, zoo, build, scorer, settings, variant, profile):
     record(benchmark, items, Enhancer.artifact(entry.path), outputs, scorer,
            {**variant_info(variant), **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]),
             **footprint_info(entry.meta), **timing, "architecture": "budget-scale",
-            "loss_history": entry.meta.get("loss_history", [])}, settings)
+            "loss_history": entry.meta.get("loss_history", []),
+            "pretrained_teacher": bool(entry.meta.get("pretrained"))}, settings)
 
 
 @pytest.mark.benchmark(group="quality")

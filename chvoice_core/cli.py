@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ def _data_config(a: argparse.Namespace):
 def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
+    check_device(a.device)
     from .budgets import get_budget
     from .data import get_profile, load_data
     from .data.pairs import PairSampler
@@ -85,9 +87,26 @@ def cmd_train(a: argparse.Namespace) -> int:
     return 0
 
 
+def check_device(name: str) -> str:
+    """--device: one clear line for an unknown or unavailable device."""
+    import torch
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ChvoiceError(f"--device {name}: unknown device (use cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ChvoiceError(f"--device {name}: no CUDA device is available here")
+    if dev.type not in ("cpu", "cuda"):
+        raise ChvoiceError(f"--device {name}: unsupported device type {dev.type!r} (use cpu or cuda)")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ChvoiceError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+    return name
+
+
 def _load_denoiser(model_path: str | None, device: str = "cpu"):
     from .compress.artifact import load_artifact
     from .enhance import Denoiser
+    check_device(device)
     if model_path is None:
         from .pretrained import default_model_path
         model_path = str(default_model_path())
@@ -101,28 +120,87 @@ def _is_model_path(p: str) -> bool:
     return Path(p).suffix in (".pt", ".pth", ".ckpt")
 
 
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def plan_outputs(inputs: list[Path], output: str | None) -> list[tuple[Path, Path]]:
+    """(input, destination) pairs; refuses, before any work, to write over an input or to send two inputs
+    to one destination."""
+    if output and len(inputs) > 1 and not Path(output).is_dir():
+        raise ChvoiceError(f"-o {output}: with several inputs, -o must be an existing folder")
+    plan = []
+    for p in inputs:
+        if output is None:
+            dst = p.with_name(f"{p.stem}-denoised{p.suffix}")
+        elif Path(output).is_dir():
+            dst = Path(output) / p.name
+        else:
+            dst = Path(output)
+        plan.append((p, dst))
+    for p, dst in plan:
+        for q in inputs:
+            if _same_file(dst, q):
+                raise ChvoiceError(f"{dst}: refusing to write over the input {q} (choose another -o)")
+    seen: dict[Path, Path] = {}
+    for p, dst in plan:
+        key = dst.resolve()
+        if key in seen:
+            raise ChvoiceError(f"{dst}: two inputs ({seen[key]} and {p}) would be written to the same file")
+        seen[key] = p
+    return plan
+
+
 def cmd_denoise(a: argparse.Namespace) -> int:
-    from .audio_io import read_audio
+    import tempfile
+
+    from .audio_io import io_error, target_mode
     from .enhance import denoise_file
+    from .longform import scan
 
     paths = list(a.paths)
     model_path = paths.pop(0) if paths and _is_model_path(paths[0]) else a.model
     if not paths:
         raise ChvoiceError("no input files given")
     inputs = [Path(p) for p in paths]
-    for p in inputs:   # check every input before writing anything
-        read_audio(p)
-    if a.output and len(inputs) > 1 and not Path(a.output).is_dir():
-        raise ChvoiceError(f"-o {a.output}: with several inputs, -o must be an existing folder")
+    for p in inputs:   # check every input (in blocks: any length) before writing anything
+        scan(p)
+    plan = plan_outputs(inputs, a.output)
     denoiser = _load_denoiser(model_path, a.device)
-    for p in inputs:
-        if a.output is None:
-            dst = p.with_name(f"{p.stem}-denoised{p.suffix}")
-        elif Path(a.output).is_dir():
-            dst = Path(a.output) / p.name
-        else:
-            dst = Path(a.output)
-        denoise_file(denoiser, p, dst)
+    # all outputs or none: each is written to a hidden file beside its destination, renamed at the end
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for p, dst in plan:
+            if dst.is_dir():
+                raise ChvoiceError(f"{dst}: cannot write (is a folder)")
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
+                os.close(fd)
+            except OSError as e:
+                raise io_error(dst, e) from None
+            staged.append((Path(tmp), dst))
+            try:
+                denoise_file(denoiser, p, tmp, progress=not a.quiet and len(plan) == 1)
+            except OSError as e:
+                raise io_error(dst, e) from None
+        done: list[Path] = []
+        for tmp, dst in staged:
+            try:
+                os.chmod(tmp, target_mode(dst))
+                os.replace(tmp, dst)
+            except OSError as e:
+                written = f"; already written: {', '.join(map(str, done))}" if done else ""
+                raise ChvoiceError(f"{io_error(dst, e)}{written}") from None
+            done.append(dst)
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()
+    for _, dst in plan:
         print(dst)
     return 0
 
@@ -161,6 +239,18 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
     if a.model and a.peer:
         raise ChvoiceError("give a model or --peer, not both")
+    if a.out:   # fail before minutes of scoring, not after
+        from .audio_io import io_error
+        out = Path(a.out)
+        if out.exists() and not out.is_dir():
+            raise ChvoiceError(f"--out {out}: exists and is not a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".chvoice-write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise io_error(out, e) from None
     if a.peer:
         from .baselines import get_peer
         enhance, label = get_peer(a.peer), f"peer:{a.peer}"
@@ -271,9 +361,15 @@ def cmd_live(a: argparse.Namespace) -> int:
         return 0
     if (a.input is None) != (a.output is None):
         raise ChvoiceError("file mode needs both --input and --output")
-    block = a.block or cfg.step_frames * 127
+    if a.threads is not None and a.threads < 1:
+        raise ChvoiceError(f"--threads {a.threads}: must be at least 1")
+    block = cfg.step_frames * 127 if a.block is None else a.block
     if block < 1:
-        raise ChvoiceError("--block must be at least 1 sample")
+        raise ChvoiceError(f"--block {a.block}: must be at least 1 sample")
+    if a.input and _same_file(Path(a.output), Path(a.input)):
+        raise ChvoiceError(f"{a.output}: refusing to write over the input (choose another --output)")
+    if a.output and Path(a.output).is_dir():
+        raise ChvoiceError(f"{a.output}: cannot write (is a folder)")
     if a.input:   # check the input before the model loads, so bad input fails fast
         x, sr = read_audio(a.input)
     torch.set_num_threads(a.threads)
@@ -319,8 +415,14 @@ def cmd_quantize(a: argparse.Namespace) -> int:
 
 
 def cmd_serve(a: argparse.Namespace) -> int:
+    import signal
+
     from .web import create_app
     den = _load_denoiser(a.model)
+
+    def on_term(signum, frame):   # SIGTERM (systemd, docker stop, kill) cleans up like Ctrl-C
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, on_term)
     app = create_app(den, max_upload_mb=a.max_upload_mb, workers=a.workers, max_queue=a.max_queue)
     print(f"chvoice web app on http://{a.host}:{a.port}/ (model {den.name}); Ctrl-C to stop", file=sys.stderr)
     app.run(host=a.host, port=a.port, threaded=True)
@@ -364,6 +466,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", help="output file (one input) or existing folder")
     d.add_argument("--model", help="model file (default: the shipped default model)")
     d.add_argument("--device", default="cpu")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(fn=cmd_denoise)
 
     e = sub.add_parser("evaluate", help="score a model (or the noisy input) on paired noisy/clean folders")

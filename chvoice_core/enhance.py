@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio_io import SAMPLE_RATE, read_audio, resample, write_audio
+from .audio_io import SAMPLE_RATE
 from .dsp import FrontEnd, analyse, enhance_db, normalise, synthesise
 from .errors import ChvoiceError
 from .models.unet import inference_layout
@@ -41,14 +41,33 @@ class Denoiser:
         return synthesise(out_db, phase, self.fe, len(x)).numpy()
 
 
-def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    def long(self, x: np.ndarray, on_progress=None) -> np.ndarray:
+        """Like __call__ (same output up to float rounding) in memory bounded by one batch of tiles:
+        for files of any length. x: [N] float at 16 kHz, N > 127."""
+        from .longform import enhance_long
+        return enhance_long(np.ascontiguousarray(x, dtype=np.float32), self.tiles, self.fe, self.batch_size,
+                            on_progress)
+
+
+def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathLike, progress: bool = False) -> Path:
     """Read any supported audio file (any rate, any channels), denoise at 16 kHz in mono, and write dst
-    atomically at the input's sample rate."""
-    x, sr = read_audio(src, target_sr=SAMPLE_RATE)
-    y = denoiser(x)
-    if sr != SAMPLE_RATE:
-        y = resample(y, SAMPLE_RATE, sr)
+    atomically at the input's sample rate. Read, resampled, denoised and written in blocks: memory does not
+    grow with the file beyond its 16 kHz mono signal in and out."""
+    from tqdm import tqdm
+
+    from .audio_io import atomic_path
+    from .longform import read_mono_16k, scan, write_blocks
+    scan(src)
+    x, sr, _ = read_mono_16k(src)
+    if len(x) <= denoiser.fe.n_fft:     # a few ms: the one-piece path pads it to a tile
+        y = denoiser(x)
+    else:
+        with tqdm(total=100, desc=Path(src).name, unit="%", disable=not progress, leave=False) as bar:
+            def tick(f: float) -> None:
+                bar.update(round(100 * f) - bar.n)
+            y = denoiser.long(x, tick)
     if not np.all(np.isfinite(y)):
         raise ChvoiceError(f"{src}: the model produced non-finite audio")
-    write_audio(dst, y, sr)
+    with atomic_path(dst) as tmp:
+        write_blocks(tmp, y, sr)
     return Path(dst)

@@ -183,6 +183,8 @@ class Zoo:
             return model, quant, extra, model.config
         parent, pmeta, _ = self._prefix(variant, k - 1, profile)
         model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile)
+        if pmeta.get("pretrained"):
+            extra["pretrained"] = pmeta["pretrained"]   # the chain started from a shipped teacher
         return model, quant, extra, extra.pop("base_config", pmeta["base_config"])
 
     def _train_cfg(self, steps: int, lr: float = 4e-4) -> TrainConfig:
@@ -237,7 +239,7 @@ class Zoo:
             student_cfg = replace(parent.config, base_width=max(4, dc.student_width // div), widths=None)
             torch.manual_seed(self.seed)
             student = start_as_identity(UNet(student_cfg))
-            r = train(student, self.sampler(profile), self._train_cfg(self.budget.steps, lr=self.budget.distill_lr),
+            r = train(student, self.sampler(profile), self._train_cfg(self.budget.student_steps, lr=self.budget.distill_lr),
                       target_fn=teacher_target(copy.deepcopy(parent), dc.alpha))
             return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": recipe,
                                                   "base_config": student_cfg, "lr": self.budget.distill_lr}

@@ -43,7 +43,19 @@ def header(run: Run) -> dict:
             "machine": f"{mi.get('node', '?')} ({mi.get('cpu', {}).get('brand_raw', mi.get('processor', '?'))}, "
                        f"{mi.get('cpu_count', '?')} cores)",
             "device": s.get("device"), "threads": s.get("threads"), "budget": s.get("budget"), "data": s.get("data"),
-            "torch": mi.get("torch"), "commit": f"{commit.get('id', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}"}
+            "torch": mi.get("torch"), "commit": f"{commit.get('id', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}",
+            "pretrained": _pretrained_line(mi.get("chvoice", {}).get("pretrained"))}
+
+
+def _pretrained_line(pre: list[dict] | None) -> str:
+    """Which stages came pretrained: shipped teachers (with their training), everything after them ran here."""
+    if not pre:
+        return "none: every model was trained in this run"
+    by = {}
+    for t in pre:
+        by.setdefault((t["arch"], t.get("train_steps"), t.get("batch_size")), []).append(t["profile"])
+    parts = [f"{a} teacher ({', '.join(ps)}; {st} steps x {bs} tiles)" for (a, st, bs), ps in sorted(by.items())]
+    return "; ".join(parts) + " shipped pretrained; distillation, pruning, quantization and fine-tunes ran in this run"
 
 
 def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..audio_io import atomic_path
 from ..errors import ChvoiceError
-from ..models.io import FORMAT, FORMAT_VERSION, config_from_dict, load_state, read_checkpoint
+from ..models.io import FORMAT, FORMAT_VERSION, check_shapes, config_from_dict, load_state, read_checkpoint
 from ..models.unet import UNet, UNetConfig
 from .quantize import dynamic_int8, skeleton_static
 
@@ -43,6 +43,9 @@ def load_artifact(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     if quant not in QUANT_MODES:
         raise ChvoiceError(f"{path}: unknown quantization mode {quant!r} (saved by a newer chvoice?)")
     cfg = config_from_dict(ckpt, str(path))
+    if quant is None:
+        with torch.device("meta"):
+            check_shapes(UNet(cfg), ckpt.get("state_dict", {}), str(path))
     float_model = UNet(cfg).eval()
     if quant in ("static", "qat"):
         model = skeleton_static(float_model, ckpt.get("backend", "x86"))

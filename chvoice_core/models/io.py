@@ -53,30 +53,84 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
+# Bounds on a checkpoint's architecture spec, checked before any module is built: a crafted spec must not make
+# chvoice allocate gigabytes (the report's full-scale U-Net has 13.4 M parameters, base width 64, depth 4).
+MAX_DEPTH = 6
+MAX_WIDTH = 2048
+MAX_PARAMS = 50_000_000
+
+
+def _check_spec(raw: Any, name: str) -> UNetConfig:
+    if not isinstance(raw, dict):
+        raise ChvoiceError(f"{name}: bad architecture spec (not a mapping)")
+    known = {"depth", "base_width", "bilinear", "residual", "widths", "mask"}
+    extra = set(raw) - known
+    if extra:
+        raise ChvoiceError(f"{name}: bad architecture spec (unknown field {sorted(extra)[0]!r})")
+    def is_int(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+    depth, base = raw.get("depth", 4), raw.get("base_width", 64)
+    if not is_int(depth) or not 1 <= depth <= MAX_DEPTH:
+        raise ChvoiceError(f"{name}: bad architecture spec (depth {depth!r}: must be an integer 1..{MAX_DEPTH})")
+    if not is_int(base) or not 1 <= base <= MAX_WIDTH:
+        raise ChvoiceError(f"{name}: bad architecture spec (base_width {base!r}: must be an integer 1..{MAX_WIDTH})")
+    for flag in ("bilinear", "residual", "mask"):
+        if flag in raw and not isinstance(raw[flag], bool):
+            raise ChvoiceError(f"{name}: bad architecture spec ({flag} must be true or false)")
+    widths = raw.get("widths")
+    if widths is not None:
+        if not isinstance(widths, (list, tuple)) or len(widths) != 2 * (2 * depth + 1):
+            raise ChvoiceError(f"{name}: bad architecture spec (widths needs {2 * (2 * depth + 1)} entries)")
+        if not all(is_int(w) and 1 <= w <= MAX_WIDTH for w in widths):
+            raise ChvoiceError(f"{name}: bad architecture spec (widths must be integers 1..{MAX_WIDTH})")
+    cfg = UNetConfig.from_dict(raw)
+    with torch.device("meta"):      # count parameters without allocating them
+        n = sum(p.numel() for p in UNet(cfg).parameters())
+    if n > MAX_PARAMS:
+        raise ChvoiceError(f"{name}: bad architecture spec ({n / 1e6:.0f} M parameters; at most {MAX_PARAMS / 1e6:.0f} M)")
+    return cfg
+
+
 def config_from_dict(ckpt: dict[str, Any], name: str = "checkpoint") -> UNetConfig:
-    """The architecture spec of a checkpoint, validated."""
+    """The architecture spec of a checkpoint, validated against sane bounds before anything is built."""
     if ckpt.get("arch") != "unet":
         raise ChvoiceError(f"{name}: architecture {ckpt.get('arch')!r} is not 'unet'")
+    if "meta" in ckpt and not isinstance(ckpt["meta"], dict):
+        raise ChvoiceError(f"{name}: bad checkpoint (meta is not a mapping)")
+    if not isinstance(ckpt.get("state_dict", {}), dict):
+        raise ChvoiceError(f"{name}: bad checkpoint (state_dict is not a mapping)")
     try:
-        cfg = UNetConfig.from_dict(ckpt["config"])
-        cfg.conv_widths()
-        return cfg
+        return _check_spec(ckpt.get("config"), name)
     except (TypeError, ValueError, KeyError) as e:
         raise ChvoiceError(f"{name}: bad architecture spec ({e})") from None
+
+
+def check_shapes(model: nn.Module, state_dict: dict[str, Any], name: str = "checkpoint") -> None:
+    """Every tensor of state_dict has the shape the spec implies (checked on a meta-device twin, so a
+    mismatch costs nothing)."""
+    want = model.state_dict()
+    for k, v in state_dict.items():
+        if k in want and isinstance(v, torch.Tensor) and isinstance(want[k], torch.Tensor) \
+                and not v.is_quantized and tuple(v.shape) != tuple(want[k].shape):
+            raise ChvoiceError(f"{name}: weights do not match its architecture spec ({k}: {tuple(v.shape)}, "
+                               f"spec says {tuple(want[k].shape)})")
 
 
 def load_state(model: nn.Module, state_dict: dict[str, Any], name: str = "checkpoint") -> nn.Module:
     """Load a state dict strictly; a mismatch is one clear ChvoiceError."""
     try:
         model.load_state_dict(state_dict, strict=True)
-    except (RuntimeError, KeyError) as e:
+    except (RuntimeError, KeyError, TypeError, AttributeError, ValueError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else e.__class__.__name__
         raise ChvoiceError(f"{name}: weights do not match its architecture spec ({first})") from None
     return model.eval()
 
 
 def model_from_dict(ckpt: dict[str, Any], name: str = "checkpoint") -> UNet:
-    return load_state(UNet(config_from_dict(ckpt, name)), ckpt.get("state_dict", {}), name)
+    cfg = config_from_dict(ckpt, name)
+    with torch.device("meta"):
+        check_shapes(UNet(cfg), ckpt.get("state_dict", {}), name)
+    return load_state(UNet(cfg), ckpt.get("state_dict", {}), name)
 
 
 def load_model(path: str | os.PathLike) -> tuple[UNet, dict[str, Any]]:

@@ -3,6 +3,7 @@ and after, download the result."""
 from __future__ import annotations
 
 import atexit
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -13,7 +14,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..enhance import Denoiser
 from ..errors import ChvoiceError
 from . import media
-from .jobs import Job, JobManager, QueueFull
+from .jobs import PID_FILE, Job, JobManager, QueueFull, sweep_stale_roots
 
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>chvoice: denoise speech</title>
@@ -73,8 +74,10 @@ MIME = {".wav": "audio/wav", ".flac": "audio/flac", ".ogg": "audio/ogg", ".mp3":
 
 
 def safe_name(name: str) -> str:
-    """A file name safe to show and to offer as a download name (never used as a path on disk)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name or "upload").name).strip("._") or "upload"
+    """A file name safe to show and to offer as a download name (never used as a path on disk). Letters and
+    digits of any script are kept (Flask sends non-ASCII names RFC 5987-encoded); the rest becomes '_'."""
+    base = (name or "upload").replace("\\", "/").split("/")[-1]
+    stem = re.sub(r"[^\w.\- ]+", "_", base).strip("._ ") or "upload"
     return stem[:80]
 
 
@@ -103,7 +106,10 @@ def create_app(denoiser: Denoiser, max_upload_mb: int = 200, workers: int = 1, m
                work_dir: str | None = None, ttl_seconds: float = 3600) -> Flask:
     app = Flask("chvoice")
     app.config["MAX_CONTENT_LENGTH"] = max_upload_mb * 1024 * 1024
-    root = Path(tempfile.mkdtemp(prefix="chvoice-web-", dir=work_dir))
+    parent = Path(work_dir or tempfile.gettempdir())
+    sweep_stale_roots(parent)
+    root = Path(tempfile.mkdtemp(prefix="chvoice-web-", dir=parent))
+    (root / PID_FILE).write_text(str(os.getpid()))
     jobs = JobManager(denoiser, root, workers=workers, max_queue=max_queue, ttl_seconds=ttl_seconds)
     app.extensions["chvoice_jobs"] = jobs
     atexit.register(jobs.shutdown)
@@ -122,6 +128,7 @@ def create_app(denoiser: Denoiser, max_upload_mb: int = 200, workers: int = 1, m
     @app.post("/api/jobs")
     def submit():
         job_id, folder = jobs.new_folder()
+        submitted = False
         try:
             upload = request.files.get("file")
             if upload is not None and upload.filename:
@@ -147,12 +154,15 @@ def create_app(denoiser: Denoiser, max_upload_mb: int = 200, workers: int = 1, m
             if path.stat().st_size == 0:
                 raise ChvoiceError("the file is empty")
             jobs.submit(Job(job_id, folder, kind, path, name))
+            submitted = True
         except ChvoiceError as e:
-            import shutil
-            shutil.rmtree(folder, ignore_errors=True)
-            return error(str(e), 400)
+            return error(str(e).replace(str(folder) + os.sep, "").replace(str(folder), "the upload"), 400)
         except QueueFull:
             return error("the server is busy: too many jobs queued, try again shortly", 503)
+        finally:
+            # rejected (413, 400, 503) or aborted uploads leave nothing behind
+            if not submitted:
+                jobs.discard(folder)
         return jsonify({"id": job_id}), 202
 
     def job_or_404(job_id: str) -> Job:

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio_io import SAMPLE_RATE, read_audio, resample, write_audio
+import os
+
+from ..audio_io import SAMPLE_RATE, read_audio, write_audio
 from ..enhance import Denoiser
 from ..errors import ChvoiceError
 from . import media
@@ -51,6 +53,10 @@ class JobManager:
         for t in self.threads:
             t.start()
 
+    def discard(self, folder: Path) -> None:
+        """Remove the folder of a job that never started (rejected or aborted upload)."""
+        shutil.rmtree(folder, ignore_errors=True)
+
     def new_folder(self) -> tuple[str, Path]:
         job_id = uuid.uuid4().hex        # unguessable: users never reach each other's jobs
         folder = self.root / job_id
@@ -85,29 +91,38 @@ class JobManager:
                 self._process(job)
                 job.progress, job.state = 1.0, "done"
             except ChvoiceError as e:
-                job.state, job.error = "error", str(e)
+                job.state, job.error = "error", self._public_message(str(e), job)
             except Exception as e:  # a job must never take the worker down
                 job.state, job.error = "error", f"internal error ({e.__class__.__name__})"
             finally:
                 self.queue.task_done()
 
+    def _public_message(self, msg: str, job: Job) -> str:
+        """Error text for the user: never a server path (the job folder, the temp root)."""
+        for path, shown in ((str(job.input), job.name), (str(job.folder) + os.sep, ""), (str(job.folder), "the job"),
+                            (str(self.root) + os.sep, ""), (str(self.root), "the server")):
+            msg = msg.replace(path, shown)
+        return msg
+
     def _denoise(self, x: np.ndarray, job: Job, span: tuple[float, float]) -> np.ndarray:
-        """Denoise in ~10 s chunks (with 1 s of context each side) so progress can be reported."""
-        chunk, ctx = 10 * SAMPLE_RATE, SAMPLE_RATE
-        out = np.zeros_like(x)
-        for s in range(0, len(x), chunk):
-            a, b = max(0, s - ctx), min(len(x), s + chunk + ctx)
-            y = self.denoiser(x[a:b])
-            out[s:min(len(x), s + chunk)] = y[s - a:s - a + min(chunk, len(x) - s)]
-            job.progress = span[0] + (span[1] - span[0]) * min(1.0, (s + chunk) / len(x))
-        return out
+        """Denoise chunk by chunk (bounded memory, the same output as in one piece), reporting progress."""
+        if len(x) <= self.denoiser.fe.n_fft:
+            return self.denoiser(x)
+
+        def tick(f: float) -> None:
+            if self.stopping.is_set():     # shutting down: abandon the job so its folder can go
+                raise ChvoiceError("the server is stopping")
+            job.progress = span[0] + (span[1] - span[0]) * f
+        return self.denoiser.long(x, tick)
 
     def _process(self, job: Job) -> None:
+        from ..longform import read_mono_16k, scan, write_blocks
         if job.kind == "audio":
-            x, sr = read_audio(job.input)
+            scan(job.input)
+            x, sr, _ = read_mono_16k(job.input)
             y = self._denoise(x, job, (0.0, 0.95))
             out = job.folder / "denoised.wav"
-            write_audio(out, resample(y, SAMPLE_RATE, sr) if sr != SAMPLE_RATE else y, sr)
+            write_blocks(out, y, sr)
         else:
             if not media.has_audio_stream(job.input):
                 raise ChvoiceError("the video has no audio track")
@@ -134,7 +149,39 @@ class JobManager:
         return len(old)
 
     def shutdown(self) -> None:
+        """Stop the workers and delete every job folder (queued, running and finished)."""
         self.stopping.set()
+        while True:   # queued jobs never start
+            try:
+                self.queue.get_nowait()
+                self.queue.task_done()
+            except queue.Empty:
+                break
         for t in self.threads:
             t.join(timeout=5)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+PID_FILE = "server.pid"
+
+
+def sweep_stale_roots(parent: Path, prefix: str = "chvoice-web-") -> int:
+    """Delete job roots left by servers that were killed (SIGKILL, power loss): their pid file names a
+    process that no longer exists. Returns how many were removed."""
+    removed = 0
+    for d in parent.glob(f"{prefix}*"):
+        pid_file = d / PID_FILE
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (OSError, ValueError):
+            continue          # not ours, or being created right now
+        try:
+            os.kill(pid, 0)
+            continue          # still running
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue          # another user's live server
+        shutil.rmtree(d, ignore_errors=True)
+        removed += 1
+    return removed
