@@ -34,7 +34,7 @@ BUDGETS: dict[str, Budget] = {
     # A width-4 student learns far more at lr 2e-3 than at 4e-4 (120 steps: SI-SDR gain +4.2/+5.5/+6.0 ->
     # +6.2/+6.9/+6.9 dB); the teachers gained nothing from a higher rate, so they keep 4e-4.
     "quick": Budget("quick", steps=1200, batch_size=16, width_divisor=8, finetune_steps=30, test_utterances=100,
-                    checkpoint_every=400, distill_lr=2e-3, distill_steps=1200),
+                    checkpoint_every=400, distill_lr=2e-3, distill_steps=600),
     # The report: 5 epochs of LibriSpeech train-clean-100, ~10 000 iterations of up to 64 tiles.
     "paper": Budget("paper", steps=10_000, batch_size=64, width_divisor=1, finetune_steps=2_000,
                     test_utterances=200, log_every=50, checkpoint_every=500),

@@ -184,7 +184,7 @@ def cmd_denoise(a: argparse.Namespace) -> int:
                 raise io_error(dst, e) from None
             staged.append((Path(tmp), dst))
             try:
-                denoise_file(denoiser, p, tmp, progress=not a.quiet and len(plan) == 1)
+                denoise_file(denoiser, p, tmp, progress=not a.quiet and len(plan) == 1, label=dst)
             except OSError as e:
                 raise io_error(dst, e) from None
         done: list[Path] = []
@@ -285,7 +285,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         with atomic_path(out / "scores.csv") as tmp:
             df.to_csv(tmp, index=False)
         with atomic_path(out / "scores.json") as tmp:
-            tmp.write_text(json.dumps({"model": a.model or label, "files": df.to_dict(orient="records"),
+            tmp.write_text(json.dumps({"model": a.model, "system": label, "files": df.to_dict(orient="records"),
                                        "mean": means.to_dict()}, indent=1))
         print(f"wrote {out / 'scores.csv'} and {out / 'scores.json'}")
     return 0

@@ -45,11 +45,14 @@ class Denoiser:
         """Like __call__ (same output up to float rounding) in memory bounded by one batch of tiles:
         for files of any length. x: [N] float at 16 kHz, N > 127."""
         from .longform import enhance_long
+        if 1 + len(x) // self.fe.hop <= self.fe.tile_frames:   # one tile (padded): nothing to chunk
+            return self(x)
         return enhance_long(np.ascontiguousarray(x, dtype=np.float32), self.tiles, self.fe, self.batch_size,
                             on_progress)
 
 
-def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathLike, progress: bool = False) -> Path:
+def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathLike, progress: bool = False,
+                 label: str | os.PathLike | None = None) -> Path:
     """Read any supported audio file (any rate, any channels), denoise at 16 kHz in mono, and write dst
     atomically at the input's sample rate. Read, resampled, denoised and written in blocks: memory does not
     grow with the file beyond its 16 kHz mono signal in and out."""
@@ -59,15 +62,12 @@ def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathL
     from .longform import read_mono_16k, scan, write_blocks
     scan(src)
     x, sr, _ = read_mono_16k(src)
-    if len(x) <= denoiser.fe.n_fft:     # a few ms: the one-piece path pads it to a tile
-        y = denoiser(x)
-    else:
-        with tqdm(total=100, desc=Path(src).name, unit="%", disable=not progress, leave=False) as bar:
-            def tick(f: float) -> None:
-                bar.update(round(100 * f) - bar.n)
-            y = denoiser.long(x, tick)
+    with tqdm(total=100, desc=Path(src).name, unit="%", disable=not progress, leave=False) as bar:
+        def tick(f: float) -> None:
+            bar.update(round(100 * f) - bar.n)
+        y = denoiser.long(x, tick)
     if not np.all(np.isfinite(y)):
         raise ChvoiceError(f"{src}: the model produced non-finite audio")
     with atomic_path(dst) as tmp:
-        write_blocks(tmp, y, sr)
+        write_blocks(tmp, y, sr, label=label or dst)
     return Path(dst)

@@ -194,10 +194,25 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
     return y
 
 
+def _write_failure(label: Path, folder: Path, e: Exception) -> ChvoiceError:
+    """libsndfile reports a full disk as 'System error.': name the cause when the folder has no room left."""
+    try:
+        st = os.statvfs(folder)
+        if st.f_bavail * st.f_frsize < (1 << 20):
+            return ChvoiceError(f"{label}: cannot write (no space left on the device)")
+    except OSError:
+        pass
+    if isinstance(e, OSError):
+        return io_error(label, e)
+    return ChvoiceError(f"{label}: cannot write ({str(e).strip() or e.__class__.__name__})")
+
+
 def write_blocks(path: str | os.PathLike, y: np.ndarray, sr: int, block: int = 1 << 20,
-                 resample_from: int = SAMPLE_RATE) -> None:
-    """Write y (at resample_from Hz) to path at sr Hz, resampling in blocks; format from the extension."""
+                 resample_from: int = SAMPLE_RATE, label: str | os.PathLike | None = None) -> None:
+    """Write y (at resample_from Hz) to path at sr Hz, resampling in blocks; format from the extension.
+    Errors name `label` (the user's destination) rather than a temporary path."""
     path = Path(path)
+    shown = Path(label) if label is not None else path
     ext = path.suffix.lower()
     fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}.get(ext)
     if fmt is None:
@@ -208,7 +223,5 @@ def write_blocks(path: str | os.PathLike, y: np.ndarray, sr: int, block: int = 1
         with sf.SoundFile(str(path), "w", samplerate=sr, channels=1, format=fmt, subtype=subtype) as f:
             for b in resample_blocks(blocks, len(y), resample_from, sr):
                 f.write(np.clip(b, -1.0, 1.0))
-    except OSError as e:
-        raise io_error(path, e) from None
-    except sf.LibsndfileError as e:
-        raise ChvoiceError(f"{path}: cannot write ({e})") from None
+    except (OSError, sf.LibsndfileError) as e:
+        raise _write_failure(shown, path.parent, e) from None

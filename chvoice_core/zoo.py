@@ -77,29 +77,43 @@ class Zoo:
         self._calibration: dict[str, torch.Tensor] = {}
         self._full: dict[str, tuple[nn.Module, dict]] = {}   # full-scale twins by architecture digest
         self._pretrained: dict[tuple[str, str], tuple[nn.Module, dict] | None] = {}
+        self._broad: DataSplit | None = None
 
     # ------------------------------------------------------------------ data
     @property
     def split(self) -> DataSplit:
         if self._split is None:
-            data = self.data if self.data.cache_dir else replace(self.data, cache_dir=str(self.cache_dir / "data"))
-            self._split = load_data(data)
+            self._split = load_data(self._data_with_cache())
         return self._split
+
+    def _data_with_cache(self) -> DataConfig:
+        return self.data if self.data.cache_dir else replace(self.data, cache_dir=str(self.cache_dir / "data"))
+
+    def split_for(self, profile: str) -> DataSplit:
+        """The report's profiles use the plain split; broad ones (`general`) add every noise category and babble."""
+        if get_profile(profile).category_probs is not None:
+            return self.split
+        if self._broad is None:
+            self._broad = load_data(self._data_with_cache(), broad=True)
+        return self._broad
 
     @property
     def data_label(self) -> str:
         return self.data.label
 
     def sampler(self, profile: str) -> PairSampler:
-        return PairSampler(self.split.train_speech, self.split.train_noise, get_profile(profile),
-                           self.fe.tile_samples, seed=self.seed)
+        p, split = get_profile(profile), self.split_for(profile)
+        return PairSampler(split.train_speech, split.train_noise, p, self.fe.tile_samples, seed=self.seed,
+                           rooms=split.rooms(seed=0) if p.p_room else None)
 
     def testset(self, profile: str, n: int | None = None) -> list:
         n = n or self.budget.test_utterances
         key = f"{profile}:{n}"
         if key not in self._testsets:
-            self._testsets[key] = build_testset(self.split.test_speech, self.split.test_noise, get_profile(profile),
-                                                TestSetConfig(n=n, max_seconds=self.test_seconds))
+            p, split = get_profile(profile), self.split_for(profile)
+            self._testsets[key] = build_testset(split.test_speech, split.test_noise, p,
+                                                TestSetConfig(n=n, max_seconds=self.test_seconds),
+                                                rooms=split.rooms(seed=2000) if p.p_room else None)
         return self._testsets[key]
 
     def calibration(self, profile: str, n: int = 256) -> torch.Tensor:

@@ -131,3 +131,23 @@ def test_train_smoke_end_to_end_as_a_user_runs_it(tmp_path, cache_dir):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "a-denoised.wav").is_file()
+
+
+def test_evaluate_without_reference_uses_dnsmos_and_peers_score_alike(tmp_path, capsys):
+    pytest.importorskip("speechmos")
+    (tmp_path / "rec").mkdir()
+    x = speechlike(3.0)
+    noise = 0.05 * np.random.default_rng(0).standard_normal(len(x)).astype(np.float32)
+    sf.write(tmp_path / "rec" / "clean.wav", x, 16000)
+    sf.write(tmp_path / "rec" / "noisy.wav", x + noise, 16000)
+    code, out, err = run(["evaluate", "--noisy", tmp_path / "rec", "--out", tmp_path / "s"], capsys)
+    assert code == 0, err
+    df = __import__("pandas").read_csv(tmp_path / "s" / "scores.csv").set_index("id")
+    assert set(df.columns) == {"dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808"}
+    assert ((df >= 1) & (df <= 5)).all().all()
+    assert df.loc["clean", "dnsmos_bak"] > df.loc["noisy", "dnsmos_bak"]      # white noise lowers background MOS
+    code, out, err = run(["evaluate", "--peer", "noisereduce", "--noisy", tmp_path / "rec", "--clean", tmp_path / "rec",
+                          "--quiet"], capsys)
+    assert code == 0, err and "peer:noisereduce" in out
+    code, out, err = run(["evaluate", "--peer", "nope", "--noisy", tmp_path / "rec"], capsys)
+    assert code == 2 and "unknown peer" in err

@@ -138,6 +138,39 @@ def test_refuses_to_overwrite_inputs_or_collide(tmp_path, capsys, model_file):
 
 # ------------------------------------------------------------------ 3. write failures, all or nothing
 
+def _mount(kind: str, target: Path) -> bool:
+    target.mkdir()
+    opts = "size=64k" + (",ro" if kind == "ro" else "")
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(target)], capture_output=True).returncode == 0
+
+
+def test_full_disk_read_only_and_immutable_folders(tmp_path, capsys, model_file):
+    """Real failing filesystems where this machine allows them (root: tmpfs mounts, chattr +i)."""
+    a = tmp_path / "a.wav"
+    sf.write(a, speechlike(3.0), 44100)          # ~260 KB out: more than the 64 KB disk
+    tried = 0
+    for kind, match in (("full", "no space left on the device"), ("ro", "read-only file system")):
+        d = tmp_path / kind
+        if not _mount(kind, d):
+            continue
+        tried += 1
+        try:
+            one_error(*run(["denoise", model_file, a, "-o", d / "o.wav", "--quiet"], capsys)[::2], f"{d / 'o.wav'}: cannot write ({match})")
+            assert not list(d.iterdir())
+        finally:
+            subprocess.run(["umount", str(d)], capture_output=True)
+    imm = tmp_path / "imm"
+    imm.mkdir()
+    if subprocess.run(["chattr", "+i", str(imm)], capture_output=True).returncode == 0:
+        tried += 1
+        try:
+            one_error(*run(["denoise", model_file, a, "-o", imm / "o.wav", "--quiet"], capsys)[::2],
+                      "cannot write (operation not permitted)")
+        finally:
+            subprocess.run(["chattr", "-i", str(imm)], capture_output=True)
+    if not tried:
+        pytest.skip("no tmpfs mounts or chattr here (not root?)")
+
 def test_write_failures_are_one_line(tmp_path, capsys, model_file):
     a = tmp_path / "a.wav"
     sf.write(a, speechlike(0.6), 16000)
@@ -167,11 +200,11 @@ def test_a_multi_file_run_writes_all_outputs_or_none(tmp_path, capsys, model_fil
     real = enhance.denoise_file
     calls = []
 
-    def flaky(den, src, dst, progress=False):
+    def flaky(den, src, dst, progress=False, label=None):
         calls.append(src)
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(den, src, dst, progress)
+        return real(den, src, dst, progress, label)
     monkeypatch.setattr(enhance, "denoise_file", flaky)
     code = main(["denoise", str(model_file), *(str(tmp_path / f"{n}.wav") for n in "abc"),
                  "-o", str(tmp_path / "out")])

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped default model (chvoice_core/assets/default.pt) from real speech and noise.
-# Data: ../shared/data (LibriSpeech train-clean-100 subset: 120 speakers, 18 held out for testing;
-# the report's 163 noise clips minus the 37 that are also in the ESC-50 subset; ESC-50 is test-only).
-# Cost on a 2-core CPU: about 6 minutes (600 steps x 16 tiles at width 16, then int8 calibration).
+# Rebuilds the shipped default model (chvoice_core/assets/default.pt) from ../shared/data, then scores it.
+#  1. tools/train_general.sh: width-32 U-Net, bounded gain head, perceptual loss, `general` profile (resumable);
+#  2. static int8 (calibrated on 256 `general` training tiles);
+#  3. the real-noise test set and its scores for the float model, the int8 model, RNNoise and DeepFilterNet3.
+# Cost on the 2-core CPU: training about 65-110 minutes, the rest about 10 minutes.
 set -euo pipefail
-DATA=${1:-../shared/data}
-OUT=${2:-runs/default}
-chvoice train --data-root "$DATA" --arch normal --width 16 --steps 600 --batch-size 16 --profile weighted \
-    --out "$OUT/teacher" --quiet
-chvoice quantize "$OUT/teacher/model.pt" --mode static --data-root "$DATA" --out "$OUT/default.pt"
-rm -rf "$OUT/testset"
-chvoice testset --data-root "$DATA" --profile weighted -n 100 --out "$OUT/testset"
-chvoice evaluate --noisy "$OUT/testset/noisy" --clean "$OUT/testset/clean" --out "$OUT/eval-noisy" --quiet | tail -1
-chvoice evaluate "$OUT/default.pt" --noisy "$OUT/testset/noisy" --clean "$OUT/testset/clean" --out "$OUT/eval-default" --quiet | tail -1
-echo "copy $OUT/default.pt to chvoice_core/assets/default.pt to ship it"
+DATA=${DATA:-../shared/data}
+OUT=${1:-runs/general}
+tools/train_general.sh "$OUT"
+chvoice quantize "$OUT/model.pt" --mode static --profile general --data-root "$DATA" --out "$OUT/int8.pt"
+DATA=$DATA MODEL=$OUT/model.pt NAME=general-fp32 tools/eval_real.sh
+DATA=$DATA MODEL=$OUT/int8.pt NAME=general-int8 SKIP_PEERS=1 tools/eval_real.sh
+python tools/summarise_eval.py runs/real-testset runs/eval/noisy runs/eval/general-fp32 runs/eval/general-int8 \
+    runs/eval/rnnoise runs/eval/deepfilternet3
+echo "ship one: python tools/ship_model.py $OUT/int8.pt (or model.pt) -> chvoice_core/assets/default.pt"

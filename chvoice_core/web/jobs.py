@@ -106,9 +106,6 @@ class JobManager:
 
     def _denoise(self, x: np.ndarray, job: Job, span: tuple[float, float]) -> np.ndarray:
         """Denoise chunk by chunk (bounded memory, the same output as in one piece), reporting progress."""
-        if len(x) <= self.denoiser.fe.n_fft:
-            return self.denoiser(x)
-
         def tick(f: float) -> None:
             if self.stopping.is_set():     # shutting down: abandon the job so its folder can go
                 raise ChvoiceError("the server is stopping")

@@ -1,0 +1,39 @@
+"""Copy a trained (float or int8) model into the package as the default denoiser.
+
+Float weights are stored as fp16 (loading casts back to fp32); int8 artifacts are copied as they are. The
+validation row and training settings in the model's meta travel with it.
+
+    python tools/ship_model.py runs/general/int8.pt [--dest chvoice_core/assets/default.pt]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from chvoice_core.audio_io import atomic_path
+from chvoice_core.models.io import read_checkpoint
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--dest", default="chvoice_core/assets/default.pt")
+    a = ap.parse_args()
+    ckpt = read_checkpoint(a.model)
+    meta = dict(ckpt.get("meta", {}))
+    meta.pop("loss_history", None)          # the package carries the model, not its training curve
+    ckpt["meta"] = {**meta, "shipped_from": Path(a.model).name}
+    if not ckpt.get("quant"):
+        ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        ckpt["meta"]["storage"] = "fp16"
+    with atomic_path(a.dest) as tmp:
+        torch.save(ckpt, tmp)
+    print(f"{a.dest}: {Path(a.dest).stat().st_size / 1e6:.2f} MB ({ckpt.get('quant') or 'float, fp16 storage'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
