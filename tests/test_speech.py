@@ -40,12 +40,17 @@ def test_builtin_corpus_split_is_by_speaker(builtin_data):
 @pytest.mark.realdata
 def test_librispeech_layout_on_real_files(shared_data):
     c = librispeech(shared_data)
-    assert len(c) == 120 and len(c.speakers()) == 120
+    # 251 train-clean-100 speakers (one utterance each) + test-other: 10 speakers x 10 utterances
+    assert len(c) == 351 and len(c.speakers()) == 261
     assert c.utterances[0].id.count("-") == 2
     x = c.audio(c.utterances[0])
     assert x.dtype == np.float32 and len(x) > 16000
-    tr, te = c.split_speakers(0.15)
-    assert len(te.speakers()) == 18 and not set(tr.speakers()) & set(te.speakers())
+    other = {u.speaker for u in c.utterances if "test-other" in u.path}
+    assert len(other) == 10
+    tr, te = c.split_speakers(0.15, test_only=other)
+    assert not set(tr.speakers()) & set(te.speakers()) and other <= set(te.speakers())
+    assert len(te.speakers()) == 10 + round(251 * 0.15)
+    assert len(librispeech(shared_data, ["train-clean-100"]).speakers()) == 251
     with pytest.raises(ChvoiceError, match="no LibriSpeech subset 'test-clean'"):
         librispeech(shared_data, ["test-clean"])
 
