@@ -41,14 +41,14 @@ class Denoiser:
         return synthesise(out_db, phase, self.fe, len(x)).numpy()
 
 
-    def long(self, x: np.ndarray, on_progress=None) -> np.ndarray:
+    def long(self, x: np.ndarray, on_progress=None, inplace: bool = False) -> np.ndarray:
         """Like __call__ (same output up to float rounding) in memory bounded by one batch of tiles:
         for files of any length. x: [N] float at 16 kHz, N > 127."""
         from .longform import enhance_long
         if 1 + len(x) // self.fe.hop <= self.fe.tile_frames:   # one tile (padded): nothing to chunk
             return self(x)
         return enhance_long(np.ascontiguousarray(x, dtype=np.float32), self.tiles, self.fe, self.batch_size,
-                            on_progress)
+                            on_progress, inplace=inplace)
 
 
 def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathLike, progress: bool = False,
@@ -65,8 +65,8 @@ def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathL
     with tqdm(total=100, desc=Path(src).name, unit="%", disable=not progress, leave=False) as bar:
         def tick(f: float) -> None:
             bar.update(round(100 * f) - bar.n)
-        y = denoiser.long(x, tick)
-    if not np.all(np.isfinite(y)):
+        y = denoiser.long(x, tick, inplace=True)     # x is ours: no second signal-sized buffer
+    if not np.isfinite(np.sum(y, dtype=np.float64)):   # NaN/inf propagate; no N-sized mask
         raise ChvoiceError(f"{src}: the model produced non-finite audio")
     with atomic_path(dst) as tmp:
         write_blocks(tmp, y, sr, label=label or dst)

@@ -107,8 +107,13 @@ def read_mono_16k(path: str | os.PathLike, block_seconds: float = BLOCK_SECONDS)
         sr, ch, frames = f.samplerate, f.channels, f.frames
         blocks = (blk.mean(axis=1).astype(np.float32)
                   for blk in f.blocks(blocksize=int(block_seconds * sr), dtype="float32", always_2d=True))
-        parts = list(resample_blocks(blocks, frames, sr, SAMPLE_RATE))
-    return (np.concatenate(parts) if parts else np.zeros(0, np.float32)), sr, ch
+        # filled in place: a list of parts plus their concatenation would hold the signal twice
+        out = np.empty(frames if sr == SAMPLE_RATE else math.ceil(SAMPLE_RATE * frames / sr), np.float32)
+        at = 0
+        for part in resample_blocks(blocks, frames, sr, SAMPLE_RATE):
+            out[at:at + len(part)] = part
+            at += len(part)
+    return out[:at], sr, ch
 
 
 # ------------------------------------------------------------------ chunked STFT -> tiles -> overlap-add
@@ -123,9 +128,12 @@ def _reflect(x: np.ndarray, a: int, b: int, pad: int) -> np.ndarray:
 
 
 def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontEnd = FrontEnd(),
-                 batch_size: int = 16, on_progress: Callable[[float], None] | None = None) -> np.ndarray:
+                 batch_size: int = 16, on_progress: Callable[[float], None] | None = None,
+                 inplace: bool = False) -> np.ndarray:
     """Denoise x [N] (16 kHz) chunk by chunk; equals dsp.enhance_db + synthesise on the whole signal up to
-    float rounding. tiles_fn: dB tiles [B, 1, F, T] -> [B, 1, F, T]. Needs N > n_fft / 2."""
+    float rounding. tiles_fn: dB tiles [B, 1, F, T] -> [B, 1, F, T]. Needs N > n_fft / 2.
+    inplace=True writes the output over x: samples are emitted only once no later chunk reads them (the
+    next chunk starts exactly where the emitted samples end), so a long file needs one signal buffer, not two."""
     n, hop, nfft, tf = len(x), fe.hop, fe.n_fft, fe.tile_frames
     pad = nfft // 2
     n_frames = 1 + n // hop
@@ -139,7 +147,7 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
     ola = torch.zeros(0, dtype=torch.float64)
     env = torch.zeros(0, dtype=torch.float64)
     p_base = 0                                   # padded-sample index of ola[0]
-    y = np.zeros(n, np.float32)
+    y = x if inplace else np.zeros(n, np.float32)
     win_sq = (window.double() ** 2)
 
     def emit(upto_frame: int) -> None:
