@@ -193,14 +193,19 @@ def atomic_path(dest: str | os.PathLike, suffix: str | None = None) -> Iterator[
                 pass
 
 
-def write_audio(path: str | os.PathLike, x: np.ndarray, sr: int = SAMPLE_RATE) -> None:
-    """Write x [N] (or [N, C]) atomically; the format follows the extension (wav/flac/ogg/mp3)."""
-    path = Path(path)
+def output_format(path: Path) -> tuple[str, str]:
+    """(soundfile format, subtype) chvoice writes for an output path, from its extension."""
     ext = path.suffix.lower()
     if ext not in AUDIO_EXTENSIONS:
         raise ChvoiceError(f"{path}: unsupported output extension {ext or '(none)'}")
     fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}[ext]
-    subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
+    return fmt, {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
+
+
+def write_audio(path: str | os.PathLike, x: np.ndarray, sr: int = SAMPLE_RATE) -> None:
+    """Write x [N] (or [N, C]) atomically; the format follows the extension (wav/flac/ogg/mp3)."""
+    path = Path(path)
+    fmt, subtype = output_format(path)
     y = np.clip(np.asarray(x, dtype=np.float32), -1.0, 1.0)
     with atomic_path(path) as tmp:
         try:

@@ -19,7 +19,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from .audio_io import SAMPLE_RATE, io_error
+from .audio_io import SAMPLE_RATE, io_error, output_format
 from .errors import ChvoiceError
 from .dsp import FrontEnd, from_db, tile_starts, to_db
 
@@ -221,11 +221,7 @@ def write_blocks(path: str | os.PathLike, y: np.ndarray, sr: int, block: int = 1
     Errors name `label` (the user's destination) rather than a temporary path."""
     path = Path(path)
     shown = Path(label) if label is not None else path
-    ext = path.suffix.lower()
-    fmt = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".mp3": "MP3"}.get(ext)
-    if fmt is None:
-        raise ChvoiceError(f"{path}: unsupported output extension {ext or '(none)'}")
-    subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS", "MP3": "MPEG_LAYER_III"}[fmt]
+    fmt, subtype = output_format(path)
     blocks = (y[i:i + block] for i in range(0, len(y), block))
     try:
         with sf.SoundFile(str(path), "w", samplerate=sr, channels=1, format=fmt, subtype=subtype) as f:

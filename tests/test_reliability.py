@@ -23,6 +23,7 @@ from chvoice_core.cli import main
 from chvoice_core.models import UNet, UNetConfig
 from chvoice_core.models.io import FORMAT, FORMAT_VERSION, model_to_dict, save_model
 from tests.conftest import speechlike
+from tests.test_cli import run
 
 REPO = Path(__file__).resolve().parents[1]
 # Peak RSS of the child program itself: VmHWM belongs to the address space that execve creates, whereas
@@ -42,12 +43,6 @@ def model_file(tmp_path_factory):
         m(torch.randn(4, 1, 128, 128))
     save_model(path, m.eval())
     return path
-
-
-def run(args, capsys):
-    code = main([str(a) for a in args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def one_error(code, err, match):
