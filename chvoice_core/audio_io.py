@@ -76,11 +76,14 @@ def check_wav_length(path: Path, frames_read: int) -> None:
                            f"(re-copy or re-export it)")
 
 
+CANCEL_RATIO = 1e-6   # a downmix 60 dB below its channels' energy counts as cancelled
+
+
 def cancels(x: np.ndarray, mono: np.ndarray) -> bool:
     """True when channels that carry sound mix to (near) silence: anti-phase stereo. x [N, C], mono [N]."""
     e_ch = float(np.mean(np.square(x, dtype=np.float64)))
     e_mono = float(np.mean(np.square(mono, dtype=np.float64)))
-    return e_ch > 0 and e_mono < 1e-6 * e_ch      # downmix 60 dB below the channels
+    return e_ch > 0 and e_mono < CANCEL_RATIO * e_ch
 
 
 def probe_audio(path: str | os.PathLike) -> "sf._SoundFileInfo":

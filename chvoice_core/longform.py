@@ -19,7 +19,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from .audio_io import SAMPLE_RATE, io_error, output_format
+from .audio_io import CANCEL_RATIO, SAMPLE_RATE, io_error, output_format
 from .errors import ChvoiceError
 from .dsp import FrontEnd, from_db, tile_starts, to_db
 
@@ -45,7 +45,7 @@ def scan(path: str | os.PathLike, block_frames: int = 1 << 20) -> sf._SoundFileI
             e_mono += float(np.sum(np.square(block.mean(axis=1), dtype=np.float64)))
     if not any_sound:
         raise ChvoiceError(f"{path}: audio is all silent")
-    if info.channels > 1 and e_mono < 1e-6 * e_ch:
+    if info.channels > 1 and e_mono < CANCEL_RATIO * e_ch:
         raise ChvoiceError(f"{path}: audio is silent after mixing its {info.channels} channels to mono "
                            f"(the channels cancel: one is the other inverted)")
     return info
