@@ -46,6 +46,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = cfg.__class__(**{**cfg.to_dict(), "base_width": a.width, "widths": None})
     if a.mask:
         cfg = cfg.__class__(**{**cfg.to_dict(), "mask": True})
+    if a.causal:
+        from .models.io import MAX_LOOKAHEAD
+        if not 0 <= a.lookahead <= MAX_LOOKAHEAD:
+            raise ChvoiceError(f"--lookahead must be 0..{MAX_LOOKAHEAD} frames")
+        cfg = cfg.__class__(**{**cfg.to_dict(), "causal": True, "lookahead": a.lookahead})
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise ChvoiceError(f"--out {out}: exists and is not a folder")
@@ -76,7 +81,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
                      loss=a.loss, schedule=a.schedule, warmup_steps=a.warmup, clip_grad_norm=a.clip_grad,
                      workers=a.workers, validate_every=a.validate_every)
-    meta = {"arch": a.arch, "profile": profile.name, "budget": budget.name, "data": data.label,
+    meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
             "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
@@ -346,12 +351,13 @@ def cmd_live(a: argparse.Namespace) -> int:
 
     from .audio_io import SAMPLE_RATE, read_audio, resample, write_audio
     from .live import run_file, run_microphone
-    from .stream import StreamConfig, StreamingDenoiser
+    from .stream import CausalStreamingDenoiser, StreamConfig, StreamingDenoiser
 
-    try:
-        cfg = StreamConfig.mode(a.mode)
-    except ValueError as e:
-        raise ChvoiceError(str(e)) from None
+    if a.mode is not None and a.mode != "causal":
+        try:
+            StreamConfig.mode(a.mode)
+        except ValueError as e:
+            raise ChvoiceError(f"{e}, causal") from None
     if a.list_devices:
         try:
             import sounddevice as sd
@@ -363,8 +369,7 @@ def cmd_live(a: argparse.Namespace) -> int:
         raise ChvoiceError("file mode needs both --input and --output")
     if a.threads is not None and a.threads < 1:
         raise ChvoiceError(f"--threads {a.threads}: must be at least 1")
-    block = cfg.step_frames * 127 if a.block is None else a.block
-    if block < 1:
+    if a.block is not None and a.block < 1:
         raise ChvoiceError(f"--block {a.block}: must be at least 1 sample")
     if a.input and _same_file(Path(a.output), Path(a.input)):
         raise ChvoiceError(f"{a.output}: refusing to write over the input (choose another --output)")
@@ -374,8 +379,25 @@ def cmd_live(a: argparse.Namespace) -> int:
         x, sr = read_audio(a.input)
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
-    den = _load_denoiser(a.model)
-    engine = StreamingDenoiser(den.model, cfg)
+    model_path = a.model
+    if model_path is None and a.mode in (None, "causal"):
+        from .pretrained import live_model_path
+        model_path = str(live_model_path())
+    den = _load_denoiser(model_path)
+    # no --mode: the model decides (a causal model streams frame by frame, others use the low-latency mode)
+    a.mode = a.mode or ("causal" if den.causal else "low-latency")
+    causal_mode = a.mode == "causal"
+    cfg = None if causal_mode else StreamConfig.mode(a.mode)
+    block = (127 if causal_mode else cfg.step_frames * 127) if a.block is None else a.block
+    if causal_mode != den.causal:
+        raise ChvoiceError(f"{model_path or 'the default model'}: mode {a.mode} needs a "
+                           f"{'causal' if causal_mode else 'non-causal'} model "
+                           f"({'train one with chvoice train --causal' if causal_mode else 'use --mode causal'})")
+    try:
+        engine = CausalStreamingDenoiser(den.model, 1, backend=a.backend) if causal_mode \
+            else StreamingDenoiser(den.model, cfg)
+    except ImportError as e:
+        raise ChvoiceError(f"--backend {a.backend}: {e}") from None
     engine.warm_up()
     if a.input:
         y, summary = run_file(engine, x, block, a.realtime, a.mode)
@@ -384,6 +406,7 @@ def cmd_live(a: argparse.Namespace) -> int:
     else:
         summary = run_microphone(engine, block, a.device_in, a.device_out, a.seconds, a.mode)
     summary["threads"] = a.threads
+    summary["engine"] = f"causal ({engine.backend})" if causal_mode else "rolling context"
     print(json.dumps(summary))
     return 0
 
@@ -447,6 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--threads", type=int)
     t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     t.add_argument("--mask", action="store_true", help="bounded gain head (a mask in [0, 1]) instead of the report's free residual")
+    t.add_argument("--causal", action="store_true", help="time-causal U-Net for live use (streams frame by frame)")
+    t.add_argument("--lookahead", type=int, default=2, help="frames of lookahead of a --causal model (default 2: 31.75 ms latency)")
     t.add_argument("--loss", default="db-mse", help="db-mse (the report) | perceptual (compressed magnitude + SI-SDR)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
     t.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
@@ -491,9 +516,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     lv = sub.add_parser("live", help="live denoising: microphone -> speakers, or --input/--output files")
     lv.add_argument("--model", help="model file (default: the shipped default model)")
-    lv.add_argument("--mode", default="low-latency",
-                    help="low-latency (31.75 ms, a model call per 2 hops, 1 frame lookahead) | low-latency-hq (31.75 ms, "
-                         "a call per hop, 2 frames lookahead) | no-lookahead (31.75 ms, a call per 3 hops) | report (1 s blocks)")
+    lv.add_argument("--mode", default=None,
+                    help="causal (the default without --model: the shipped causal model streamed frame by frame, "
+                         "31.75 ms) or a rolling-context mode of a non-causal model (the default for one): low-latency "
+                         "(31.75 ms, a call per 2 hops, 1 frame lookahead), low-latency-hq, no-lookahead, report (1 s)")
+    lv.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                    help="causal mode: run each hop in PyTorch or ONNX Runtime (auto: ONNX Runtime when installed, float models)")
     lv.add_argument("--input", help="read this file instead of a microphone")
     lv.add_argument("--output", help="write the denoised stream here (with --input)")
     lv.add_argument("--realtime", action="store_true", help="pace the file in real time, as a sound card would")

@@ -11,7 +11,8 @@ from torch import nn
 from .audio_io import SAMPLE_RATE
 from .dsp import FrontEnd, analyse, enhance_db, normalise, synthesise
 from .errors import ChvoiceError
-from .models.unet import inference_layout
+from .models.unet import (causal_lookahead, fuse_for_inference, inference_layout, is_causal, normaliser_for,
+                          set_streaming)
 
 
 class Denoiser:
@@ -20,6 +21,9 @@ class Denoiser:
     def __init__(self, model: nn.Module, fe: FrontEnd = FrontEnd(), device: str | torch.device = "cpu",
                  batch_size: int = 16, name: str = "model"):
         self.device = torch.device(device)
+        self.causal = is_causal(model)
+        if self.causal and self.device.type == "cpu":
+            model = fuse_for_inference(model.eval())
         self.model = inference_layout(model, self.device)
         self.fe = fe
         self.batch_size = batch_size
@@ -35,6 +39,8 @@ class Denoiser:
     @torch.no_grad()
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """x: [N] float at 16 kHz -> denoised [N] (same length)."""
+        if self.causal:
+            return causal_offline(self.model, x, self.fe, self.device)
         wav = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
         db, phase = analyse(wav, self.fe)
         out_db = enhance_db(db, self.tiles, self.fe, self.batch_size)
@@ -45,10 +51,58 @@ class Denoiser:
         """Like __call__ (same output up to float rounding) in memory bounded by one batch of tiles:
         for files of any length. x: [N] float at 16 kHz, N > 127."""
         from .longform import enhance_long
+        if self.causal:     # frames are computed in chunks with carried state already
+            return causal_offline(self.model, x, self.fe, self.device, on_progress=on_progress)
         if 1 + len(x) // self.fe.hop <= self.fe.tile_frames:   # one tile (padded): nothing to chunk
             return self(x)
         return enhance_long(np.ascontiguousarray(x, dtype=np.float32), self.tiles, self.fe, self.batch_size,
                             on_progress, inplace=inplace)
+
+
+def causal_frame_count(n: int, fe: FrontEnd) -> int:
+    """Frames whose window overlaps samples [0, n) when frame j spans [j*hop - n_fft/2, j*hop + n_fft/2)."""
+    return (n + fe.n_fft // 2 - 1) // fe.hop + 1
+
+
+@torch.no_grad()
+def causal_offline(model: nn.Module, x: np.ndarray, fe: FrontEnd, device: torch.device | str = "cpu",
+                   chunk_frames: int = 2048, on_progress=None) -> np.ndarray:
+    """Denoise x [N] (16 kHz) with a causal model, framed exactly as the streaming engine frames a stream (zeros
+    before the first and after the last sample, no reflection), so the two outputs agree. The model runs on
+    chunks of `chunk_frames` frames with its pads' state carried between chunks: memory is bounded by a chunk
+    and the result equals one call on the whole signal. Returns [N]."""
+    n, half, hop = len(x), fe.n_fft // 2, fe.hop
+    look = causal_lookahead(model)
+    n_out = causal_frame_count(n, fe)
+    n_in = n_out + look                          # the model's output lags its input by `look` frames
+    padded = np.zeros(half + max(n, (n_in - 1) * hop + fe.n_fft), np.float32)
+    padded[half:half + n] = x
+    wav = torch.from_numpy(padded)
+    window = fe.window()
+    norm = normaliser_for(model)
+    out_db = []
+    set_streaming(model, True)
+    try:
+        for s in range(0, n_in, chunk_frames):
+            e = min(n_in, s + chunk_frames)
+            frames = wav[s * hop:(e - 1) * hop + fe.n_fft].unfold(0, fe.n_fft, hop)      # [k, n_fft]
+            db = 20.0 * torch.log10(torch.fft.rfft(frames * window, dim=1).abs().clamp_min(fe.amin)).T  # [F, k]
+            xin, mean, std = norm(db[None, None].to(device))
+            out_db.append((model(xin).float() * std + mean)[0, 0].cpu())
+            if on_progress is not None:
+                on_progress(e / n_in)
+    finally:
+        set_streaming(model, False)
+    y_db = torch.cat(out_db, dim=1)[:, look:look + n_out]                              # [F, n_out]
+    frames = wav[:(n_out - 1) * hop + fe.n_fft].unfold(0, fe.n_fft, hop)
+    phase = torch.angle(torch.fft.rfft(frames * window, dim=1)).T
+    out = torch.fft.irfft(torch.polar(torch.pow(10.0, y_db / 20.0), phase).T, n=fe.n_fft, dim=1) * window  # [n_out, n_fft]
+    total = (n_out - 1) * hop + fe.n_fft
+    fold = lambda v: torch.nn.functional.fold(v.T[None], (1, total), (1, fe.n_fft), stride=(1, hop))[0, 0, 0]
+    acc = fold(out)
+    env = fold((window ** 2).expand(n_out, -1).contiguous())
+    y = torch.where(env > 1e-8, acc / env.clamp_min(1e-8), torch.zeros_like(acc))
+    return y[half:half + n].numpy()
 
 
 def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathLike, progress: bool = False,

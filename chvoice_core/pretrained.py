@@ -27,6 +27,18 @@ def default_model_path() -> Path:
     return path
 
 
+LIVE_MODEL = "live.pt"
+
+
+def live_model_path() -> Path:
+    """The shipped causal model that `chvoice live` streams by default."""
+    path = assets_dir() / LIVE_MODEL
+    if not path.is_file():
+        raise ChvoiceError("no causal live model is shipped with this install; pass --model CAUSAL.pt "
+                           "or choose a rolling-context --mode (low-latency)")
+    return path
+
+
 def teacher_path(arch: str, profile: str) -> Path | None:
     """The shipped pretrained teacher of (arch, profile), or None."""
     p = assets_dir() / "teachers" / f"{arch}-{profile}.pt"

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dsp import FrontEnd, normalise, to_db, from_db
-from .models.unet import inference_layout
+from .dsp import FrontEnd, normalise, normalise_fixed, to_db, from_db
+from .models.unet import causal_lookahead, fuse_for_inference, inference_layout, is_causal, set_streaming
 
 
 @dataclass(frozen=True)
@@ -117,13 +117,10 @@ class StreamingDenoiser:
         spec = np.fft.rfft(frames * self.window, axis=1).T      # [F, k]
         self.spec_hist = np.concatenate([self.spec_hist[:, k:], spec], axis=1)
         db = to_db(torch.from_numpy(np.abs(spec)).float(), fe)
-        self.ctx_db = torch.cat([self.ctx_db[:, k:], db], dim=1)
         t0 = time.perf_counter()
-        x, mean, std = normalise(self.ctx_db[None, None])
-        y = self.model(x).float() * std + mean
+        y = self._infer(db)
         self.compute_ms.append(1000 * (time.perf_counter() - t0))
-        cols = slice(self.cfg.context_frames - k - la, self.cfg.context_frames - la)
-        mag = from_db(y[0, 0, :, cols]).double().numpy()
+        mag = from_db(y).double().numpy()
         out_frames = np.fft.irfft(mag * np.exp(1j * np.angle(self.spec_hist[:, :k])), n=fe.n_fft, axis=0).T \
             * self.window
         j0 = self.next_frame - k - la
@@ -133,6 +130,14 @@ class StreamingDenoiser:
             s = (j0 + i) * fe.hop - self.half - self.acc_start
             self.acc[s:s + fe.n_fft] += out_frames[i]
             self.env[s:s + fe.n_fft] += self.window ** 2
+
+    def _infer(self, db: torch.Tensor) -> torch.Tensor:
+        """dB columns of the k newest frames [F, k] -> denoised dB of the k frames to emit [F, k]."""
+        k, la = self.cfg.step_frames, self.cfg.lookahead_frames
+        self.ctx_db = torch.cat([self.ctx_db[:, k:], db], dim=1)
+        x, mean, std = normalise(self.ctx_db[None, None])
+        y = self.model(x).float() * std + mean
+        return y[0, 0, :, self.cfg.context_frames - k - la:self.cfg.context_frames - la]
 
     def _emit(self, upto: int) -> np.ndarray:
         """Release accumulated samples [emitted, upto)."""
@@ -188,3 +193,56 @@ class StreamingDenoiser:
         outs = [self.process(x[i:i + block]) for i in range(0, len(x), block)]
         outs.append(self.flush())
         return self.align(np.concatenate(outs), len(x))
+
+
+class CausalStreamingDenoiser(StreamingDenoiser):
+    """The streaming engine for causal models: each call feeds only the `step_frames` new frames through the
+    model, whose StreamPad modules carry every layer's past frames; the model's own lookahead (its output lags
+    its input by `lookahead` frames) is the engine's lookahead. The output equals `causal_offline` on the whole
+    signal for any block size. Latency: (step_frames + lookahead) * hop + n_fft - hop samples."""
+
+    def __init__(self, model: nn.Module, step_frames: int = 1, fe: FrontEnd = FrontEnd(), backend: str = "auto"):
+        look = causal_lookahead(model)
+        if not is_causal(model):
+            raise ValueError("CausalStreamingDenoiser needs a causal model (UNetConfig(causal=True))")
+        from . import onnx_step
+        quantized = any(v.is_quantized for v in model.state_dict().values() if isinstance(v, torch.Tensor))
+        if backend == "auto":
+            backend = "onnxruntime" if onnx_step.available() and not quantized else "torch"
+        if backend not in ("torch", "onnxruntime"):
+            raise ValueError(f"unknown streaming backend {backend!r}; use auto, torch or onnxruntime")
+        self.backend = backend
+        model = fuse_for_inference(model.eval())
+        self.ort = onnx_step.OrtStep(model, fe.n_bins, step_frames, torch.get_num_threads()) \
+            if backend == "onnxruntime" else None
+        super().__init__(model, StreamConfig(step_frames, step_frames + look, lookahead_frames=look), fe)
+
+    def reset(self) -> None:
+        super().reset()
+        self.ctx_db = torch.zeros(0)          # no rolling context: the model's pads (or the ORT states) hold the past
+        set_streaming(self.model, True)
+        if self.ort is not None:
+            self.ort.reset()
+
+    @torch.no_grad()
+    def warm_up(self, calls: int = 3) -> None:
+        x, _, _ = normalise_fixed(torch.full((1, 1, self.fe.n_bins, self.cfg.step_frames), self.fe.floor_db))
+        for _ in range(calls):
+            self.ort(x) if self.ort is not None else self.model(x)
+        set_streaming(self.model, True)     # forget the warm-up frames
+        if self.ort is not None:
+            self.ort.reset()
+
+    @torch.no_grad()
+    def _infer(self, db: torch.Tensor) -> torch.Tensor:
+        x, mean, std = normalise_fixed(db[None, None])
+        y = self.ort(x) if self.ort is not None else self.model(x)
+        return (y.float() * std + mean)[0, 0]
+
+
+def make_streamer(model: nn.Module, mode: str = "low-latency", fe: FrontEnd = FrontEnd()) -> StreamingDenoiser:
+    """The live engine for a model: causal models stream frame by frame (one hop per call); others use the
+    rolling-context engine of the named live mode."""
+    if is_causal(model):
+        return CausalStreamingDenoiser(model, 1, fe)
+    return StreamingDenoiser(model, StreamConfig.mode(mode), fe)

@@ -19,10 +19,11 @@ from tqdm import tqdm
 
 from .audio_io import atomic_path
 from .data.pairs import PairSampler, StepBatches
-from .dsp import FrontEnd, analyse, from_db, istft, normalise, stft, to_db
+from .dsp import FrontEnd, analyse, from_db, istft, stft, to_db
 from .errors import ChvoiceError
 from .metrics import TOP_DB
 from .models.io import model_to_dict, save_model
+from .models.unet import causal_lookahead, normaliser_for
 
 Tensor = torch.Tensor
 # A target function maps (noisy dB tiles, clean dB tiles) [B,1,F,T] to the tiles the model should output;
@@ -86,15 +87,22 @@ def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd
     noisy, clean: waveforms [B, N]."""
     spec = stft(noisy, fe)
     n_db = to_db(spec.abs(), fe).unsqueeze(1)
-    x, mean, std = normalise(n_db)
+    x, mean, std = normaliser_for(model)(n_db)
     pred_db = (model(x) * std + mean).squeeze(1).float()
+    c_spec = stft(clean, fe)
+    look = causal_lookahead(model)
+    length = noisy.shape[-1]
+    if look:   # output frame t estimates frame t - look: score the frames that have their estimate
+        keep = spec.shape[-1] - look
+        pred_db, spec, c_spec = pred_db[..., look:], spec[..., :keep], c_spec[..., :keep]
+        length = (keep - 1) * fe.hop
     mag = from_db(pred_db)
     scale = noisy.pow(2).mean(-1).sqrt().clamp_min(1e-5)[:, None, None]
-    c_mag = stft(clean, fe).abs()
+    c_mag = c_spec.abs()
     c = PERCEPTUAL_COMPRESS
     cmag = torch.mean(((mag / scale).clamp_min(1e-8) ** c - (c_mag / scale).clamp_min(1e-8) ** c) ** 2)
-    est = istft(torch.polar(mag, torch.angle(spec)), fe, noisy.shape[-1])
-    sdr = batch_si_sdr(est, clean).clamp(max=60.0)
+    est = istft(torch.polar(mag, torch.angle(spec)), fe, length)
+    sdr = batch_si_sdr(est, clean[..., :length]).clamp(max=60.0)
     return cmag * 10.0 - PERCEPTUAL_SISDR_WEIGHT * sdr.mean()
 
 
@@ -136,9 +144,13 @@ class Validation:
 
 
 def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:
-    """MSE in dB between the de-normalised prediction and the target tiles."""
-    x, mean, std = normalise(noisy_db)
+    """MSE in dB between the de-normalised prediction and the target tiles (a causal model's output frame t
+    against target frame t - lookahead)."""
+    x, mean, std = normaliser_for(model)(noisy_db)
     pred = model(x) * std + mean
+    look = causal_lookahead(model)
+    if look:
+        pred, target_db = pred[..., look:], target_db[..., :target_db.shape[-1] - look]
     return torch.mean((pred - target_db) ** 2)
 
 

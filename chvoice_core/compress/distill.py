@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..dsp import normalise
+from ..models.unet import causal_lookahead, normaliser_for
 from ..errors import ChvoiceError
 
 
@@ -32,7 +32,10 @@ def teacher_target(teacher: nn.Module, alpha: float = 0.0):
 
     @torch.no_grad()
     def target(noisy_db: torch.Tensor, clean_db: torch.Tensor) -> torch.Tensor:
-        x, mean, std = normalise(noisy_db)
+        x, mean, std = normaliser_for(teacher)(noisy_db)
         t = teacher(x) * std + mean
+        look = causal_lookahead(teacher)
+        if look:   # the student's loss shifts its output by its own lookahead: give it frame-aligned targets
+            t = torch.cat([t[..., look:], t[..., -1:].expand(*t.shape[:-1], look)], dim=-1)
         return t if alpha == 0 else alpha * clean_db + (1 - alpha) * t
     return target

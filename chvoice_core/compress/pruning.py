@@ -45,15 +45,18 @@ class PruneConfig:
         return asdict(self)
 
 
+def _blocks(model: UNet) -> list[nn.Sequential]:
+    return [model.inc] + [d[1] for d in model.downs] + [u.conv for u in model.ups]
+
+
 def prunable_convs(model: UNet) -> list[nn.Conv2d]:
-    """The 3x3 convs in spec order (inc, downs, ups), each followed by BatchNorm and ReLU."""
-    blocks = [model.inc] + [d[1] for d in model.downs] + [u.conv for u in model.ups]
-    return [blk[i] for blk in blocks for i in (0, 3)]
+    """The 3x3 convs in spec order (inc, downs, ups), each followed by BatchNorm and ReLU (causal blocks put
+    a StreamPad before each conv)."""
+    return [m for blk in _blocks(model) for m in blk if isinstance(m, nn.Conv2d)]
 
 
 def _relus(model: UNet) -> list[nn.Module]:
-    blocks = [model.inc] + [d[1] for d in model.downs] + [u.conv for u in model.ups]
-    return [blk[i] for blk in blocks for i in (2, 5)]
+    return [m for blk in _blocks(model) for m in blk if isinstance(m, nn.ReLU)]
 
 
 class TaylorTracker:

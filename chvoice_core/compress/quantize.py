@@ -63,13 +63,23 @@ def _qconfig_mapping(backend: str, qat: bool = False):
     return (get_default_qat_qconfig_mapping if qat else get_default_qconfig_mapping)(backend)
 
 
+def _custom_config():
+    """Causal models' StreamPad modules stay modules (traced through, FX would freeze their offline branch and
+    lose the streaming state); they run on float tensors between the int8 convs."""
+    from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
+
+    from ..models.unet import StreamPad
+    return PrepareCustomConfig().set_non_traceable_module_classes([StreamPad])
+
+
 def prepare_static(model: nn.Module, backend: str = "x86") -> nn.Module:
     """Insert observers (BN folded into convs, conv+BN+ReLU fused). model: float, [B,1,F,T] -> [B,1,F,T]."""
     from torch.ao.quantization.quantize_fx import prepare_fx
     backend = select_backend(backend)
     torch.backends.quantized.engine = backend
     with _quiet():
-        return prepare_fx(model.eval(), _qconfig_mapping(backend), (torch.zeros(1, 1, 128, 128),))
+        return prepare_fx(model.eval(), _qconfig_mapping(backend), (torch.zeros(1, 1, 128, 128),),
+                          prepare_custom_config=_custom_config())
 
 
 def convert(prepared: nn.Module) -> nn.Module:
@@ -95,7 +105,8 @@ def prepare_qat(model: nn.Module, backend: str = "x86") -> nn.Module:
     backend = select_backend(backend)
     torch.backends.quantized.engine = backend
     with _quiet():
-        return prepare_qat_fx(model.train(), _qconfig_mapping(backend, qat=True), (torch.zeros(2, 1, 128, 128),))
+        return prepare_qat_fx(model.train(), _qconfig_mapping(backend, qat=True), (torch.zeros(2, 1, 128, 128),),
+                              prepare_custom_config=_custom_config())
 
 
 def skeleton_static(model: nn.Module, backend: str = "x86") -> nn.Module:

@@ -58,12 +58,13 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 MAX_DEPTH = 6
 MAX_WIDTH = 2048
 MAX_PARAMS = 50_000_000
+MAX_LOOKAHEAD = 16       # frames (127 ms): beyond that a "live" model is not live
 
 
 def _check_spec(raw: Any, name: str) -> UNetConfig:
     if not isinstance(raw, dict):
         raise ChvoiceError(f"{name}: bad architecture spec (not a mapping)")
-    known = {"depth", "base_width", "bilinear", "residual", "widths", "mask"}
+    known = {"depth", "base_width", "bilinear", "residual", "widths", "mask", "causal", "lookahead"}
     extra = set(raw) - known
     if extra:
         raise ChvoiceError(f"{name}: bad architecture spec (unknown field {sorted(extra)[0]!r})")
@@ -74,7 +75,10 @@ def _check_spec(raw: Any, name: str) -> UNetConfig:
         raise ChvoiceError(f"{name}: bad architecture spec (depth {depth!r}: must be an integer 1..{MAX_DEPTH})")
     if not is_int(base) or not 1 <= base <= MAX_WIDTH:
         raise ChvoiceError(f"{name}: bad architecture spec (base_width {base!r}: must be an integer 1..{MAX_WIDTH})")
-    for flag in ("bilinear", "residual", "mask"):
+    look = raw.get("lookahead", 0)
+    if not is_int(look) or not 0 <= look <= MAX_LOOKAHEAD:
+        raise ChvoiceError(f"{name}: bad architecture spec (lookahead {look!r}: must be an integer 0..{MAX_LOOKAHEAD})")
+    for flag in ("bilinear", "residual", "mask", "causal"):
         if flag in raw and not isinstance(raw[flag], bool):
             raise ChvoiceError(f"{name}: bad architecture spec ({flag} must be true or false)")
     widths = raw.get("widths")

@@ -1,8 +1,14 @@
-"""The report's U-Net: in-conv, `depth` down blocks, `depth` up blocks, 1x1 out-conv.
+"""The report's U-Net: in-conv, `depth` down blocks, `depth` up blocks, 1x1 out-conv; and its time-causal twin.
 
 Each block is a double 3x3 conv + BatchNorm + ReLU (the 2019 milesial layout the report used:
 widths 64-128-256-512-512, both convs of a block output the block width, bilinear up-sampling and
 skip concatenation). depth 4 / width 64 gives 13.4 M parameters and 7.7 GMAC per 128x128 tile.
+
+The causal variant (`UNetConfig(causal=True)`) keeps the same modules, widths and MACs, but pools and up-samples
+along frequency only and pads every 3x3 conv on the left in time (dilated 2**level in time, so the receptive
+field still reaches about 1.5 s of the past). Its output frame t depends on input frames <= t only and is the
+estimate for frame t - lookahead. The left pads are `StreamPad` modules: in streaming mode they carry their
+last input frames across calls, so a hop computes its new frame(s) only and equals the offline output.
 """
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import torch
 from torch import nn
 
 Tensor = torch.Tensor
+CAUSAL_DOUBLINGS = 0
 
 
 @dataclass(frozen=True)
@@ -28,6 +35,9 @@ class UNetConfig:
     # bounded gain head: output = input - softplus(out-conv), i.e. a per-bin gain of at most 0 dB (a mask in
     # [0, 1] on the linear magnitude, in units of the tile's dB std). False: the report's free residual.
     mask: bool = False
+    # time-causal layout (see the module docstring); lookahead: output frame t estimates frame t - lookahead
+    causal: bool = False
+    lookahead: int = 0
 
     def conv_widths(self) -> tuple[int, ...]:
         if self.widths is not None:
@@ -35,7 +45,11 @@ class UNetConfig:
                 raise ValueError(f"widths needs {2 * (2 * self.depth + 1)} entries for depth {self.depth}")
             return tuple(self.widths)
         b, d = self.base_width, self.depth
-        enc = [b * 2 ** min(i, d - 1) for i in range(d + 1)]      # inc, down1..down_d
+        # causal blocks keep every time frame at every level, so widths stay flat: doubling them per level as
+        # the report does doubles a frame's cost per level (width 32: 4x the report layout's MACs per frame;
+        # one doubling: 20.7 MMAC and 2.4 ms per frame on one thread, flat: 10.1 MMAC and 1.3 ms)
+        doublings = min(d - 1, CAUSAL_DOUBLINGS) if self.causal else d - 1
+        enc = [b * 2 ** min(i, doublings) for i in range(d + 1)]      # inc, down1..down_d
         dec = [enc[d - k - 1] if k < d else b for k in range(1, d + 1)]
         return tuple(w for w in enc + dec for _ in range(2))
 
@@ -55,40 +69,89 @@ class UNetConfig:
         return replace(self, widths=tuple(int(w) for w in widths))
 
 
+class StreamPad(nn.Module):
+    """Left zero-padding of `frames` time frames ([B, C, F, T] -> [B, C, F, T + frames]). In streaming mode
+    the padding is the previous call's last input frames instead of zeros, so consecutive calls on consecutive
+    frames compute what one call on all of them computes."""
+
+    def __init__(self, frames: int, is_delay: bool = False):
+        super().__init__()
+        self.frames = frames
+        self.is_delay = is_delay      # the output delay of a model with lookahead (not a conv's padding)
+        self.streaming = False
+        self.state: Tensor | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.streaming:
+            return nn.functional.pad(x, (self.frames, 0, 0, 0))
+        if self.state is None:
+            self.state = torch.zeros_like(x[..., :1]).expand(-1, -1, -1, self.frames)
+        x = torch.cat([self.state, x], dim=-1)
+        self.state = x[..., x.shape[-1] - self.frames:]
+        return x
+
+
+class Delay(nn.Module):
+    """Delays [B, C, F, T] by `frames` time frames (zeros first); streaming-aware like StreamPad."""
+
+    def __init__(self, frames: int):
+        super().__init__()
+        self.pad = StreamPad(frames, is_delay=True)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.pad(x)[..., : x.shape[-1]] if self.pad.frames else x
+
+
+def conv3x3(cin: int, cout: int, causal: bool, dilation: int) -> list[nn.Module]:
+    """A 3x3 conv (same size out): centred, or causal in time ([StreamPad, conv]) with time dilation."""
+    if not causal:
+        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
+    return [StreamPad(2 * dilation), nn.Conv2d(cin, cout, 3, padding=(1, 0), dilation=(1, dilation), bias=False)]
+
+
 class DoubleConv(nn.Sequential):
     """(3x3 conv -> BN -> ReLU) x 2. [B, cin, H, W] -> [B, cout, H, W]."""
 
-    def __init__(self, cin: int, cmid: int, cout: int):
+    def __init__(self, cin: int, cmid: int, cout: int, causal: bool = False, dilation: int = 1):
         super().__init__(
-            nn.Conv2d(cin, cmid, 3, padding=1, bias=False), nn.BatchNorm2d(cmid), nn.ReLU(inplace=True),
-            nn.Conv2d(cmid, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            *conv3x3(cin, cmid, causal, dilation), nn.BatchNorm2d(cmid), nn.ReLU(inplace=True),
+            *conv3x3(cmid, cout, causal, dilation), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
         )
 
 
-class Down(nn.Sequential):
-    """2x2 max-pool then DoubleConv. [B, cin, H, W] -> [B, cout, H/2, W/2]."""
+def time_dilation(level: int, causal: bool) -> int:
+    """Time dilation of a causal block at U-Net level `level` (0 = full resolution)."""
+    return 2 ** min(level, 4) if causal else 1
 
-    def __init__(self, cin: int, cmid: int, cout: int):
-        super().__init__(nn.MaxPool2d(2), DoubleConv(cin, cmid, cout))
+
+class Down(nn.Sequential):
+    """2x2 max-pool (2x1, frequency only, when causal) then DoubleConv. [B, cin, H, W] -> [B, cout, H/2, W/2]."""
+
+    def __init__(self, cin: int, cmid: int, cout: int, causal: bool = False, dilation: int = 1):
+        super().__init__(nn.MaxPool2d((2, 1) if causal else 2), DoubleConv(cin, cmid, cout, causal, dilation))
 
 
 class Up(nn.Module):
-    """Up-sample x2, concatenate the skip, DoubleConv. ([B, c1, H, W], [B, c2, 2H, 2W]) -> [B, cout, 2H, 2W]."""
+    """Up-sample x2, concatenate the skip, DoubleConv. ([B, c1, H, W], [B, c2, 2H, 2W]) -> [B, cout, 2H, 2W].
+    Causal: up-sampling along frequency only."""
 
-    def __init__(self, c_low: int, c_skip: int, cmid: int, cout: int, bilinear: bool):
+    def __init__(self, c_low: int, c_skip: int, cmid: int, cout: int, bilinear: bool, causal: bool = False,
+                 dilation: int = 1):
         super().__init__()
+        scale = (2, 1) if causal else (2, 2)
         if bilinear:
-            self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+            self.up = nn.Upsample(scale_factor=scale, mode="bilinear", align_corners=True)
         else:
-            self.up = nn.ConvTranspose2d(c_low, c_low, 2, stride=2)
-        self.conv = DoubleConv(c_low + c_skip, cmid, cout)
+            self.up = nn.ConvTranspose2d(c_low, c_low, scale, stride=scale)
+        self.conv = DoubleConv(c_low + c_skip, cmid, cout, causal, dilation)
 
     def forward(self, x: Tensor, skip: Tensor) -> Tensor:
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
 class UNet(nn.Module):
-    """Spectrogram U-Net. [B, 1, F, T] normalised dB tile -> [B, 1, F, T]; F and T divisible by 2**depth."""
+    """Spectrogram U-Net. [B, 1, F, T] normalised dB tile -> [B, 1, F, T]; F and T divisible by 2**depth
+    (causal: F only; any T)."""
 
     def __init__(self, config: UNetConfig = UNetConfig()):
         super().__init__()
@@ -96,17 +159,20 @@ class UNet(nn.Module):
         d = config.depth
         w = config.conv_widths()
         pairs = [(w[2 * i], w[2 * i + 1]) for i in range(2 * d + 1)]   # (mid, out) per block
-        self.inc = DoubleConv(1, *pairs[0])
-        self.downs = nn.ModuleList(Down(pairs[i][1], *pairs[i + 1]) for i in range(d))
+        c = config.causal
+        self.inc = DoubleConv(1, *pairs[0], c, time_dilation(0, c))
+        self.downs = nn.ModuleList(Down(pairs[i][1], *pairs[i + 1], c, time_dilation(i + 1, c)) for i in range(d))
         enc_out = [p[1] for p in pairs[: d + 1]]
         ups = []
         c_low = enc_out[d]
         for k in range(1, d + 1):
             mid, out = pairs[d + k]
-            ups.append(Up(c_low, enc_out[d - k], mid, out, config.bilinear))
+            ups.append(Up(c_low, enc_out[d - k], mid, out, config.bilinear, c, time_dilation(d - k, c)))
             c_low = out
         self.ups = nn.ModuleList(ups)
         self.outc = nn.Conv2d(c_low, 1, 1)
+        if c:
+            self.delay = Delay(config.lookahead)
 
     def forward(self, x: Tensor) -> Tensor:
         skips = [self.inc(x)]
@@ -116,9 +182,59 @@ class UNet(nn.Module):
         for up in self.ups:
             h = up(h, skips.pop())
         y = self.outc(h)
+        if self.config.causal:
+            x = self.delay(x)        # the input frame this output frame estimates
         if self.config.mask:
             return x - nn.functional.softplus(y)
         return x + y if self.config.residual else y
+
+
+def stream_pads(model: nn.Module) -> list[StreamPad]:
+    """The StreamPad modules of a model (float, fused, int8 or DDP-wrapped alike); empty: not causal."""
+    return [m for m in model.modules() if isinstance(m, StreamPad)]
+
+
+def is_causal(model: nn.Module) -> bool:
+    return bool(stream_pads(model))
+
+
+def causal_lookahead(model: nn.Module) -> int:
+    """Frames an output frame lags its input frame (0 for non-causal models)."""
+    return next((m.frames for m in model.modules() if isinstance(m, StreamPad) and m.is_delay), 0)
+
+
+def set_streaming(model: nn.Module, on: bool) -> nn.Module:
+    """Switch a causal model's pads between offline (zeros) and streaming (carried state); clears the state."""
+    for p in stream_pads(model):
+        p.streaming, p.state = on, None
+    return model
+
+
+def normaliser_for(model: nn.Module):
+    """The input standardisation a model was trained with: per tile (the report), or fixed constants (causal)."""
+    from ..dsp import normalise, normalise_fixed
+    return normalise_fixed if is_causal(model) else normalise
+
+
+def fuse_for_inference(model: nn.Module) -> nn.Module:
+    """A copy of a float eval-mode model with each conv -> BatchNorm -> ReLU folded into one conv+ReLU module:
+    a third of the module calls, which is what a per-frame step of a causal model is bound by (width 32,
+    one frame, one thread: 2.4 -> 1.6 ms). Quantized models are fused already and come back as they are."""
+    import copy
+
+    from torch.ao.quantization import fuse_modules
+    if not any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+        return model
+    model = copy.deepcopy(model).eval()
+    groups = []
+    for name, mod in model.named_modules():
+        if isinstance(mod, nn.Sequential):
+            kids = list(mod.named_children())
+            for i in range(len(kids) - 2):
+                if isinstance(kids[i][1], nn.Conv2d) and isinstance(kids[i + 1][1], nn.BatchNorm2d) \
+                        and isinstance(kids[i + 2][1], nn.ReLU):
+                    groups.append([f"{name}.{kids[i + j][0]}" for j in range(3)])
+    return fuse_modules(model, groups) if groups else model
 
 
 def start_as_identity(model: "UNet") -> "UNet":
