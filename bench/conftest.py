@@ -88,7 +88,7 @@ def profile_dependent_architecture(variant: str) -> bool:
 
 def pytest_generate_tests(metafunc):
     s = metafunc.config._chvoice_settings
-    if "latency_profile" in metafunc.fixturenames:
+    if "latency_profile" in metafunc.fixturenames:      # full-scale architecture cost
         # one latency case per distinct full-scale architecture: per profile only where pruning made them differ
         cases = [(v, p) for v in s.variants
                  for p in (s.profiles if profile_dependent_architecture(v) else ("all",))]

@@ -4,10 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench._info import SAMPLE_RATE, TILE_SECONDS, base_info, timing_info
+from bench._info import base_info, timing_info
 from bench.test_quality import record, timed_enhance
 from chvoice_core.baselines import PEERS
 from chvoice_core.scoring import Enhancer
+from chvoice_core.timing import e2e_clip, e2e_info, end_to_end
 
 
 def _peer(name, persistent=False):
@@ -19,7 +20,7 @@ def _peer(name, persistent=False):
 
 def _peer_info(name):
     return {"variant": f"peer:{name}", "peer": name, "recipe": [], "model_label": "Peer", "compression": name,
-            "in_report": False, "parent": None}
+            "in_report": False, "parent": None, "artifact": Enhancer.peer(name).key.split("/", 1)[1].rsplit("/", 1)[0]}
 
 
 @pytest.mark.benchmark(group="peers")
@@ -32,16 +33,20 @@ def test_peer_quality(benchmark, zoo, scorer, settings, peer, profile):
            settings)
 
 
-@pytest.mark.benchmark(group="peers")
+@pytest.mark.benchmark(group="latency")
 def test_peer_latency(benchmark, zoo, settings, peer):
-    """ms per 1.02 s of audio, one thread: the same unit as a U-Net tile. Peers have no per-profile model,
-    so they are timed once (profile None: the figure stands for every profile). The peer keeps its state
-    between calls, as when streaming: per-file set-up (DeepFilterNet3 loads its model, 0.35 s) is not timed."""
+    """End to end through the same helper as the U-Nets (chvoice_core.timing): the peer's whole path on 16 kHz
+    audio (its resampling and frame loop; its delay search is outside the timed call), per second of audio.
+    Peers have no per-profile model, so they are timed once (profile None: the figure stands for every profile).
+    The peer keeps its state between calls, as when streaming: per-file set-up (DeepFilterNet3 loads its model,
+    0.35 s) is not timed."""
     p = _peer(peer, persistent=True)
-    x = zoo.testset(settings.profiles[0])[0].mixture.noisy
-    x = np.resize(x, int(TILE_SECONDS * SAMPLE_RATE)).astype(np.float32)
+    clip = e2e_clip(zoo.testset(settings.profiles[0])[0].mixture.noisy)
     rounds, calls = settings.rounds
-    p(x)
-    benchmark.pedantic(p, args=(x,), rounds=rounds * calls, iterations=1)
-    benchmark.extra_info.update(_peer_info(peer), **base_info("latency", settings, None, 1, TILE_SECONDS),
-                                state="persistent", **timing_info(benchmark.stats.stats.data, calls))
+    call = end_to_end(p.process, clip)
+    call()
+    benchmark.pedantic(call, rounds=rounds * calls, iterations=1)
+    benchmark.extra_info.update(_peer_info(peer), **base_info("latency", settings, None, 1, len(clip) / 16000),
+                                state="persistent", architecture="peer",
+                                **e2e_info(benchmark.stats.stats.data, len(clip) / 16000),
+                                **timing_info(benchmark.stats.stats.data, calls))

@@ -13,6 +13,7 @@ from bench._info import SAMPLE_RATE, base_info, footprint_info, variant_info
 from chvoice_core.audio_io import write_audio
 from chvoice_core.enhance import Denoiser
 from chvoice_core.scoring import Enhancer
+from chvoice_core.timing import artifact_digest
 
 TIMED_UTTERANCES = 5    # ~15 s of audio: a file-enhancement speed, re-timed every run
 
@@ -59,10 +60,12 @@ def record(benchmark, items, enhancer, outputs, scorer, info, settings) -> None:
     metrics = list(scores[0])
     per_utt = {m: [float(s[m]) for s in scores] for m in metrics}
     benchmark.extra_info.update(info, utterance_ids=[it.id for it in items],
+                                recordings=[it.utterance for it in items], speakers=[it.speaker for it in items],
                                 noise_kinds=[it.mixture.kind for it in items],
                                 snr_db=[None if not np.isfinite(it.mixture.snr_db) else round(float(it.mixture.snr_db), 3)
                                         for it in items],
                                 metrics=per_utt, means={m: float(np.nanmean(v)) for m, v in per_utt.items()},
+                                nan_counts={m: int(np.sum(~np.isfinite(v))) for m, v in per_utt.items()},
                                 n_utterances=len(items))
 
 
@@ -77,6 +80,7 @@ def test_quality(benchmark, zoo, build, scorer, settings, variant, profile):
     record(benchmark, items, Enhancer.artifact(entry.path), outputs, scorer,
            {**variant_info(variant), **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]),
             **footprint_info(entry.meta), **timing, "architecture": "budget-scale",
+            "artifact": artifact_digest(entry.path),
             "loss_history": entry.meta.get("loss_history", []),
             "pretrained_teacher": bool(entry.meta.get("pretrained"))}, settings)
 

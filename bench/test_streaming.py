@@ -1,14 +1,20 @@
-"""Live mode: per-call compute of the streaming engine on the full-scale architectures, against the time a
-call may take (the audio of one step), and the quality cost of live mode against offline (tiled) processing
-on the same utterances, for each low-latency mode (all 31.75 ms; they trade model calls for lookahead)."""
+"""Live mode: per-call compute of the streaming engine against the time a call may take (the audio of one
+step), and the quality cost of live mode against offline processing on the same utterances.
+
+Zoo variants: each low-latency mode of the rolling-context engine (all 31.75 ms; they trade model calls for
+lookahead), timed on the artifact whose live and offline quality the row reports. Shipped models: the causal
+live model (`chvoice live`'s default: one hop per call, computing only the new frame) and the non-causal default
+model in the low-latency mode, timed and scored the same way."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from bench._info import base_info, footprint_info, timing_info, variant_info
+from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.scoring import Enhancer
-from chvoice_core.stream import StreamConfig, StreamingDenoiser
+from chvoice_core.stream import CausalStreamingDenoiser, StreamConfig, StreamingDenoiser
+from chvoice_core.timing import artifact_digest
 
 LIVE_CANDIDATES = ("normal", "normal-kd", "normal-kd-int8", "normal-kd-prune-int8", "normal-kd-prune-qat")
 # every candidate runs the default mode; the other modes on the teacher and the smallest student only
@@ -16,6 +22,7 @@ MODES = {"low-latency": LIVE_CANDIDATES, "low-latency-hq": ("normal", "normal-kd
          "no-lookahead": ("normal", "normal-kd-prune-int8")}
 QUALITY_UTTERANCES = 30
 PRIMING_CALLS = 4
+SHIPPED = {"shipped:live-causal": ("live.pt", "causal"), "shipped:default-low-latency": ("default.pt", "low-latency")}
 
 
 def pytest_generate_tests(metafunc):
@@ -23,6 +30,41 @@ def pytest_generate_tests(metafunc):
         selected = metafunc.config._chvoice_settings.variants
         cases = [(v, m) for m, vs in MODES.items() for v in vs if v in selected]
         metafunc.parametrize("live_variant,live_mode", cases, ids=[f"{v}-{m}" for v, m in cases])
+    if "shipped" in metafunc.fixturenames:
+        metafunc.parametrize("shipped", list(SHIPPED))
+
+
+def _time_engine(benchmark, engine, clip, settings) -> dict:
+    step_samples = engine.cfg.step_frames * engine.fe.hop
+    block = np.resize(clip, step_samples).astype(np.float32)
+    engine.warm_up()
+    for _ in range(PRIMING_CALLS):   # a call costs the same whatever the context holds: a few warm it up
+        engine.process(block)
+    rounds, calls = settings.rounds
+    # a causal hop is cheap: time more of them, so that p99 rests on hundreds of calls
+    n = rounds * calls * (10 if isinstance(engine, CausalStreamingDenoiser) else 1)
+    benchmark.pedantic(engine.process, args=(block,), rounds=n, iterations=1)
+    return timing_info(benchmark.stats.stats.data, n // rounds)
+
+
+def _live_quality(scorer, path, mode, items) -> dict:
+    pairs = [(it.mixture.noisy, it.mixture.clean) for it in items]
+    which = ("si_sdr", "pesq_wb")
+    live = scorer.score(Enhancer.stream(path, mode), pairs, which=which)
+    off = scorer.score(Enhancer.artifact(path), pairs, which=which)
+    noisy = scorer.score(Enhancer.identity(), pairs, which=which)
+    mean = lambda rows, m: float(np.nanmean([r[m] for r in rows]))
+    return {"live_si_sdr": mean(live, "si_sdr"), "offline_si_sdr": mean(off, "si_sdr"),
+            "noisy_si_sdr": mean(noisy, "si_sdr"), "live_pesq_wb": mean(live, "pesq_wb"),
+            "offline_pesq_wb": mean(off, "pesq_wb"), "noisy_pesq_wb": mean(noisy, "pesq_wb"),
+            "live_quality_utterances": len(items)}
+
+
+def _engine_info(engine, mode) -> dict:
+    c = engine.cfg
+    return {"mode": mode, "step_frames": c.step_frames, "lookahead_frames": c.lookahead_frames,
+            "context_frames": c.context_frames, "algorithmic_latency_ms": engine.algorithmic_latency_ms,
+            "call_budget_ms": engine.call_budget_ms, "engine": getattr(engine, "backend", "rolling context")}
 
 
 @pytest.mark.benchmark(group="streaming")
@@ -30,31 +72,39 @@ def test_streaming(benchmark, zoo, build, scorer, settings, live_variant, live_m
     if settings.device != "cpu":
         pytest.skip("the live engine runs on the CPU")
     profile = settings.profiles[0]
-    build(live_variant, profile)
-    model, meta = zoo.full_scale(live_variant, profile)
-    cfg = StreamConfig.mode(live_mode)
-    engine = StreamingDenoiser(model, cfg)
-    step_samples = cfg.step_frames * engine.fe.hop
-    block = np.resize(zoo.testset(profile)[0].mixture.noisy, step_samples).astype(np.float32)
-    for _ in range(PRIMING_CALLS):   # a call costs the same whatever the context holds: a few warm it up
-        engine.process(block)
-    rounds, calls = settings.rounds
-    benchmark.pedantic(engine.process, args=(block,), rounds=rounds * calls, iterations=1)
-    timing = timing_info(benchmark.stats.stats.data, calls)
-
-    # quality cost of live mode: the budget-scale model streamed vs the same model offline (scored, cached,
-    # in the scorer's workers)
     entry = build(live_variant, profile)
-    items = zoo.testset(profile)[:QUALITY_UTTERANCES]
-    pairs = [(it.mixture.noisy, it.mixture.clean) for it in items]
-    live_scores = [s["si_sdr"] for s in scorer.score(Enhancer.stream(entry.path, live_mode), pairs, which=("si_sdr",))]
-    offline_scores = [s["si_sdr"] for s in scorer.score(Enhancer.artifact(entry.path), pairs, which=("si_sdr",))]
-    noisy_scores = [s["si_sdr"] for s in scorer.score(Enhancer.identity(), pairs, which=("si_sdr",))]
+    engine = StreamingDenoiser(entry.model, StreamConfig.mode(live_mode))
+    items = zoo.testset(profile)
+    timing = _time_engine(benchmark, engine, items[0].mixture.noisy, settings)
     benchmark.extra_info.update(
-        variant_info(live_variant), **base_info("streaming", settings, profile, 1, step_samples / engine.fe.sample_rate),
-        **footprint_info(meta), architecture="full-scale", mode=live_mode, step_frames=cfg.step_frames,
-        lookahead_frames=cfg.lookahead_frames, context_frames=cfg.context_frames,
-        algorithmic_latency_ms=engine.algorithmic_latency_ms, call_budget_ms=engine.call_budget_ms,
+        variant_info(live_variant), **base_info("streaming", settings, profile, 1,
+                                                engine.cfg.step_frames * engine.fe.hop / engine.fe.sample_rate),
+        **footprint_info(entry.meta), architecture="budget-scale", artifact=artifact_digest(entry.path),
+        **_engine_info(engine, live_mode), keeps_up=bool(timing["p99_ms"] < engine.call_budget_ms), **timing,
+        **_live_quality(scorer, entry.path, live_mode, items[:QUALITY_UTTERANCES]))
+
+
+@pytest.mark.benchmark(group="streaming")
+def test_streaming_shipped(benchmark, zoo, scorer, settings, shipped):
+    if settings.device != "cpu":
+        pytest.skip("the live engine runs on the CPU")
+    from chvoice_core.pretrained import assets_dir
+    name, mode = SHIPPED[shipped]
+    path = assets_dir() / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not shipped with this install")
+    model, meta = load_artifact(path)
+    engine = CausalStreamingDenoiser(model, 1) if mode == "causal" else StreamingDenoiser(model, StreamConfig.mode(mode))
+    profile = settings.profiles[0]
+    items = zoo.testset(profile)
+    timing = _time_engine(benchmark, engine, items[0].mixture.noisy, settings)
+    from chvoice_core.models.unet import UNet, count_macs, count_params
+    twin = UNet(meta["config"])
+    benchmark.extra_info.update(
+        {"variant": shipped, "recipe": [], "model_label": "Shipped", "compression": name, "in_report": False,
+         "parent": None}, **base_info("streaming", settings, profile, 1,
+                                      engine.cfg.step_frames * engine.fe.hop / engine.fe.sample_rate),
+        params=count_params(twin), macs=count_macs(twin), size_bytes=meta["size_bytes"], quant=meta.get("quant"),
+        architecture="shipped", artifact=artifact_digest(path), **_engine_info(engine, mode),
         keeps_up=bool(timing["p99_ms"] < engine.call_budget_ms), **timing,
-        live_si_sdr=float(np.mean(live_scores)), offline_si_sdr=float(np.mean(offline_scores)),
-        noisy_si_sdr=float(np.mean(noisy_scores)), live_quality_utterances=len(items))
+        **_live_quality(scorer, path, mode, items[:QUALITY_UTTERANCES]))

@@ -336,6 +336,36 @@ def cmd_compress(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_zoo(a: argparse.Namespace) -> int:
+    """Build (part of) the model zoo into a cache folder: `--shard i/n` for one node of many."""
+    from .budgets import get_budget
+    from .compress.recipes import VARIANTS, get_variant
+    from .data import get_profile
+    from .data.profiles import REPORT_PROFILES
+    from .data.sources import default_cache_dir
+    from .zoo import Zoo
+
+    variants = [v.strip() for v in a.variants.split(",")] if a.variants else list(VARIANTS)
+    profiles = [p.strip() for p in a.profiles.split(",")] if a.profiles else list(REPORT_PROFILES)
+    for v in variants:
+        get_variant(v)
+    for p in profiles:
+        get_profile(p)
+    try:
+        i, n = (int(x) for x in a.shard.split("/"))
+    except ValueError:
+        raise ChvoiceError(f"--shard {a.shard}: use i/n, e.g. 1/4") from None
+    # the benchmark suite reads the zoo from <cache>/bench (see bench/conftest.py)
+    cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
+    from .data import DataConfig
+    # the data config the benchmark suite uses (--data-root only), so shards land where the suite looks
+    zoo = Zoo(get_budget(a.budget), DataConfig(data_root=a.data_root), cache_dir=cache / "bench", device=a.device,
+              progress=not a.quiet, build_threads=a.threads)
+    done = zoo.build_shard(variants, profiles, i, n, log=None if a.quiet else print)
+    print(json.dumps({"shard": f"{i}/{n}", "built": [f"{v}@{p}" for v, p in done], "cache": str(cache)}))
+    return 0
+
+
 def cmd_variants(a: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -551,6 +581,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(qz)
     qz.set_defaults(fn=cmd_quantize)
 
+    z = sub.add_parser("zoo", help="build the model zoo (or one shard of it) into the benchmark cache")
+    z.add_argument("--budget", default="quick")
+    z.add_argument("--variants", help="comma-separated variant ids (default: all)")
+    z.add_argument("--profiles", help="comma-separated profiles (default: the report's three)")
+    z.add_argument("--shard", default="1/1", help="i/n: build the i-th of n disjoint shards (1-based)")
+    z.add_argument("--cache-dir", help="shared cache root (default ~/.cache/chvoice or $CHVOICE_CACHE); "
+                                       "the benchmark suite reads <cache>/bench")
+    z.add_argument("--device", default="cpu")
+    z.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    z.add_argument("--quiet", action="store_true")
+    z.add_argument("--data-root", help="as the benchmark suite's --data-root (default: built-in data)")
+    z.set_defaults(fn=cmd_zoo)
     v = sub.add_parser("variants", help="list the variant table")
     v.set_defaults(fn=cmd_variants)
 

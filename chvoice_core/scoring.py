@@ -52,6 +52,8 @@ class Enhancer:
     def stream(path: str | os.PathLike, mode: str) -> "Enhancer":
         """The live engine in `mode` over the model saved at path, fed in blocks of one model call."""
         from .stream import StreamConfig
+        if mode == "causal":          # a causal model streamed frame by frame (its lookahead is in the file)
+            return Enhancer("stream", str(path), f"stream/causal-k1/{_file_digest(path)}/{CODE_VERSION}", mode)
         c = StreamConfig.mode(mode)   # the key names the engine's settings, not just the mode's name
         return Enhancer("stream", str(path), f"stream/{mode}-k{c.step_frames}-c{c.context_frames}-la{c.lookahead_frames}/"
                         f"{_file_digest(path)}/{CODE_VERSION}", mode)
@@ -78,10 +80,12 @@ class Enhancer:
             from .enhance import Denoiser
             return Denoiser(model)
         if self.kind == "stream":
-            from .stream import StreamConfig, StreamingDenoiser
-            cfg = StreamConfig.mode(self.mode)
-            engine = StreamingDenoiser(model, cfg)
-            block = cfg.step_frames * engine.fe.hop
+            from .stream import CausalStreamingDenoiser, StreamConfig, StreamingDenoiser
+            if self.mode == "causal":
+                engine = CausalStreamingDenoiser(model, 1, backend="torch")   # ONNX Runtime gives the same samples
+            else:
+                engine = StreamingDenoiser(model, StreamConfig.mode(self.mode))
+            block = engine.cfg.step_frames * engine.fe.hop
 
             def live(x: np.ndarray) -> np.ndarray:
                 engine.reset()

@@ -313,6 +313,38 @@ class Zoo:
                     if log:
                         log(line)
 
+    @staticmethod
+    def chains(variants: list[str], profiles: list[str]) -> list[tuple[str, str, list[str]]]:
+        """The zoo's independent build jobs, in a fixed order: (profile, parent architecture, variants). Variants
+        of one chain share cached prefixes, so a chain is never split between machines."""
+        jobs: dict[tuple[str, str], list[str]] = {}
+        for p in profiles:
+            for v in variants:
+                jobs.setdefault((p, get_variant(v).arch), []).append(v)
+        return [(p, a, vs) for (p, a), vs in sorted(jobs.items())]
+
+    def build_shard(self, variants: list[str], profiles: list[str], index: int, count: int,
+                    log: "Callable[[str], None] | None" = print) -> list[tuple[str, str]]:
+        """Build shard `index` of `count` (1-based) of the zoo into the shared cache: chains j with
+        j % count == index - 1. Every shard of a Slurm array / Kubernetes indexed Job / torchrun group runs this
+        with its own index against one cache folder; entries are written atomically and stamped, so the
+        benchmark run afterwards finds them all. Returns the (variant, profile) pairs of this shard."""
+        if not (count >= 1 and 1 <= index <= count):
+            raise ChvoiceError(f"shard {index}/{count}: need 1 <= i <= n")
+        done = []
+        for j, (p, _, vs) in enumerate(self.chains(variants, profiles)):
+            if j % count != index - 1:
+                continue
+            for v in vs:
+                t0 = time.perf_counter()
+                cached = self._is_cached(v, p)
+                self.entry(v, p)
+                done.append((v, p))
+                if log:
+                    log(f"zoo shard {index}/{count}: {v} for {p} "
+                        f"{'cached' if cached else f'built in {time.perf_counter() - t0:.0f} s'}")
+        return done
+
     def _is_cached(self, variant_id: str, profile: str) -> bool:
         v = get_variant(variant_id)
         key = v.prefix_ids()[-1]

@@ -64,20 +64,33 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
     figs: list[Path] = []
     hd = header(run)
     t1 = tables.table1(run)
-    sections.append(table_section("Table 1: spectrogram RMS (dB, vs clean) and inference time (ms per 1.02 s tile, best round)", t1, out, "table1"))
+    sections.append(table_section("Table 1: spectrogram RMS (dB, vs clean) of the trained models, and the report's inference "
+                                  "time: model call on one 1.02 s tile of the untrained full-width architecture (best round; "
+                                  "architecture cost, not the trained models' speed)", t1, out, "table1"))
     t2 = tables.table2(run)
-    sections.append(table_section("Table 2: compression rows of the report (RMS dB per profile; latency = best round, mean over "
-                     "profiles)", t2, out, "table2"))
+    sections.append(table_section("Table 2: compression rows of the report (RMS dB per profile of the trained models; full-scale "
+                                  "architecture's model call, best round, mean over profiles)", t2, out, "table2"))
     ext = tables.extended(run)
-    sections.append(table_section("Extended table: every variant, the noisy input and the peers", ext, out, "extended"))
+    sections.append(table_section("Extended table: every variant, the noisy input and the peers. Quality and speed of a row "
+                                  "describe one artifact (digest): ms of compute per second of audio end to end (STFT, every "
+                                  "tile with its overlap, iSTFT; peers: their whole path incl. resampling), 1 thread, batch 1, "
+                                  "a 4 s clip; model ms / tile is the model call alone; gains over the noisy input on the "
+                                  "utterances scored for both", ext, out, "extended"))
     sp = tables.speedup_vs(run)
-    sections.append(table_section("Speed-up over the fp32 `normal` teacher and share of its SI-SDR improvement kept", sp, out, "speedup"))
+    sections.append(table_section("Speed-up over the fp32 `normal` teacher (end to end, same artifacts) and share of its SI-SDR "
+                                  "improvement kept", sp, out, "speedup"))
+    fs = tables.full_scale(run)
+    sections.append(table_section("Full-scale architecture cost (untrained, widths 64/32 with each variant's pruning ratios and "
+                                  "quantization; model call on one tile, 1 thread): the report's speed question, never divided "
+                                  "by a trained model's quality", fs, out, "full_scale"))
     lv = tables.live(run)
-    sections.append(table_section("Live mode: per-call compute (full-scale model, 1 thread) against the call budget, and "
-                                  "SI-SDR gain streamed vs offline (budget-scale model)", lv, out, "live"))
+    sections.append(table_section("Live mode: per-call compute (1 thread) against the call budget, and quality streamed vs "
+                                  "offline, each row one artifact", lv, out, "live"))
     tp = stats.against_parents(run.quality, run.rows, QUALITY_METRICS) if not run.quality.empty else pd.DataFrame()
-    sections.append(table_section(f"Paired t-tests: each variant against its uncompressed parent (per utterance; Holm-corrected; "
-                     f"α = {stats.ALPHA}; effect size dz; 95 % bootstrap CI of the mean difference)", tp, out, "ttests_vs_parent", 4))
+    sections.append(table_section(f"Paired tests: each variant against its uncompressed parent (utterances scored for both; "
+                     f"t-test over per-speaker mean differences; Holm-corrected; α = {stats.ALPHA}; effect size dz over "
+                     f"speakers; 95 % cluster-bootstrap CI (speakers resampled) of the mean difference)", tp, out,
+                                  "ttests_vs_parent", 4))
     pairs = []
     models = [v for v in variant_order(run) if v != "noisy"]
     for p in run.profiles:
@@ -90,8 +103,8 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
                      f"{len(allp)} pairs, {n_sig} significant after Holm correction at α = {stats.ALPHA}: "
                      f"see `ttests_all_pairs_rms.csv`.", None))
     lt = stats.latency_tests(run.latency) if not run.latency.empty else pd.DataFrame()
-    sections.append(table_section("Latency: Welch's t-test on per-call samples, variant vs parent", lt, out,
-                                  "ttests_latency", 4))
+    sections.append(table_section("Latency: Welch's t-test on per-round means (end to end, same artifacts), variant vs "
+                                  "parent", lt, out, "ttests_latency", 4))
     if compare_with is not None:
         cmp = compare(run, compare_with)
         sections.append(table_section(f"Changes against {compare_with.path.name} (regressions flagged)", cmp, out, "compare", 3))

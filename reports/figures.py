@@ -68,14 +68,17 @@ def fig3_bars(run: Run, out: Path) -> Path:
         a1.set_ylabel("spectrogram RMS vs clean (dB)\nlower is better")
         a1.legend(title="profile", fontsize=7)
     lat = run.latency[run.latency.variant.isin(order)] if not run.latency.empty else run.latency
-    if lat.empty:
+    if lat.empty or "ms_per_s" not in lat:
         _gap(a2, "no latency results")
     else:
         long = lat.explode("samples_ms").astype({"samples_ms": float})
-        sns.barplot(long, x="variant", y="samples_ms", hue="profile", order=order, errorbar=("ci", 95), ax=a2,
+        long["ms_per_s_call"] = long.samples_ms / long.audio_seconds_per_call.astype(float)
+        sns.barplot(long, x="variant", y="ms_per_s_call", hue="profile", order=order, estimator="median",
+                    errorbar=("pi", 90), ax=a2,
                     hue_order=run.profiles)
         a2.set_yscale("log")
-        a2.set_ylabel("ms per 1.02 s tile\n(1 thread, batch 1, log scale)")
+        a2.set_ylabel("ms of compute per s of audio, end to end\n(same artifacts as above; 1 thread; log scale;\n"
+                      "bars: median, whiskers: 5-95 % of calls)")
         a2.legend(title="profile", fontsize=7)
     a2.set_xlabel("variant")
     a2.tick_params(axis="x", rotation=60)
@@ -125,6 +128,7 @@ def fig_spectrograms(run: Run, out: Path, kind: str, number: int, variants: list
             t = s.shape[1] * 127 / 16000
             im = ax.imshow(s, origin="lower", aspect="auto", cmap="magma", vmin=vmax - 80, vmax=vmax,
                            extent=(0, t, 0, 8))
+            ax.grid(False)      # the theme's grid would be drawn over the image
             ax.set_xlabel("time (s)")
             ax.set_ylabel("frequency (kHz)")
         ax.set_title(name, fontsize=8)
@@ -140,11 +144,11 @@ def fig_spectrograms(run: Run, out: Path, kind: str, number: int, variants: list
 
 
 def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
-    """Quality (ΔSI-SDR over the noisy input) against latency; marker area = full-scale size on disk; peers
-    (whose size is not known) as crosses."""
+    """Quality (ΔSI-SDR over the noisy input) against end-to-end compute per second of audio, both of one
+    artifact per point; marker area = size on disk of that artifact; peers (whose size is not known) as crosses."""
     profiles = run.profiles
     fig, axes = plt.subplots(1, len(profiles), figsize=(5.4 * len(profiles), 4.4), squeeze=False, sharey=True)
-    xcol, ycol = "ms / 1.02 s", "ΔSI-SDR (dB)"
+    xcol, ycol = "ms / s (e2e)", "ΔSI-SDR (dB)"
     for ax, p in zip(axes[0], profiles):
         t = table[(table.profile == p) & (table.variant != "noisy")].dropna(subset=[xcol, ycol])
         if t.empty:
@@ -153,7 +157,7 @@ def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
         peers = t[t.variant.str.startswith("peer:")]
         models = t[~t.variant.str.startswith("peer:")]
         if len(models):
-            size = models["size MB (full)"] if "size MB (full)" in models else pd.Series(1.0, index=models.index)
+            size = 10 * models["size MB (trained)"] if "size MB (trained)" in models else pd.Series(1.0, index=models.index)
             int8 = models.recipe.str.contains("quant-static|qat", regex=True)
             for mask, colour, label in ((~int8, "tab:blue", "float32"), (int8, "tab:orange", "int8")):
                 m = models[mask]
@@ -165,9 +169,9 @@ def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
         for name, x, y in zip(t.variant, t[xcol], t[ycol]):
             ax.annotate(name.replace("peer:", ""), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
         ax.set_xscale("log")
-        ax.set_xlabel("ms per 1.02 s of audio (1 thread, log scale)")
+        ax.set_xlabel("ms of compute per s of audio, end to end (1 thread, log scale)")
         ax.set_title(f"profile: {p}")
         ax.legend(fontsize=7, loc="lower right")
     axes[0][0].set_ylabel("SI-SDR improvement over noisy input (dB)")
-    fig.suptitle("Quality against latency (marker area grows with full-scale size on disk)")
+    fig.suptitle("Quality against end-to-end compute, one artifact per point (marker area grows with its size on disk)")
     return _save(fig, out / "pareto.png")

@@ -18,7 +18,8 @@ class ReportError(Exception):
 class Run:
     path: Path
     raw: dict
-    latency: pd.DataFrame      # one row per (variant, profile): timing + footprint
+    latency: pd.DataFrame      # one row per (variant, profile): end-to-end timing of the artifact the quality row scored
+    full_scale: pd.DataFrame   # one row per (variant, profile): model call of the untrained full-width architecture
     quality: pd.DataFrame      # one row per (variant, profile, utterance)
     footprint: pd.DataFrame    # one row per (variant, profile)
     throughput: pd.DataFrame
@@ -59,7 +60,7 @@ def load_run(path: str | os.PathLike) -> Run:
     if "chvoice" not in raw["machine_info"]:
         raise ReportError(f"{path}: a pytest-benchmark run from another suite (no chvoice machine_info); "
                           f"run `pytest bench --benchmark-autosave` to make one")
-    lat, qual, fp, thr, rows, live = [], [], [], [], [], []
+    lat, full, qual, fp, thr, rows, live = [], [], [], [], [], [], []
     for b in raw["benchmarks"]:
         ei = b.get("extra_info", {})
         kind = ei.get("kind")
@@ -69,25 +70,33 @@ def load_run(path: str | os.PathLike) -> Run:
         base = {k: ei.get(k) for k in ("variant", "profile", "model_label", "compression", "in_report", "parent",
                                        "device", "threads", "batch", "audio_seconds_per_call")}
         base["recipe"] = " -> ".join(ei.get("recipe") or []) or "-"
-        if kind == "latency":
+        if kind in ("latency", "full-scale"):
             row = {**base, "group": b["group"], "best_round_ms": ei.get("best_round_ms"),
                    "p50_ms": ei.get("p50_ms"), "p90_ms": ei.get("p90_ms"), "p99_ms": ei.get("p99_ms"),
                    "samples_ms": ei.get("samples_ms", []), "params": ei.get("params"), "macs": ei.get("macs"),
                    "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers"),
-                   "shared": base["profile"] is None}
+                   "calls_per_round": ei.get("calls_per_round") or 1,
+                   "shared": base["profile"] is None, "artifact": ei.get("artifact"),
+                   "ms_per_s": _num(ei.get("ms_per_s")), "rtf": _num(ei.get("rtf")),
+                   "model_ms_per_tile": _num(ei.get("model_ms_per_tile")), "architecture": ei.get("architecture")}
             # one measurement that stands for several profiles (same architecture) becomes a row per profile
             for p in ([base["profile"]] if base["profile"] is not None else ei.get("profiles") or [None]):
-                lat.append({**row, "profile": p})
+                (lat if kind == "latency" else full).append({**row, "profile": p})
         elif kind == "quality":
             ids = ei.get("utterance_ids", [])
             metrics = ei.get("metrics", {})
             rows.append({**base, "group": b["group"], "loss_history": ei.get("loss_history", []),
+                         "artifact": ei.get("artifact"),
                          "examples": ei.get("examples", {}), "params": ei.get("params"), "macs": ei.get("macs"),
                          "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers"),
                          "enhance_seconds": b["stats"]["min"]})
             kinds = ei.get("noise_kinds", [None] * len(ids))
+            # runs before speakers were recorded: each item is its own cluster
+            speakers = ei.get("speakers") or list(ids)
+            recordings = ei.get("recordings") or list(ids)
             for i, uid in enumerate(ids):
                 qual.append({"variant": base["variant"], "profile": base["profile"], "id": uid, "noise": kinds[i],
+                             "speaker": speakers[i], "recording": recordings[i],
                              **{m: _num(v[i]) for m, v in metrics.items()}})
         elif kind == "footprint":
             fp.append({**base, "params": ei.get("params"), "macs": ei.get("macs"), "size_bytes": ei.get("size_bytes"),
@@ -102,14 +111,17 @@ def load_run(path: str | os.PathLike) -> Run:
                          "call_budget_ms": ei.get("call_budget_ms"), "p50_ms": ei.get("p50_ms"),
                          "p99_ms": ei.get("p99_ms"), "keeps_up": ei.get("keeps_up"),
                          "noisy_si_sdr": _num(ei.get("noisy_si_sdr")), "offline_si_sdr": _num(ei.get("offline_si_sdr")),
-                         "live_si_sdr": _num(ei.get("live_si_sdr")), "n_utterances": ei.get("live_quality_utterances")})
+                         "live_si_sdr": _num(ei.get("live_si_sdr")), "n_utterances": ei.get("live_quality_utterances"),
+                         "noisy_pesq_wb": _num(ei.get("noisy_pesq_wb")), "offline_pesq_wb": _num(ei.get("offline_pesq_wb")),
+                         "live_pesq_wb": _num(ei.get("live_pesq_wb")), "engine": ei.get("engine"),
+                         "artifact": ei.get("artifact"), "architecture": ei.get("architecture")})
         elif kind == "throughput":
             thr.append({**base, "tiles_per_second": ei.get("tiles_per_second"),
                         "realtime_factor": ei.get("realtime_factor")})
-    if not lat and not qual:
+    if not lat and not qual and not full:
         raise ReportError(f"{path}: the run holds no latency or quality benchmarks")
     cols_q = ["variant", "profile", "id", "noise", "rms_db", "si_sdr", "pesq_wb", "stoi"]
-    return Run(path, raw, pd.DataFrame(lat), pd.DataFrame(qual, columns=None if qual else cols_q),
+    return Run(path, raw, pd.DataFrame(lat), pd.DataFrame(full), pd.DataFrame(qual, columns=None if qual else cols_q),
                pd.DataFrame(fp), pd.DataFrame(thr), pd.DataFrame(rows), pd.DataFrame(live))
 
 

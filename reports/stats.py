@@ -1,4 +1,10 @@
-"""Significance tests on per-utterance metrics (paired by utterance id) and on timing samples."""
+"""Significance tests on per-utterance metrics (paired by utterance id) and on timing samples.
+
+Test items are not independent draws: several items share a speaker (and, in older runs, a recording). Paired
+tests therefore run on per-speaker means of the paired differences (a t-test over speakers), and confidence
+intervals come from a cluster bootstrap that resamples speakers; each result says how many utterances, speakers
+and recordings stand behind it. Only utterances scored for both sides enter a comparison. Timing samples taken
+back to back are not independent either: latency tests compare per-round means, not single calls."""
 from __future__ import annotations
 
 import numpy as np
@@ -30,21 +36,56 @@ def bootstrap_ci(d: np.ndarray, n: int = 2000, seed: int = 0, level: float = 0.9
     return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, 1 - (1 - level) / 2))
 
 
-def paired(quality: pd.DataFrame, a: str, b: str, profile: str, metric: str) -> dict | None:
-    """Paired t-test of metric(a) - metric(b) over the utterances both were scored on."""
-    qa = quality[(quality.variant == a) & (quality.profile == profile)].set_index("id")[metric]
+def cluster_bootstrap_ci(d: np.ndarray, clusters: np.ndarray, n: int = 2000, seed: int = 0,
+                         level: float = 0.95) -> tuple[float, float]:
+    """Percentile CI of the mean of d when its items come in clusters (speakers): whole clusters are resampled.
+    With one item per cluster it is the ordinary bootstrap of bootstrap_ci."""
+    labels, inv = np.unique(clusters, return_inverse=True)
+    sums = np.bincount(inv, weights=d, minlength=len(labels))
+    counts = np.bincount(inv, minlength=len(labels)).astype(float)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(labels), size=(n, len(labels)))
+    means = sums[pick].sum(axis=1) / counts[pick].sum(axis=1)
+    return float(np.quantile(means, (1 - level) / 2)), float(np.quantile(means, 1 - (1 - level) / 2))
+
+
+def paired_frame(quality: pd.DataFrame, a: str, b: str, profile: str, metric: str) -> pd.DataFrame:
+    """Utterances scored (finite) for both a and b: columns x (a), y (b), speaker, recording; index id."""
+    cols = ["id", metric] + [c for c in ("speaker", "recording") if c in quality]
+    qa = quality[(quality.variant == a) & (quality.profile == profile)][cols].set_index("id")
     qb = quality[(quality.variant == b) & (quality.profile == profile)].set_index("id")[metric]
-    both = pd.concat([qa, qb], axis=1, join="inner").dropna()
+    both = qa.rename(columns={metric: "x"}).join(qb.rename("y"), how="inner")
+    both = both[np.isfinite(both.x.astype(float)) & np.isfinite(both.y.astype(float))]
+    for c in ("speaker", "recording"):
+        if c not in both:
+            both[c] = both.index      # no cluster labels: every item its own cluster
+    return both
+
+
+def paired(quality: pd.DataFrame, a: str, b: str, profile: str, metric: str) -> dict | None:
+    """Paired comparison of metric(a) - metric(b) over the utterances both were scored on: t-test over
+    per-speaker mean differences, cluster-bootstrap CI of the mean difference, NaN counts of each side."""
+    both = paired_frame(quality, a, b, profile, metric)
     if len(both) < 3:
         return None
-    x, y = both.iloc[:, 0].to_numpy(), both.iloc[:, 1].to_numpy()
+    x, y = both.x.to_numpy(float), both.y.to_numpy(float)
     d = x - y
-    t, p = stats.ttest_rel(x, y)
-    sd = d.std(ddof=1)
-    lo, hi = bootstrap_ci(d)
-    return {"profile": profile, "metric": metric, "a": a, "b": b, "n": len(d), "mean_a": x.mean(), "mean_b": y.mean(),
-            "mean_diff": d.mean(), "t": float(t), "p": float(p), "effect_dz": d.mean() / sd if sd > 0 else np.nan,
-            "ci_low": lo, "ci_high": hi}
+    per_speaker = pd.Series(d, index=both.index).groupby(both.speaker.to_numpy()).mean().to_numpy()
+    if len(per_speaker) >= 3 and per_speaker.std(ddof=1) > 0:
+        t, p = stats.ttest_1samp(per_speaker, 0.0)
+    else:
+        t, p = np.nan, np.nan
+    sd = per_speaker.std(ddof=1) if len(per_speaker) > 1 else np.nan
+    lo, hi = cluster_bootstrap_ci(d, both.speaker.to_numpy())
+
+    def nans(v: str) -> int:
+        sel = quality[(quality.variant == v) & (quality.profile == profile)][metric]
+        return int((~np.isfinite(sel.astype(float))).sum())
+    return {"profile": profile, "metric": metric, "a": a, "b": b, "n": len(d),
+            "speakers": len(per_speaker), "recordings": int(both.recording.nunique()),
+            "nan_a": nans(a), "nan_b": nans(b), "mean_a": x.mean(), "mean_b": y.mean(),
+            "mean_diff": d.mean(), "t": float(t), "p": float(p),
+            "effect_dz": per_speaker.mean() / sd if sd and sd > 0 else np.nan, "ci_low": lo, "ci_high": hi}
 
 
 def against_parents(quality: pd.DataFrame, rows: pd.DataFrame, metrics: tuple[str, ...]) -> pd.DataFrame:
@@ -77,19 +118,33 @@ def _finish(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def round_means(samples_ms: list[float], calls_per_round: int) -> np.ndarray:
+    """Mean of each round of consecutive calls: the units a latency test compares."""
+    s = np.asarray(samples_ms, dtype=float)
+    k = max(1, int(calls_per_round))
+    n = len(s) // k
+    return s[: n * k].reshape(n, k).mean(axis=1) if n else s
+
+
 def latency_tests(latency: pd.DataFrame) -> pd.DataFrame:
-    """Welch's t-test on per-call timing samples: each variant against its parent, same profile."""
+    """Welch's t-test on per-round mean times (consecutive calls share caches and clocks, so single calls are
+    not independent samples): each variant against its parent, same profile, same artifacts as the quality rows."""
     out, seen = [], set()
     idx = {(r.variant, r.profile): r for r in latency.itertuples()}
     for r in latency.itertuples():
         parent = idx.get((r.parent, r.profile)) if isinstance(r.parent, str) else None
-        if parent is None or len(r.samples_ms) < 2 or len(parent.samples_ms) < 2:
+        if parent is None:
+            continue
+        ra = round_means(r.samples_ms, getattr(r, "calls_per_round", 1))
+        rb = round_means(parent.samples_ms, getattr(parent, "calls_per_round", 1))
+        if len(ra) < 2 or len(rb) < 2:
             continue
         both_shared = bool(getattr(r, "shared", False)) and bool(getattr(parent, "shared", False))
         if both_shared and (r.variant, r.parent) in seen:
             continue   # one measurement pair standing for every profile: test it once
         seen.add((r.variant, r.parent))
-        t, p = stats.ttest_ind(r.samples_ms, parent.samples_ms, equal_var=False)
-        out.append({"profile": "all" if both_shared else r.profile, "a": r.variant, "b": r.parent, "median_a_ms": np.median(r.samples_ms),
+        t, p = stats.ttest_ind(ra, rb, equal_var=False)
+        out.append({"profile": "all" if both_shared else r.profile, "a": r.variant, "b": r.parent,
+                    "rounds_a": len(ra), "rounds_b": len(rb), "median_a_ms": np.median(r.samples_ms),
                     "median_b_ms": np.median(parent.samples_ms), "t": float(t), "p": float(p)})
     return _finish(pd.DataFrame(out))

@@ -16,9 +16,58 @@ def _mean_metric(run: Run, variant: str, profile: str, metric: str) -> float:
     return finite_mean(q[(q.variant == variant) & (q.profile == profile)][metric])
 
 
-def _latency(run: Run, variant: str, profile: str | None = None, col: str = "best_round_ms") -> float:
-    lat = run.latency
-    if lat.empty:
+def _gain(run: Run, variant: str, profile: str, metric: str, reference: str = "noisy") -> float:
+    """Mean of metric(variant) - metric(reference) over the utterances scored (finite) for both."""
+    q = run.quality
+    if q.empty or metric not in q:
+        return np.nan
+    from .stats import paired_frame
+    both = paired_frame(q, variant, reference, profile, metric)
+    return float((both.x.astype(float) - both.y.astype(float)).mean()) if len(both) else np.nan
+
+
+def _nan_count(run: Run, variant: str, profile: str, metric: str) -> float:
+    q = run.quality
+    if q.empty or metric not in q:
+        return np.nan
+    sel = q[(q.variant == variant) & (q.profile == profile)][metric].astype(float)
+    return float((~np.isfinite(sel)).sum()) if len(sel) else np.nan
+
+
+def plain_label(run: Run, variant: str) -> str:
+    """The variant's compression label, saying when 'quantization' left every layer in float (dynamic int8
+    quantizes Linear/RNN layers only; a U-Net has none)."""
+    from chvoice_core.compress.recipes import VARIANTS
+    v = VARIANTS.get(variant)
+    label = v.compression if v else variant
+    if v and any(s.kind == "quant-dynamic" for s in v.steps):
+        n = _first(run, variant, "int8_layers")
+        if n is not None and np.isfinite(n):
+            label += f" (dynamic: {int(n)} int8 layers{', runs in fp32' if int(n) == 0 else ''})"
+    return label
+
+
+def _first(run: Run, variant: str, col: str):
+    for df in (run.rows, run.latency, run.full_scale):
+        if not df.empty and col in df:
+            sel = df[df.variant == variant][col].dropna()
+            if len(sel):
+                return float(sel.iloc[0])
+    return None
+
+
+def _latency(run: Run, variant: str, profile: str | None = None, col: str = "ms_per_s") -> float:
+    """A timing figure of the artifact the quality rows scored (end to end unless col says otherwise)."""
+    return _timing(run.latency, variant, profile, col)
+
+
+def _full_scale(run: Run, variant: str, profile: str | None = None, col: str = "best_round_ms") -> float:
+    """Model-call time of the untrained full-width architecture (the report's Tables 1 and 2)."""
+    return _timing(run.full_scale, variant, profile, col)
+
+
+def _timing(lat: pd.DataFrame, variant: str, profile: str | None, col: str) -> float:
+    if lat.empty or col not in lat:
         return np.nan
     sel = lat[lat.variant == variant]
     if profile is not None:
@@ -27,29 +76,32 @@ def _latency(run: Run, variant: str, profile: str | None = None, col: str = "bes
 
 
 def table1(run: Run) -> pd.DataFrame:
-    """Spectrogram RMS and inference time, normal vs smaller, per profile (the report's Table 1)."""
+    """Spectrogram RMS of the trained models and the report's inference time (model call on one tile of the
+    untrained full-width architecture), normal vs smaller, per profile (the report's Table 1). The two kinds of
+    column describe different models and are never divided."""
     rows = []
     for v, label in (("normal", "Normal Model"), ("smaller", "Smaller Model")):
         row = {"Model": label}
         for p in run.profiles:
             row[f"RMS {p}"] = _mean_metric(run, v, p, "rms_db")
         for p in run.profiles:
-            row[f"ms {p}"] = _latency(run, v, p)
+            row[f"full-scale ms/tile {p}"] = _full_scale(run, v, p)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def table2(run: Run) -> pd.DataFrame:
-    """Every row of the report's Table 2: RMS per profile and latency (best round, mean over profiles)."""
+    """Every row of the report's Table 2: RMS per profile (trained models) and the full-scale architecture's
+    model-call time (best round, mean over profiles)."""
     from chvoice_core.compress.recipes import VARIANTS
     rows = []
     for vid, v in VARIANTS.items():
         if not v.in_report:
             continue
-        row = {"Model": v.model_label, "Compression": v.compression}
+        row = {"Model": v.model_label, "Compression": plain_label(run, vid)}
         for p in run.profiles:
             row[f"RMS {p}"] = _mean_metric(run, vid, p, "rms_db")
-        row["Inference ms"] = _latency(run, vid)
+        row["full-scale ms/tile"] = _full_scale(run, vid)
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -57,7 +109,6 @@ def table2(run: Run) -> pd.DataFrame:
 def extended(run: Run) -> pd.DataFrame:
     """Every variant, the noisy reference and the peers, per profile: quality, footprint, speed."""
     fp = run.footprint.set_index(["variant", "profile"]) if not run.footprint.empty else pd.DataFrame()
-    noisy = {p: {m: _mean_metric(run, "noisy", p, m) for m in METRIC_NAMES} for p in run.profiles}
     meta = {}
     for df in (run.rows, run.latency):
         for r in df.itertuples() if not df.empty else []:
@@ -66,15 +117,24 @@ def extended(run: Run) -> pd.DataFrame:
     for p in run.profiles:
         for vid in variant_order(run):
             m = meta.get(vid)
-            row = {"profile": p, "variant": vid, "recipe": getattr(m, "recipe", "-")}
+            row = {"profile": p, "variant": vid, "label": plain_label(run, vid) if not vid.startswith("peer:") else vid,
+                   "recipe": getattr(m, "recipe", "-"), "artifact": _artifact(run, vid, p)}
+            q = run.quality[(run.quality.variant == vid) & (run.quality.profile == p)] if not run.quality.empty else None
+            row["utterances"] = len(q) if q is not None else 0
+            if q is not None and "speaker" in q:
+                row["speakers"] = q.speaker.nunique()
+                row["recordings"] = q.recording.nunique()
             for metric, name in METRIC_NAMES.items():
                 row[name] = _mean_metric(run, vid, p, metric)
-            row["ΔSI-SDR (dB)"] = row["SI-SDR (dB)"] - noisy[p]["si_sdr"]
-            row["ΔPESQ"] = row["PESQ-WB"] - noisy[p]["pesq_wb"]
+            row["NaN PESQ"] = _nan_count(run, vid, p, "pesq_wb")
+            # gains over the noisy input on the utterances scored for both
+            row["ΔSI-SDR (dB)"] = _gain(run, vid, p, "si_sdr") if vid != "noisy" else 0.0
+            row["ΔPESQ"] = _gain(run, vid, p, "pesq_wb") if vid != "noisy" else 0.0
             lat_profile = None if vid.startswith("peer:") else p   # peers are timed once, not per profile
             ms = _latency(run, vid, lat_profile)
-            row["ms / 1.02 s"] = ms
-            row["p99 ms"] = _latency(run, vid, lat_profile, "p99_ms")
+            row["ms / s (e2e)"] = ms
+            row["RTF"] = _latency(run, vid, lat_profile, "rtf")
+            row["model ms / tile"] = _latency(run, vid, lat_profile, "model_ms_per_tile")
             parent = getattr(m, "parent", None)
             parent_ms = _latency(run, parent, p) if isinstance(parent, str) else np.nan
             row["speed-up vs parent"] = parent_ms / ms if np.isfinite(parent_ms) and ms > 0 else np.nan
@@ -88,27 +148,55 @@ def extended(run: Run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _artifact(run: Run, variant: str, profile: str) -> str:
+    for df in (run.rows, run.latency):
+        if not df.empty and "artifact" in df:
+            sel = df[(df.variant == variant) & ((df.profile == profile) | df.profile.isna())]["artifact"].dropna()
+            if len(sel):
+                return str(sel.iloc[0])
+    return "-"
+
+
 def speedup_vs(run: Run, reference: str = "normal") -> pd.DataFrame:
     """Speed-up of every variant over the fp32 reference (the report's teacher), per profile, with the share
-    of the reference's SI-SDR improvement that it keeps."""
+    of the reference's SI-SDR improvement that it keeps. Speed and quality of a row come from one artifact (its
+    digest): end-to-end compute per second of audio, and SI-SDR gain over the utterances scored for both."""
     rows = []
     for p in run.profiles:
         ref_ms = _latency(run, reference, p)
-        noisy = _mean_metric(run, "noisy", p, "si_sdr")
-        ref_gain = _mean_metric(run, reference, p, "si_sdr") - noisy
+        ref_gain = _gain(run, reference, p, "si_sdr")
         for vid in variant_order(run):
             if vid == "noisy" or vid.startswith("peer:"):
                 continue
             ms = _latency(run, vid, p)
-            gain = _mean_metric(run, vid, p, "si_sdr") - noisy
-            rows.append({"profile": p, "variant": vid, "ms": ms, "speed-up": ref_ms / ms if ms else np.nan,
-                         "ΔSI-SDR": gain, "kept % of reference gain": 100 * gain / ref_gain if ref_gain else np.nan})
+            gain = _gain(run, vid, p, "si_sdr")
+            rows.append({"profile": p, "variant": vid, "artifact": _artifact(run, vid, p), "ms / s (e2e)": ms,
+                         "speed-up": ref_ms / ms if ms else np.nan, "ΔSI-SDR": gain,
+                         "kept % of reference gain": 100 * gain / ref_gain if ref_gain else np.nan})
     return pd.DataFrame(rows)
 
 
+def full_scale(run: Run) -> pd.DataFrame:
+    """The report's architecture cost: every variant's full-width twin (untrained), model call on one tile."""
+    fs = run.full_scale
+    if fs.empty:
+        return pd.DataFrame()
+    rows = []
+    for vid in variant_order(run):
+        sel = fs[fs.variant == vid]
+        if sel.empty:
+            continue
+        for p, g in sel.groupby(sel.profile.fillna("all"), sort=False):
+            r = g.iloc[0]
+            rows.append({"variant": vid, "label": plain_label(run, vid), "profile": p if not r.shared else "all",
+                         "best round ms / tile": r.best_round_ms, "p99 ms": r.p99_ms, "params": r.params,
+                         "MACs (G)": r.macs / 1e9 if r.macs else np.nan, "int8 layers": r.int8_layers})
+    return pd.DataFrame(rows).drop_duplicates(["variant", "profile"])
+
+
 def live(run: Run) -> pd.DataFrame:
-    """Live mode per variant and mode: algorithmic latency, per-call compute of the full-scale model against
-    the call budget, and SI-SDR of the budget-scale model streamed vs offline (with the noisy input's)."""
+    """Live mode per model and mode: algorithmic latency, per-call compute against the call budget, and SI-SDR /
+    PESQ streamed vs offline, all of one artifact (zoo variants at the run's budget, and the shipped models)."""
     lv = run.streaming
     if lv.empty:
         return pd.DataFrame()
@@ -117,12 +205,14 @@ def live(run: Run) -> pd.DataFrame:
     rows = []
     for r in lv.itertuples():
         off_gain, live_gain = r.offline_si_sdr - r.noisy_si_sdr, r.live_si_sdr - r.noisy_si_sdr
-        rows.append({"profile": r.profile, "variant": r.variant, "mode": r.mode, "step frames": r.step_frames,
+        rows.append({"profile": r.profile, "variant": r.variant, "artifact": getattr(r, "artifact", None),
+                     "engine": getattr(r, "engine", None), "mode": r.mode, "step frames": r.step_frames,
                      "lookahead frames": r.lookahead_frames, "latency ms": r.algorithmic_latency_ms,
                      "call budget ms": r.call_budget_ms, "call p50 ms": r.p50_ms, "call p99 ms": r.p99_ms,
                      "keeps up": "yes" if r.keeps_up else "no", "utterances": r.n_utterances,
                      "ΔSI-SDR offline": off_gain, "ΔSI-SDR live": live_gain,
-                     "live % of offline gain": 100 * live_gain / off_gain if off_gain else np.nan})
+                     "live % of offline gain": 100 * live_gain / off_gain if off_gain else np.nan,
+                     "PESQ offline": getattr(r, "offline_pesq_wb", np.nan), "PESQ live": getattr(r, "live_pesq_wb", np.nan)})
     return pd.DataFrame(rows)
 
 

@@ -1,8 +1,9 @@
 """Structural filter pruning of the U-Net.
 
 Importance: first-order Taylor (Molchanov et al. 2017: |mean over positions of activation x gradient| of
-each filter's post-ReLU output, averaged over examples, L2-normalised per layer), a second-order variant
-(Fisher approximation of the Hessian), or L1/L2 weight magnitude. Removal is done with Torch-Pruning's
+each filter's post-ReLU output, averaged over examples, L2-normalised per layer) or L1/L2 weight magnitude.
+There is no second-order criterion: an earlier `taylor2` added a Fisher term (-s^2/2 per example) that is
+negligible next to s at the scale of these scores, so it ranked filters as `taylor` does, and was removed. Removal is done with Torch-Pruning's
 dependency graph, which follows the skip concatenations: the filter, its BatchNorm channel, the next
 conv's input channels and the decoder conv that consumes the skip all shrink together.
 """
@@ -16,7 +17,7 @@ from torch import nn
 from ..errors import ChvoiceError
 from ..models.unet import UNet, count_macs
 
-CRITERIA = ("taylor", "taylor2", "l1", "l2")
+CRITERIA = ("taylor", "l1", "l2")
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,7 @@ def _relus(model: UNet) -> list[nn.Module]:
 class TaylorTracker:
     """Accumulates per-filter Taylor scores over training steps through forward/backward hooks."""
 
-    def __init__(self, model: UNet, second_order: bool = False):
-        self.second_order = second_order
+    def __init__(self, model: UNet):
         self.sums = [torch.zeros(c.out_channels) for c in prunable_convs(model)]
         self.count = 0
         self.handles = []
@@ -78,7 +78,6 @@ class TaylorTracker:
 
             def grad_hook(g):
                 s = (act * g).mean(dim=(2, 3))          # [B, C]: mean over positions of a * dL/da
-                s = (s - 0.5 * s ** 2) if self.second_order else s   # Fisher (g g^T) Hessian term
                 self.sums[i] += s.abs().sum(0).cpu()
                 if i == 0:
                     self.count += s.shape[0]
@@ -93,7 +92,7 @@ class TaylorTracker:
 
     def reset(self, model: UNet) -> None:
         self.remove()
-        self.__init__(model, self.second_order)
+        self.__init__(model)
 
     def remove(self) -> None:
         for h in self.handles:
@@ -163,7 +162,7 @@ class Pruner:
         if total_steps < cfg.rounds + 1:
             self.round_steps = list(range(cfg.rounds))
         self.rounds_done = 0
-        self.tracker = TaylorTracker(model, cfg.criterion == "taylor2") if cfg.criterion.startswith("taylor") else None
+        self.tracker = TaylorTracker(model) if cfg.criterion == "taylor" else None
         self.log: list[dict] = []
 
     def scores(self, model: UNet) -> list[torch.Tensor]:

@@ -28,6 +28,9 @@ class TestSetConfig:
     seed: int = 2021
     max_seconds: float = 4.0      # longer utterances are cropped (at a seeded offset) to keep scoring fast
     include_clean: bool = False   # 'no noise' draws make SI-SDR infinite, so they are left out by default
+    # at most one item per utterance: n is capped at the corpus size rather than reusing recordings with other
+    # crops and noise (reused items are not independent, and statistics would treat them as if they were)
+    distinct: bool = True
 
 
 @dataclass
@@ -37,19 +40,21 @@ class TestItem:
     utterance: str
     profile: str
     mixture: Mixture
+    speaker: str = ""
 
     def record(self) -> dict:
-        return {"id": self.id, "utterance": self.utterance, "profile": self.profile,
+        return {"id": self.id, "utterance": self.utterance, "speaker": self.speaker, "profile": self.profile,
                 "seconds": round(len(self.mixture.clean) / SAMPLE_RATE, 3), **self.mixture.record()}
 
 
 def build_testset(speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile,
                   cfg: TestSetConfig = TestSetConfig(), rooms: list | None = None) -> list[TestItem]:
-    """Deterministic: item i depends only on (seed, profile name, i) and the sorted sources."""
+    """Deterministic: item i depends only on (seed, profile name, i) and the sorted sources (so a capped set is
+    the first items of the uncapped one)."""
     order = np.random.default_rng([cfg.seed, 0]).permutation(len(speech))
     max_len = int(cfg.max_seconds * SAMPLE_RATE)
     items = []
-    for i in range(cfg.n):
+    for i in range(min(cfg.n, len(speech)) if cfg.distinct else cfg.n):
         rng = np.random.default_rng([cfg.seed, zlib.crc32(profile.name.encode()), i])
         utt = speech.utterances[order[i % len(order)]]
         x = speech.audio(utt)
@@ -57,7 +62,7 @@ def build_testset(speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile,
             start = int(rng.integers(0, len(x) - max_len + 1))
             x = x[start:start + max_len]
         m = mix(x, profile, bank, rng, include_none=cfg.include_clean, rooms=rooms)
-        items.append(TestItem(f"{profile.name}-{i:04d}-{utt.id}", utt.id, profile.name, m))
+        items.append(TestItem(f"{profile.name}-{i:04d}-{utt.id}", utt.id, profile.name, m, utt.speaker))
     return items
 
 
@@ -76,7 +81,7 @@ def write_testset(items: list[TestItem], out_dir: str | os.PathLike) -> Path:
         records = [it.record() for it in items]
         (tmp / "manifest.json").write_text(json.dumps(records, indent=1))
         with open(tmp / "manifest.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["id", "utterance", "profile", "seconds", "kind", "categories",
+            w = csv.DictWriter(f, fieldnames=["id", "utterance", "speaker", "profile", "seconds", "kind", "categories",
                                               "noise_ids", "snr_db"], extrasaction="ignore")
             w.writeheader()
             for r in records:

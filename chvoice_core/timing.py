@@ -1,0 +1,64 @@
+"""One end-to-end unit for every denoiser: compute per second of audio through the whole path a user runs.
+
+A U-Net's path is `Denoiser.__call__`: STFT, per-tile normalisation, every model call with the real 50 % tile
+overlap, cross-fade, inverse STFT. A peer's path is `Peer.process`: its resampling to its own rate and back and
+its frame loop. Both take 16 kHz audio [N] and return [N]; the peers' delay search (`Peer.__call__`, which
+exists only so the benchmark can score aligned signals) is outside the timed path. Model-only time per tile is a
+second, separate figure (`model_call`).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+SAMPLE_RATE = 16_000
+E2E_SECONDS = 4.0        # the clip every end-to-end timing runs on: 4 s holds 7 overlapping tiles
+
+
+def e2e_clip(x: np.ndarray, seconds: float = E2E_SECONDS) -> np.ndarray:
+    """x repeated or cut to `seconds` of 16 kHz audio (float32 [seconds * 16000])."""
+    return np.resize(np.asarray(x, np.float32), int(round(seconds * SAMPLE_RATE))).astype(np.float32)
+
+
+def end_to_end(fn: Callable[[np.ndarray], np.ndarray], clip: np.ndarray) -> Callable[[], np.ndarray]:
+    """The timed call: the whole user path of a denoiser on one clip. fn: 16 kHz [N] -> [N]."""
+    def call() -> np.ndarray:
+        with torch.inference_mode():
+            y = fn(clip)
+        if len(y) != len(clip):
+            raise ValueError(f"a denoiser returned {len(y)} samples for {len(clip)}")
+        return y
+    return call
+
+
+def e2e_info(samples_s: list[float], audio_seconds: float) -> dict:
+    """ms of compute per second of audio (median and p90 of the calls) and the real-time factor (audio seconds
+    per compute second, from the median call)."""
+    s = np.asarray(samples_s, dtype=float)
+    p50 = float(np.percentile(s, 50))
+    return {"e2e_audio_seconds": round(audio_seconds, 4), "ms_per_s": 1000 * p50 / audio_seconds,
+            "ms_per_s_p90": 1000 * float(np.percentile(s, 90)) / audio_seconds,
+            "rtf": audio_seconds / p50 if p50 > 0 else float("nan"), "e2e_calls": len(s)}
+
+
+def model_call(model: torch.nn.Module, tile: torch.Tensor, calls: int = 10) -> dict:
+    """Model-only time of one [1, 1, F, T] tile (median of `calls`), the second column next to ms/s."""
+    import time
+    ts = []
+    with torch.inference_mode():
+        model(tile)
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            model(tile)
+            ts.append(time.perf_counter() - t0)
+    return {"model_ms_per_tile": 1000 * float(np.median(ts))}
+
+
+def artifact_digest(path: str | os.PathLike) -> str:
+    """The first 16 hex digits of the SHA-256 of a model file: names the exact artifact a row describes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
