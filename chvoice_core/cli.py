@@ -265,6 +265,10 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     else:
         enhance = _load_denoiser(a.model, a.device) if a.model else None
         label = Path(a.model).stem if a.model else "noisy input"
+    if a.live:
+        if enhance is None or a.peer:
+            raise ChvoiceError("--live streams a chvoice model: give a model file")
+        enhance, label = _live_enhancer(enhance, a.live), f"{label} (live, {a.live})"
     if a.clean:
         pairs = _paired_folders(a.noisy, a.clean)
         df = evaluate_pairs(pairs, enhance, progress=not a.quiet)
@@ -294,6 +298,29 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                                        "mean": means.to_dict()}, indent=1))
         print(f"wrote {out / 'scores.csv'} and {out / 'scores.json'}")
     return 0
+
+
+def _live_enhancer(den, mode: str):
+    """The live engine as a file enhancer: each file streamed from silence in blocks of one hop per model call,
+    exactly as `chvoice live` would process it (causal models: frame by frame)."""
+    from .stream import CausalStreamingDenoiser, StreamConfig, StreamingDenoiser
+    if mode == "causal":
+        if not den.causal:
+            raise ChvoiceError("--live causal needs a causal model")
+        engine = CausalStreamingDenoiser(den.model, 1, backend="torch")
+    else:
+        if den.causal:
+            raise ChvoiceError(f"--live {mode}: a causal model streams with --live causal")
+        try:
+            engine = StreamingDenoiser(den.model, StreamConfig.mode(mode))
+        except ValueError as e:
+            raise ChvoiceError(f"--live: {e}, causal") from None
+    block = engine.cfg.step_frames * engine.fe.hop
+
+    def live(x):
+        engine.reset()
+        return engine.run(x, block)
+    return live
 
 
 def cmd_testset(a: argparse.Namespace) -> int:
@@ -531,6 +558,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--peer", help="score a peer denoiser instead: rnnoise | deepfilternet3 | noisereduce | webrtc-ns")
     e.add_argument("--out", help="folder for scores.csv and scores.json")
     e.add_argument("--device", default="cpu")
+    e.add_argument("--live", metavar="MODE", help="stream each file through the live engine instead of offline "
+                                                  "processing: causal (causal models) or a rolling-context mode")
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(fn=cmd_evaluate)
 

@@ -36,14 +36,19 @@ def test_smoke_suite_writes_the_agreed_json(tmp_path, cache_dir):
         for key in ("variant", "recipe", "profile", "device", "threads", "batch", "audio_seconds_per_call",
                     "budget", "data", "kind"):
             assert key in ei, (b["name"], key)
-    assert set(by_group) >= {"latency", "throughput", "quality", "footprint", "peers", "streaming"}
-    lat = {b["extra_info"]["variant"]: b["extra_info"] for b in by_group["latency"]}
-    assert lat["normal"]["architecture"] == "full-scale"
-    assert lat["normal"]["macs"] == pytest.approx(7.7e9, rel=0.01)          # the report's width 64, whatever the budget
-    assert lat["normal-kd-prune-int8"]["int8_layers"] == 19
-    for ei in lat.values():
+    assert set(by_group) >= {"latency", "full-scale", "quality", "footprint", "peers", "streaming"}
+    full = {b["extra_info"]["variant"]: b["extra_info"] for b in by_group["full-scale"]
+            if b["extra_info"]["kind"] == "full-scale"}
+    assert full["normal"]["architecture"] == "full-scale"
+    assert full["normal"]["macs"] == pytest.approx(7.7e9, rel=0.01)          # the report's width 64, whatever the budget
+    assert full["normal-kd-prune-int8"]["int8_layers"] == 19
+    for ei in full.values():
         assert ei["threads"] == 1 and ei["batch"] == 1 and ei["p50_ms"] > 0 and len(ei["samples_ms"]) == 6
         assert ei["p99_ms"] >= ei["p50_ms"] and ei["best_round_ms"] > 0
+    lat = {b["extra_info"]["variant"]: b["extra_info"] for b in by_group["latency"]}
+    assert {"normal", "normal-kd-prune-int8"} <= set(lat) and any(v.startswith("peer:") for v in lat)
+    for ei in lat.values():      # one end-to-end unit for U-Nets and peers
+        assert ei["ms_per_s"] > 0 and ei["rtf"] > 0 and ei["e2e_audio_seconds"] == 4.0
     qual = [b["extra_info"] for b in by_group["quality"]]
     assert {q["variant"] for q in qual} == {"normal", "normal-kd-prune-int8", "noisy"}
     for q in qual:
@@ -53,15 +58,20 @@ def test_smoke_suite_writes_the_agreed_json(tmp_path, cache_dir):
         assert all(len(v) == n for v in q["metrics"].values())
     ids = {tuple(q["utterance_ids"]) for q in qual}
     assert len(ids) == 1                                  # every row scored on the same utterances
+    for q in qual:                                        # ... by an artifact timed in this run
+        if q["variant"] != "noisy":
+            assert q["artifact"] == lat[q["variant"]]["artifact"]
     fp = {b["extra_info"]["variant"]: b["extra_info"] for b in by_group["footprint"]}
     assert fp["normal-kd-prune-int8"]["size_bytes"] < fp["normal"]["size_bytes"]
     assert fp["normal"]["full_params"] == pytest.approx(13.4e6, rel=0.01)
     assert fp["normal"]["full_peak_forward_bytes"] > 0
-    live = {(b["extra_info"]["variant"], b["extra_info"]["mode"]): b["extra_info"] for b in by_group["streaming"]}
+    live = {(b["extra_info"]["variant"], b["extra_info"]["mode"]): b["extra_info"] for b in by_group["streaming"]
+            if not b["extra_info"]["variant"].startswith("shipped:")}
     assert set(live) == {(v, m) for v in ("normal", "normal-kd-prune-int8")
                          for m in ("low-latency", "low-latency-hq", "no-lookahead")}
     for (v, m), ei in live.items():
-        assert ei["algorithmic_latency_ms"] == pytest.approx(31.75) and ei["architecture"] == "full-scale"
+        assert ei["algorithmic_latency_ms"] == pytest.approx(31.75) and ei["architecture"] == "budget-scale"
+        assert ei["artifact"] == lat[v]["artifact"]
         assert ei["call_budget_ms"] == pytest.approx(1000 * 127 * ei["step_frames"] / 16000)
         assert ei["keeps_up"] == (ei["p99_ms"] < ei["call_budget_ms"])
         assert all(np.isfinite(ei[k]) for k in ("live_si_sdr", "offline_si_sdr", "noisy_si_sdr"))

@@ -178,3 +178,25 @@ def test_live_cli_streams_a_causal_model(tmp_path):
     # a rolling-context mode needs a non-causal model, and the causal mode a causal one
     assert main(["live", "--model", str(tmp_path / "c.pt"), "--mode", "low-latency", "--input",
                  str(tmp_path / "in.wav"), "--output", str(tmp_path / "o2.wav")]) == 2
+
+
+def test_evaluate_live_scores_the_streamed_output(tmp_path, capsys):
+    m = causal(width=4)
+    save_model(tmp_path / "c.pt", m)
+    for d in ("noisy", "clean"):
+        (tmp_path / d).mkdir()
+    for i in range(2):
+        clean = speechlike(1.0, seed=i)
+        sf.write(tmp_path / "clean" / f"f{i}.wav", clean, 16000)
+        sf.write(tmp_path / "noisy" / f"f{i}.wav", clean + 0.05 * np.random.default_rng(i).standard_normal(16000), 16000)
+    args = ["evaluate", str(tmp_path / "c.pt"), "--noisy", str(tmp_path / "noisy"), "--clean", str(tmp_path / "clean")]
+    assert main(args + ["--out", str(tmp_path / "off")]) == 0
+    assert main(args + ["--live", "causal", "--out", str(tmp_path / "live")]) == 0
+    off = json.loads((tmp_path / "off" / "scores.json").read_text())["files"]
+    live = json.loads((tmp_path / "live" / "scores.json").read_text())
+    assert live["system"] == "c (live, causal)"
+    for a, b in zip(off, live["files"]):      # streaming equals offline, so the scores do too
+        assert a["si_sdr"] == pytest.approx(b["si_sdr"], abs=1e-3)
+    capsys.readouterr()
+    assert main(args + ["--live", "low-latency"]) == 2
+    assert "causal" in capsys.readouterr().err

@@ -38,23 +38,52 @@ def _quality(raw, variant, profile):
     raise KeyError((variant, profile))
 
 
-def _latency(raw, variant, profile):
-    """The latency entry for a profile: its own, or one shared by every profile (same architecture)."""
-    return next(b["extra_info"] for b in raw["benchmarks"] if b["extra_info"]["kind"] == "latency"
+def _full_scale(raw, variant, profile):
+    """The full-scale entry for a profile: its own, or one shared by every profile (same architecture)."""
+    return next(b["extra_info"] for b in raw["benchmarks"] if b["extra_info"]["kind"] == "full-scale"
                 and b["extra_info"]["variant"] == variant and profile in b["extra_info"]["profiles"])
 
 
-def test_shared_latency_stands_for_every_profile(raw):
+def _latency(raw, variant, profile):
+    """The end-to-end latency entry of (variant, profile): the artifact its quality row scored."""
+    return next(b["extra_info"] for b in raw["benchmarks"] if b["extra_info"]["kind"] == "latency"
+                and b["extra_info"]["variant"] == variant and b["extra_info"]["profile"] == profile)
+
+
+def test_shared_full_scale_timing_stands_for_every_profile(raw):
     run = load_run(FIXTURE)
     shared = [b["extra_info"] for b in raw["benchmarks"]
-              if b["extra_info"]["kind"] == "latency" and b["extra_info"]["profile"] is None]
+              if b["extra_info"]["kind"] == "full-scale" and b["extra_info"]["profile"] is None]
     assert {ei["variant"] for ei in shared} >= {"normal", "smaller", "normal-kd"}      # unpruned: timed once
     pruned = [b["extra_info"] for b in raw["benchmarks"]
-              if b["extra_info"]["kind"] == "latency" and b["extra_info"]["variant"] == "normal-kd-prune-int8"]
+              if b["extra_info"]["kind"] == "full-scale" and b["extra_info"]["variant"] == "normal-kd-prune-int8"]
     assert {ei["profile"] for ei in pruned} == {"weighted", "no-reverb"}                # pruned: per profile
-    normal = run.latency[run.latency.variant == "normal"]
+    normal = run.full_scale[run.full_scale.variant == "normal"]
     assert sorted(normal.profile) == ["no-reverb", "weighted"] and normal.shared.all()
     assert normal.best_round_ms.nunique() == 1
+
+
+def test_every_quality_artifact_has_a_latency_row_of_the_same_run(raw):
+    qual = {(ei["variant"], ei["profile"]): ei["artifact"] for b in raw["benchmarks"]
+            for ei in [b["extra_info"]] if ei["kind"] == "quality" and "artifact" in ei and ei["recipe"] is not None
+            and not ei["variant"].startswith(("peer:", "noisy"))}
+    assert len(qual) == 8
+    timed = {(ei["variant"], ei["profile"]): ei["artifact"] for b in raw["benchmarks"]
+             for ei in [b["extra_info"]] if ei["kind"] == "latency" and not ei["variant"].startswith("peer:")}
+    assert qual == timed
+    peers = [b["extra_info"] for b in raw["benchmarks"] if b["extra_info"]["kind"] == "latency"
+             and b["extra_info"]["variant"].startswith("peer:")]
+    units = {ei["variant"]: ei for b in raw["benchmarks"] for ei in [b["extra_info"]] if ei["kind"] == "latency"}
+    assert peers and all(ei["ms_per_s"] > 0 and ei["e2e_audio_seconds"] == 4.0 for ei in units.values())
+
+
+def test_speedup_and_kept_gain_use_one_artifact(built, raw):
+    sp = pd.read_csv(built / "speedup.csv")
+    row = sp[(sp.variant == "normal-kd-prune-int8") & (sp.profile == "weighted")].iloc[0]
+    lat, ref = _latency(raw, "normal-kd-prune-int8", "weighted"), _latency(raw, "normal", "weighted")
+    assert row.artifact == lat["artifact"] == _quality(raw, "normal-kd-prune-int8", "weighted")["artifact"]
+    assert row["ms / s (e2e)"] == pytest.approx(lat["ms_per_s"])
+    assert row["speed-up"] == pytest.approx(ref["ms_per_s"] / lat["ms_per_s"])
 
 
 def test_table1_rows_and_values(built, raw):
@@ -64,7 +93,7 @@ def test_table1_rows_and_values(built, raw):
         row = t1[t1.Model == label].iloc[0]
         for p in ("weighted", "no-reverb"):
             assert row[f"RMS {p}"] == pytest.approx(np.mean(_quality(raw, v, p)["metrics"]["rms_db"]))
-            assert row[f"ms {p}"] == pytest.approx(_latency(raw, v, p)["best_round_ms"])
+            assert row[f"full-scale ms/tile {p}"] == pytest.approx(_full_scale(raw, v, p)["best_round_ms"])
 
 
 def test_table2_has_every_report_row_with_gaps(built, raw):
@@ -85,11 +114,14 @@ def test_paired_ttests_match_scipy(built, raw):
     qa, qb = _quality(raw, "normal-kd", "weighted"), _quality(raw, "normal", "weighted")
     a = dict(zip(qa["utterance_ids"], qa["metrics"]["si_sdr"]))
     b = dict(zip(qb["utterance_ids"], qb["metrics"]["si_sdr"]))
+    spk = dict(zip(qa["utterance_ids"], qa["speakers"]))
     ids = sorted(set(a) & set(b))
-    t, p = sps.ttest_rel([a[i] for i in ids], [b[i] for i in ids])
+    d = pd.Series({i: a[i] - b[i] for i in ids})
+    per_speaker = d.groupby(pd.Series(spk)[d.index]).mean()      # the test runs over speakers, not utterances
+    t, p = sps.ttest_1samp(per_speaker, 0.0)
     assert row.t == pytest.approx(t) and row.p == pytest.approx(p)
-    d = np.array([a[i] - b[i] for i in ids])
-    assert row.effect_dz == pytest.approx(d.mean() / d.std(ddof=1))
+    assert row.speakers == len(per_speaker) < row.n == len(ids)
+    assert row.effect_dz == pytest.approx(per_speaker.mean() / per_speaker.std(ddof=1))
     assert row.ci_low <= d.mean() <= row.ci_high
     assert (tt.p_holm >= tt.p - 1e-12).all() and (tt.p_holm <= 1).all()
     assert set(tt.metric) == {"rms_db", "si_sdr", "pesq_wb", "stoi"}
@@ -101,7 +133,7 @@ def test_live_table_reads_every_streaming_entry(built, raw):
     assert len(live) == len(entries) and {"low-latency", "low-latency-hq", "no-lookahead"} <= set(live["mode"])
     for ei in entries:
         row = live[(live.variant == ei["variant"]) & (live["mode"] == ei["mode"])].iloc[0]
-        assert row["latency ms"] == pytest.approx(31.75)
+        assert row["latency ms"] == pytest.approx(31.75) and row.artifact == ei["artifact"]
         assert row["call budget ms"] == pytest.approx(1000 * 127 * ei["step_frames"] / 16000)
         assert row["call p99 ms"] == pytest.approx(ei["p99_ms"])
         assert row["keeps up"] == ("yes" if ei["p99_ms"] < ei["call_budget_ms"] else "no")
@@ -117,7 +149,7 @@ def test_holm_against_hand_computation():
 
 
 def test_outputs_and_figures(built):
-    for name in ("table1", "table2", "extended", "speedup", "ttests_vs_parent", "ttests_latency"):
+    for name in ("table1", "table2", "extended", "speedup", "full_scale", "ttests_vs_parent", "ttests_latency"):
         for ext in ("csv", "md", "tex"):
             assert (built / f"{name}.{ext}").stat().st_size > 0, (name, ext)
     for f in ("fig2_training_loss", "fig3_rms_latency", "fig4_spectrograms_environmental",
@@ -137,6 +169,7 @@ def test_compare_flags_regressions(tmp_path, raw):
         ei = b["extra_info"]
         if ei["kind"] == "latency" and ei["variant"] == "normal":
             ei["samples_ms"] = [2 * v for v in ei["samples_ms"]]
+            ei["ms_per_s"] *= 2
     (tmp_path / "new.json").write_text(json.dumps(worse))
     assert main(["--run", str(tmp_path / "new.json"), "--compare", str(FIXTURE), "--out", str(tmp_path / "o")]) == 3
     cmp = pd.read_csv(tmp_path / "o" / "compare.csv")
@@ -163,6 +196,7 @@ def test_bad_inputs(tmp_path, capsys, raw):
     assert main(["--run", str(tmp_path / "nan.json"), "--out", str(tmp_path / "n")]) == 0
     ext = pd.read_csv(tmp_path / "n" / "extended.csv")
     assert ext["PESQ-WB"].isna().all()                    # NaN metrics are a visible gap
+    assert (ext[ext.variant == "normal"]["NaN PESQ"] == 8).all()     # and counted per row
 
 
 def test_newest_run_picks_latest(tmp_path):
