@@ -393,6 +393,19 @@ def cmd_zoo(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(a: argparse.Namespace) -> int:
+    from .compress.artifact import load_artifact
+    from .onnx_step import available, export_model
+    if not available():
+        raise ChvoiceError("ONNX export needs onnx and onnxruntime (pip install 'chvoice[live]')")
+    if Path(a.out).suffix != ".onnx":
+        raise ChvoiceError(f"-o {a.out}: use a .onnx file name")
+    model, meta = load_artifact(a.model)
+    desc = export_model(model, a.out)
+    print(json.dumps({"model": a.model, "out": a.out, **desc, "size_bytes": Path(a.out).stat().st_size}))
+    return 0
+
+
 def cmd_variants(a: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -485,7 +498,8 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     else:
         from .compress.quantize import StaticQuantConfig, static_int8
         zoo = Zoo(get_budget("quick"), _data_config(a), cache_dir=Path(a.cache_dir) if a.cache_dir else default_cache_dir())
-        calib = zoo.calibration(a.profile, a.calibration_tiles)
+        from .models.unet import is_causal
+        calib = zoo.calibration(a.profile, a.calibration_tiles, causal=is_causal(model))
         q = static_int8(model, calib, StaticQuantConfig(calibration_tiles=a.calibration_tiles))
     keep = {k: v for k, v in meta.items() if k not in ("config", "quant", "size_bytes")}
     size = save_artifact(a.out, q, meta["config"], a.mode, {**keep, "quantized_from": str(a.model),
@@ -622,6 +636,10 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--quiet", action="store_true")
     z.add_argument("--data-root", help="as the benchmark suite's --data-root (default: built-in data)")
     z.set_defaults(fn=cmd_zoo)
+    ex = sub.add_parser("export", help="write a float model as ONNX (causal models: the streaming step)")
+    ex.add_argument("model")
+    ex.add_argument("-o", "--out", required=True, help="destination .onnx file")
+    ex.set_defaults(fn=cmd_export)
     v = sub.add_parser("variants", help="list the variant table")
     v.set_defaults(fn=cmd_variants)
 

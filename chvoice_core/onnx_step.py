@@ -71,7 +71,9 @@ def export_step(model: nn.Module, n_bins: int = 128, frames: int = 1) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")     # tracer warnings about Python-side state: the state is explicit here
-        torch.onnx.export(StepModule(model), (torch.zeros(1, 1, n_bins, frames), *states), buf,
+        # eval wrapper: the exporter restores the wrapper's training flag afterwards, recursively, and a fresh
+        # module is in training mode (BatchNorm would then use batch statistics)
+        torch.onnx.export(StepModule(model).eval(), (torch.zeros(1, 1, n_bins, frames), *states), buf,
                           input_names=["frames", *names], output_names=["out", *[n + "_next" for n in names]],
                           dynamo=False, opset_version=17)
     set_streaming(model, False)
@@ -102,3 +104,34 @@ class OrtStep:
                                       **dict(zip(self.names, self.states))})
         self.states = out[1:]
         return torch.from_numpy(out[0])
+
+
+@torch.no_grad()
+def export_model(model: nn.Module, path, frames: int = 128, n_bins: int = 128) -> dict:
+    """Write a float model as ONNX for deployment. Non-causal U-Nets: the tile model [B, 1, F, T] (normalised dB
+    in, normalised dB out; batch dynamic, T = `frames`, a multiple of 2**depth). Causal U-Nets: the streaming
+    step (one frame and every layer's state in, the output frame and the new states out), which is what a live
+    deployment runs. Returns a description of the graph's inputs and outputs."""
+    from .audio_io import atomic_path
+    if any(v.is_quantized for v in model.state_dict().values() if isinstance(v, Tensor)):
+        raise ChvoiceError("ONNX export takes float models (int8 FX models are not exported yet)")
+    model = model.eval()
+    if is_causal(model):
+        graph = export_step(model, n_bins, 1)
+        states = initial_states(model, n_bins, 1)
+        set_streaming(model, False)
+        desc = {"kind": "causal-step", "inputs": {"frames": [1, 1, n_bins, 1],
+                                                  **{f"state{i}": list(s.shape) for i, s in enumerate(states)}},
+                "outputs": ["out"] + [f"state{i}_next" for i in range(len(states))]}
+    else:
+        buf = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(model.eval(), (torch.zeros(1, 1, n_bins, frames),), buf, input_names=["tiles"],
+                              output_names=["out"], dynamic_axes={"tiles": {0: "batch"}, "out": {0: "batch"}},
+                              dynamo=False, opset_version=17)
+        graph = buf.getvalue()
+        desc = {"kind": "tile", "inputs": {"tiles": ["batch", 1, n_bins, frames]}, "outputs": ["out"]}
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(graph)
+    return desc

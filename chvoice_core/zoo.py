@@ -29,10 +29,11 @@ from .compress.quantize import (StaticQuantConfig, dynamic_int8, float_conv_laye
 from .compress.recipes import Step, Variant, get_variant
 from .data import DataConfig, DataSplit, TestSetConfig, build_testset, get_profile, load_data
 from .data.pairs import PairSampler
-from .dsp import FrontEnd, normalise
+from .dsp import FrontEnd, normalise, normalise_fixed
 from .errors import ChvoiceError
 from .models.archs import arch_config
-from .models.unet import UNet, UNetConfig, count_macs, count_params, inference_layout, start_as_identity
+from .models.unet import (UNet, UNetConfig, count_macs, count_params, inference_layout, is_causal,
+                          start_as_identity)
 from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
 from .version import CODE_VERSION
@@ -116,15 +117,17 @@ class Zoo:
                                                 rooms=split.rooms(seed=2000) if p.p_room else None)
         return self._testsets[key]
 
-    def calibration(self, profile: str, n: int = 256) -> torch.Tensor:
-        """Normalised noisy training tiles [n, 1, F, T] for static-quantization calibration."""
-        key = f"{profile}:{n}"
+    def calibration(self, profile: str, n: int = 256, causal: bool = False) -> torch.Tensor:
+        """Normalised noisy training tiles [n, 1, F, T] for static-quantization calibration (causal: with the
+        causal models' fixed standardisation)."""
+        key = f"{profile}:{n}:{causal}"
         if key not in self._calibration:
             s = self.sampler(profile)
+            norm = normalise_fixed if causal else normalise
             tiles = []
             for i in range(0, n, 16):
                 noisy, clean = s.batch(10_000_000 + i, min(16, n - i))
-                tiles.append(normalise(db_pairs(noisy, clean, self.fe, torch.device("cpu"))[0])[0])
+                tiles.append(norm(db_pairs(noisy, clean, self.fe, torch.device("cpu"))[0])[0])
             self._calibration[key] = torch.cat(tiles)
         return self._calibration[key]
 
@@ -273,7 +276,7 @@ class Zoo:
         if s.kind == "quant-dynamic":
             return dynamic_int8(copy.deepcopy(parent)), "dynamic", {"recipe": recipe, "config": parent.config}
         if s.kind == "quant-static":
-            q = static_int8(copy.deepcopy(parent), self.calibration(profile),
+            q = static_int8(copy.deepcopy(parent), self.calibration(profile, causal=is_causal(parent)),
                             StaticQuantConfig(backend=s.p.get("backend", "x86")))
             return q, "static", {"recipe": recipe, "config": parent.config, "calibration_tiles": 256}
         if s.kind == "qat":

@@ -143,6 +143,17 @@ def fig_spectrograms(run: Run, out: Path, kind: str, number: int, variants: list
     return _save(fig, out / f"fig{number}_spectrograms_{kind}.png")
 
 
+def _live_points(run: Run, profile: str) -> pd.DataFrame:
+    """Live rows of a profile as Pareto points: per-call p50 over the audio one call covers (ms per s), and the
+    live SI-SDR gain over the noisy input (on the live benchmark's utterances, a subset of the test set)."""
+    lv = run.streaming
+    if lv.empty:
+        return pd.DataFrame(columns=["name", "x", "y"])
+    lv = lv[(lv.profile == profile) & lv.p50_ms.notna() & lv.live_si_sdr.notna() & lv["mode"].isin(["low-latency", "causal"])]
+    return pd.DataFrame({"name": [f"{v} ({m})".replace("shipped:", "") for v, m in zip(lv.variant, lv["mode"])],
+                         "x": 1000 * lv.p50_ms / lv.call_budget_ms, "y": lv.live_si_sdr - lv.noisy_si_sdr})
+
+
 def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
     """Quality (ΔSI-SDR over the noisy input) against end-to-end compute per second of audio, both of one
     artifact per point; marker area = size on disk of that artifact; peers (whose size is not known) as crosses."""
@@ -168,6 +179,12 @@ def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
             ax.scatter(peers[xcol], peers[ycol], marker="X", s=70, c="tab:green", label="peer denoiser")
         for name, x, y in zip(t.variant, t[xcol], t[ycol]):
             ax.annotate(name.replace("peer:", ""), (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        lv = _live_points(run, p)
+        if len(lv):   # streamed models: compute per second of audio of the live engine, live SI-SDR gain
+            ax.scatter(lv.x, lv.y, marker="D", s=40, c="tab:purple", edgecolors="k", linewidths=0.5,
+                       label="streamed (live engine)")
+            for name, x, y in zip(lv.name, lv.x, lv.y):
+                ax.annotate(name, (x, y), fontsize=6, xytext=(3, -8), textcoords="offset points", color="tab:purple")
         ax.set_xscale("log")
         ax.set_xlabel("ms of compute per s of audio, end to end (1 thread, log scale)")
         ax.set_title(f"profile: {p}")
