@@ -19,7 +19,8 @@ from chvoice_core.timing import artifact_digest
 LIVE_CANDIDATES = ("normal", "normal-kd", "normal-kd-int8", "normal-kd-prune-int8", "normal-kd-prune-qat")
 # every candidate runs the default mode; the other modes on the teacher and the smallest student only
 MODES = {"low-latency": LIVE_CANDIDATES, "low-latency-hq": ("normal", "normal-kd-prune-int8"),
-         "no-lookahead": ("normal", "normal-kd-prune-int8")}
+         "no-lookahead": ("normal", "normal-kd-prune-int8"),
+         "causal": ("causal", "causal-int8", "causal-prune50-int8")}     # one hop per call, only the new frame
 QUALITY_UTTERANCES = 30
 PRIMING_CALLS = 4
 SHIPPED = {"shipped:live-causal": ("live.pt", "causal"), "shipped:default-low-latency": ("default.pt", "low-latency")}
@@ -73,7 +74,8 @@ def test_streaming(benchmark, zoo, build, scorer, settings, live_variant, live_m
         pytest.skip("the live engine runs on the CPU")
     profile = settings.profiles[0]
     entry = build(live_variant, profile)
-    engine = StreamingDenoiser(entry.model, StreamConfig.mode(live_mode))
+    engine = CausalStreamingDenoiser(entry.model, 1) if live_mode == "causal" \
+        else StreamingDenoiser(entry.model, StreamConfig.mode(live_mode))
     items = zoo.testset(profile)
     timing = _time_engine(benchmark, engine, items[0].mixture.noisy, settings)
     benchmark.extra_info.update(

@@ -76,7 +76,7 @@ def _v(id, arch, steps, label, compression, in_report, notes=""):
     return v
 
 
-N, S = "Normal Model", "Smaller Model"
+N, S, C = "Normal Model", "Smaller Model", "Causal Model"
 VARIANTS: dict[str, Variant] = {v.id: v for v in [
     # the report's Table 2
     _v("normal", "normal", [], N, "None", True),
@@ -96,6 +96,10 @@ VARIANTS: dict[str, Variant] = {v.id: v for v in [
     _v("normal-kd-int8", "normal", [DISTIL, STATIC], N, "KD + static int8", False),
     _v("normal-kd-prune-int8", "normal", [DISTIL, PRUNE_HALF, STATIC], N, "KD + pruning (50 %) + static int8", False),
     _v("normal-kd-prune-qat", "normal", [DISTIL, PRUNE_HALF, QAT], N, "KD + pruning (50 %) + QAT int8", False),
+    # beyond the report: the time-causal U-Net of live mode (streams frame by frame, 31.75 ms), compressed alike
+    _v("causal", "causal", [], C, "None (time-causal)", False),
+    _v("causal-int8", "causal", [STATIC], C, "Static int8", False),
+    _v("causal-prune50-int8", "causal", [PRUNE_HALF, STATIC], C, "Pruning (50 % MACs) + static int8", False),
 ]}
 
 
