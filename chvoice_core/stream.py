@@ -1,4 +1,9 @@
-"""Streaming denoiser: audio in blocks of any size in, denoised blocks out, state carried across calls.
+"""Streaming denoisers: audio in blocks of any size in, denoised blocks out, state carried across calls.
+
+Two engines share the framing and overlap-add below. `CausalStreamingDenoiser` (the default of `chvoice live`)
+runs a time-causal U-Net one hop at a time: only the new frame goes through the network, whose layers keep their
+past frames, so its output equals its offline output exactly. `StreamingDenoiser` runs a non-causal U-Net over a
+rolling context, as follows.
 
 Every `step_frames` STFT hops the engine appends the newest frames to a rolling context of `context_frames`
 dB frames, runs the model on the whole context, keeps `step_frames` output columns (noisy phase) and

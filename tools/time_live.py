@@ -32,7 +32,7 @@ def main() -> int:
                 ("default, low-latency", ["--mode", "low-latency"]),
                 ("default, low-latency, 1-hop blocks", ["--mode", "low-latency", "--block", "127"])]
         for name, extra in runs:
-            out = subprocess.run(["chvoice", "live", "--input", str(src), "--output", str(Path(tmp) / "out.wav"),
+            out = subprocess.run([sys.executable, "-m", "chvoice_core.cli", "live", "--input", str(src), "--output", str(Path(tmp) / "out.wav"),
                                   "--threads", "1", "--realtime", *extra], capture_output=True, text=True)
             if out.returncode != 0:
                 print(json.dumps({"engine": name, "error": out.stderr.strip()[-300:]}))
