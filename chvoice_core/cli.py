@@ -307,7 +307,7 @@ def _live_enhancer(den, mode: str):
     if mode == "causal":
         if not den.causal:
             raise ChvoiceError("--live causal needs a causal model")
-        engine = CausalStreamingDenoiser(den.model, 1, backend="torch")
+        engine = CausalStreamingDenoiser(den.model, 1)     # ONNX Runtime when installed: the same samples
     else:
         if den.causal:
             raise ChvoiceError(f"--live {mode}: a causal model streams with --live causal")
