@@ -33,7 +33,7 @@ def test_write_testset_folders(builtin_data, tmp_path):
     assert names == sorted(p.name for p in (out / "clean").iterdir()) and len(names) == 4
     manifest = json.loads((out / "manifest.json").read_text())
     assert sorted(m["id"] + ".wav" for m in manifest) == names
-    assert (out / "manifest.csv").read_text().startswith("id,utterance,profile")
+    assert (out / "manifest.csv").read_text().startswith("id,utterance,speaker,profile")
     with pytest.raises(ChvoiceError, match="not empty"):
         write_testset(items, out)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp folder left behind
