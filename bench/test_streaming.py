@@ -13,7 +13,7 @@ import pytest
 from bench._info import base_info, footprint_info, timing_info, variant_info
 from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.scoring import Enhancer
-from chvoice_core.stream import CausalStreamingDenoiser, StreamConfig, StreamingDenoiser
+from chvoice_core.stream import CausalStreamingDenoiser, make_streamer
 from chvoice_core.timing import artifact_digest
 
 LIVE_CANDIDATES = ("normal", "normal-kd", "normal-kd-int8", "normal-kd-prune-int8", "normal-kd-prune-qat")
@@ -74,8 +74,7 @@ def test_streaming(benchmark, zoo, build, scorer, settings, live_variant, live_m
         pytest.skip("the live engine runs on the CPU")
     profile = settings.profiles[0]
     entry = build(live_variant, profile)
-    engine = CausalStreamingDenoiser(entry.model, 1) if live_mode == "causal" \
-        else StreamingDenoiser(entry.model, StreamConfig.mode(live_mode))
+    engine = make_streamer(entry.model, live_mode)
     items = zoo.testset(profile)
     timing = _time_engine(benchmark, engine, items[0].mixture.noisy, settings)
     benchmark.extra_info.update(
@@ -96,7 +95,7 @@ def test_streaming_shipped(benchmark, zoo, scorer, settings, shipped):
     if not path.is_file():
         pytest.skip(f"{name} is not shipped with this install")
     model, meta = load_artifact(path)
-    engine = CausalStreamingDenoiser(model, 1) if mode == "causal" else StreamingDenoiser(model, StreamConfig.mode(mode))
+    engine = make_streamer(model, mode)
     profile = settings.profiles[0]
     items = zoo.testset(profile)
     timing = _time_engine(benchmark, engine, items[0].mixture.noisy, settings)

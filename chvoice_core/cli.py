@@ -303,24 +303,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 def _live_enhancer(den, mode: str):
     """The live engine as a file enhancer: each file streamed from silence in blocks of one hop per model call,
     exactly as `chvoice live` would process it (causal models: frame by frame)."""
-    from .stream import CausalStreamingDenoiser, StreamConfig, StreamingDenoiser
-    if mode == "causal":
-        if not den.causal:
-            raise ChvoiceError("--live causal needs a causal model")
-        engine = CausalStreamingDenoiser(den.model, 1)     # ONNX Runtime when installed: the same samples
-    else:
-        if den.causal:
-            raise ChvoiceError(f"--live {mode}: a causal model streams with --live causal")
-        try:
-            engine = StreamingDenoiser(den.model, StreamConfig.mode(mode))
-        except ValueError as e:
-            raise ChvoiceError(f"--live: {e}, causal") from None
-    block = engine.cfg.step_frames * engine.fe.hop
-
-    def live(x):
-        engine.reset()
-        return engine.run(x, block)
-    return live
+    from .stream import make_streamer
+    if mode == "causal" and not den.causal:
+        raise ChvoiceError("--live causal needs a causal model")
+    if mode != "causal" and den.causal:
+        raise ChvoiceError(f"--live {mode}: a causal model streams with --live causal")
+    try:
+        return make_streamer(den.model, mode).denoise     # causal: ONNX Runtime when installed, the same samples
+    except ValueError as e:
+        raise ChvoiceError(f"--live: {e}, causal") from None
 
 
 def cmd_testset(a: argparse.Namespace) -> int:
@@ -421,7 +412,7 @@ def cmd_live(a: argparse.Namespace) -> int:
 
     from .audio_io import SAMPLE_RATE, read_audio, resample, write_audio
     from .live import run_file, run_microphone
-    from .stream import CausalStreamingDenoiser, StreamConfig, StreamingDenoiser
+    from .stream import StreamConfig, make_streamer
 
     if a.mode is not None and a.mode != "causal":
         try:
@@ -457,18 +448,16 @@ def cmd_live(a: argparse.Namespace) -> int:
     # no --mode: the model decides (a causal model streams frame by frame, others use the low-latency mode)
     a.mode = a.mode or ("causal" if den.causal else "low-latency")
     causal_mode = a.mode == "causal"
-    cfg = None if causal_mode else StreamConfig.mode(a.mode)
-    block = (127 if causal_mode else cfg.step_frames * 127) if a.block is None else a.block
     if causal_mode != den.causal:
         raise ChvoiceError(f"{model_path or 'the default model'}: mode {a.mode} needs a "
                            f"{'causal' if causal_mode else 'non-causal'} model "
                            f"({'train one with chvoice train --causal' if causal_mode else 'use --mode causal'})")
     try:
-        engine = CausalStreamingDenoiser(den.model, 1, backend=a.backend) if causal_mode \
-            else StreamingDenoiser(den.model, cfg)
+        engine = make_streamer(den.model, a.mode, backend=a.backend)
     except ImportError as e:
         raise ChvoiceError(f"--backend {a.backend}: {e}") from None
     engine.warm_up()
+    block = engine.cfg.step_frames * engine.fe.hop if a.block is None else a.block    # default: one model call
     if a.input:
         y, summary = run_file(engine, x, block, a.realtime, a.mode)
         write_audio(a.output, resample(y, SAMPLE_RATE, sr) if sr != SAMPLE_RATE else y, sr)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from .audio_io import SAMPLE_RATE
-from .dsp import FrontEnd, analyse, enhance_db, normalise, synthesise
+from .dsp import FrontEnd, analyse, enhance_db, from_db, normalise, synthesise, to_db
 from .errors import ChvoiceError
 from .models.unet import (causal_lookahead, fuse_for_inference, inference_layout, is_causal, normaliser_for,
                           set_streaming)
@@ -80,23 +80,22 @@ def causal_offline(model: nn.Module, x: np.ndarray, fe: FrontEnd, device: torch.
     wav = torch.from_numpy(padded)
     window = fe.window()
     norm = normaliser_for(model)
-    out_db = []
+    out_db, phases = [], []
     set_streaming(model, True)
     try:
         for s in range(0, n_in, chunk_frames):
             e = min(n_in, s + chunk_frames)
             frames = wav[s * hop:(e - 1) * hop + fe.n_fft].unfold(0, fe.n_fft, hop)      # [k, n_fft]
-            db = 20.0 * torch.log10(torch.fft.rfft(frames * window, dim=1).abs().clamp_min(fe.amin)).T  # [F, k]
-            xin, mean, std = norm(db[None, None].to(device))
+            spec = torch.fft.rfft(frames * window, dim=1).T                                 # [F, k]
+            phases.append(torch.angle(spec[:, :max(0, min(e, n_out) - s)]))                # emitted frames only
+            xin, mean, std = norm(to_db(spec.abs(), fe)[None, None].to(device))
             out_db.append((model(xin).float() * std + mean)[0, 0].cpu())
             if on_progress is not None:
                 on_progress(e / n_in)
     finally:
         set_streaming(model, False)
     y_db = torch.cat(out_db, dim=1)[:, look:look + n_out]                              # [F, n_out]
-    frames = wav[:(n_out - 1) * hop + fe.n_fft].unfold(0, fe.n_fft, hop)
-    phase = torch.angle(torch.fft.rfft(frames * window, dim=1)).T
-    out = torch.fft.irfft(torch.polar(torch.pow(10.0, y_db / 20.0), phase).T, n=fe.n_fft, dim=1) * window  # [n_out, n_fft]
+    out = torch.fft.irfft(torch.polar(from_db(y_db), torch.cat(phases, dim=1)).T, n=fe.n_fft, dim=1) * window
     total = (n_out - 1) * hop + fe.n_fft
     fold = lambda v: torch.nn.functional.fold(v.T[None], (1, total), (1, fe.n_fft), stride=(1, hop))[0, 0, 0]
     acc = fold(out)

@@ -59,11 +59,13 @@ def initial_states(model: nn.Module, n_bins: int, frames: int) -> list[Tensor]:
 
 
 @torch.no_grad()
-def export_step(model: nn.Module, n_bins: int = 128, frames: int = 1) -> bytes:
-    """The ONNX graph (serialised) of one streaming hop of `frames` frames of a float causal model."""
+def export_step(model: nn.Module, n_bins: int = 128, frames: int = 1) -> tuple[bytes, list[Tensor]]:
+    """The ONNX graph (serialised) of one streaming hop of `frames` frames of a float causal model, and the
+    zero states a stream starts from (the graph's state inputs, in order)."""
+    from .compress.quantize import int8_layers
     if not is_causal(model):
         raise ChvoiceError("only causal models can be exported as a streaming step")
-    if any(p.is_quantized for p in model.state_dict().values() if isinstance(p, Tensor)):
+    if int8_layers(model):
         raise ChvoiceError("the ONNX streaming step exports float models only (int8 models stream in PyTorch)")
     model = model.eval()
     states = initial_states(model, n_bins, frames)
@@ -77,7 +79,7 @@ def export_step(model: nn.Module, n_bins: int = 128, frames: int = 1) -> bytes:
                           input_names=["frames", *names], output_names=["out", *[n + "_next" for n in names]],
                           dynamo=False, opset_version=17)
     set_streaming(model, False)
-    return buf.getvalue()
+    return buf.getvalue(), states
 
 
 class OrtStep:
@@ -85,14 +87,13 @@ class OrtStep:
 
     def __init__(self, model: nn.Module, n_bins: int = 128, frames: int = 1, threads: int = 1):
         import onnxruntime as ort
-        graph = export_step(model, n_bins, frames)
+        graph, zero = export_step(model, n_bins, frames)
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
         so.inter_op_num_threads = 1
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
-        self.zero = [s.numpy() for s in initial_states(model, n_bins, frames)]
-        set_streaming(model, False)
+        self.zero = [s.numpy() for s in zero]
         self.names = [f"state{i}" for i in range(len(self.zero))]
         self.reset()
 
@@ -113,13 +114,12 @@ def export_model(model: nn.Module, path, frames: int = 128, n_bins: int = 128) -
     step (one frame and every layer's state in, the output frame and the new states out), which is what a live
     deployment runs. Returns a description of the graph's inputs and outputs."""
     from .audio_io import atomic_path
-    if any(v.is_quantized for v in model.state_dict().values() if isinstance(v, Tensor)):
+    from .compress.quantize import int8_layers
+    if int8_layers(model):
         raise ChvoiceError("ONNX export takes float models (int8 FX models are not exported yet)")
     model = model.eval()
     if is_causal(model):
-        graph = export_step(model, n_bins, 1)
-        states = initial_states(model, n_bins, 1)
-        set_streaming(model, False)
+        graph, states = export_step(model, n_bins, 1)
         desc = {"kind": "causal-step", "inputs": {"frames": [1, 1, n_bins, 1],
                                                   **{f"state{i}": list(s.shape) for i, s in enumerate(states)}},
                 "outputs": ["out"] + [f"state{i}_next" for i in range(len(states))]}

@@ -19,12 +19,16 @@ def assets_dir() -> Path:
     return Path(str(resources.files("chvoice_core") / "assets"))
 
 
-def default_model_path() -> Path:
-    path = assets_dir() / DEFAULT_MODEL
+def _shipped(name: str, missing: str) -> Path:
+    path = assets_dir() / name
     if not path.is_file():
-        raise ChvoiceError("no default model is shipped with this install; pass a model file "
-                           "(chvoice denoise MODEL.pt IN ...)")
+        raise ChvoiceError(f"no {missing}")
     return path
+
+
+def default_model_path() -> Path:
+    return _shipped(DEFAULT_MODEL, "default model is shipped with this install; pass a model file "
+                                   "(chvoice denoise MODEL.pt IN ...)")
 
 
 LIVE_MODEL = "live.pt"
@@ -32,11 +36,8 @@ LIVE_MODEL = "live.pt"
 
 def live_model_path() -> Path:
     """The shipped causal model that `chvoice live` streams by default."""
-    path = assets_dir() / LIVE_MODEL
-    if not path.is_file():
-        raise ChvoiceError("no causal live model is shipped with this install; pass --model CAUSAL.pt "
-                           "or choose a rolling-context --mode (low-latency)")
-    return path
+    return _shipped(LIVE_MODEL, "causal live model is shipped with this install; pass --model CAUSAL.pt "
+                                "or choose a rolling-context --mode (low-latency)")
 
 
 def teacher_path(arch: str, profile: str) -> Path | None:

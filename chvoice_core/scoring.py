@@ -80,17 +80,8 @@ class Enhancer:
             from .enhance import Denoiser
             return Denoiser(model)
         if self.kind == "stream":
-            from .stream import CausalStreamingDenoiser, StreamConfig, StreamingDenoiser
-            if self.mode == "causal":
-                engine = CausalStreamingDenoiser(model, 1, backend="torch")   # ONNX Runtime gives the same samples
-            else:
-                engine = StreamingDenoiser(model, StreamConfig.mode(self.mode))
-            block = engine.cfg.step_frames * engine.fe.hop
-
-            def live(x: np.ndarray) -> np.ndarray:
-                engine.reset()
-                return engine.run(x, block)
-            return live
+            from .stream import make_streamer
+            return make_streamer(model, self.mode, backend="torch").denoise   # ONNX Runtime gives the same samples
         raise ValueError(f"unknown enhancer kind {self.kind!r}")
 
 

@@ -199,6 +199,12 @@ class StreamingDenoiser:
         outs.append(self.flush())
         return self.align(np.concatenate(outs), len(x))
 
+    def denoise(self, x: np.ndarray) -> np.ndarray:
+        """The live engine as a file enhancer: x [N] streamed from silence in blocks of one model call (as a
+        sound card would feed it), delay removed -> [N]."""
+        self.reset()
+        return self.run(x, self.cfg.step_frames * self.fe.hop)
+
 
 class CausalStreamingDenoiser(StreamingDenoiser):
     """The streaming engine for causal models: each call feeds only the `step_frames` new frames through the
@@ -211,9 +217,9 @@ class CausalStreamingDenoiser(StreamingDenoiser):
         if not is_causal(model):
             raise ValueError("CausalStreamingDenoiser needs a causal model (UNetConfig(causal=True))")
         from . import onnx_step
-        quantized = any(v.is_quantized for v in model.state_dict().values() if isinstance(v, torch.Tensor))
+        from .compress.quantize import int8_layers
         if backend == "auto":
-            backend = "onnxruntime" if onnx_step.available() and not quantized else "torch"
+            backend = "onnxruntime" if onnx_step.available() and not int8_layers(model) else "torch"
         if backend not in ("torch", "onnxruntime"):
             raise ValueError(f"unknown streaming backend {backend!r}; use auto, torch or onnxruntime")
         self.backend = backend
@@ -245,9 +251,15 @@ class CausalStreamingDenoiser(StreamingDenoiser):
         return (y.float() * std + mean)[0, 0]
 
 
-def make_streamer(model: nn.Module, mode: str = "low-latency", fe: FrontEnd = FrontEnd()) -> StreamingDenoiser:
-    """The live engine for a model: causal models stream frame by frame (one hop per call); others use the
-    rolling-context engine of the named live mode."""
+def make_streamer(model: nn.Module, mode: str | None = None, fe: FrontEnd = FrontEnd(),
+                  backend: str = "auto") -> StreamingDenoiser:
+    """The live engine of a named mode: `causal` streams a causal model frame by frame (one hop per call, on
+    `backend`); the other modes run a non-causal model over a rolling context. mode None: the model decides
+    (causal models: causal; others: low-latency). A mode that does not fit the model is a ValueError."""
+    mode = mode or ("causal" if is_causal(model) else "low-latency")
+    if mode == "causal":
+        return CausalStreamingDenoiser(model, 1, fe, backend)
+    cfg = StreamConfig.mode(mode)
     if is_causal(model):
-        return CausalStreamingDenoiser(model, 1, fe)
-    return StreamingDenoiser(model, StreamConfig.mode(mode), fe)
+        raise ValueError(f"mode {mode} runs a non-causal model; a causal model streams in mode causal")
+    return StreamingDenoiser(model, cfg, fe)
