@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from chvoice_core.compress.recipes import get_variant
+from chvoice_core.compress.recipes import VARIANTS, Variant
+from chvoice_core.compress.steps import describe
 
 SAMPLE_RATE = 16_000
 TILE_SECONDS = 16129 / SAMPLE_RATE     # one 128-frame tile
 
 
-def variant_info(variant: str) -> dict:
-    v = get_variant(variant)
-    return {"variant": v.id, "recipe": [s.kind for s in v.steps], "model_label": v.model_label,
-            "compression": v.compression, "in_report": v.in_report, "parent": v.parent}
+def variant_info(v: Variant) -> dict:
+    return {"variant": v.id, **describe(v.steps), "model_label": v.model_label, "compression": v.compression,
+            "in_report": v.in_report, "parent": v.parent, "user_recipe": v.id not in VARIANTS,
+            "teacher": v.teacher}
 
 
 def base_info(kind: str, settings, profile: str | None, batch: int, audio_seconds: float) -> dict:

@@ -12,7 +12,8 @@ from threadpoolctl import threadpool_limits
 
 from chvoice_core.baselines import PEERS
 from chvoice_core.budgets import Budget, get_budget
-from chvoice_core.compress.recipes import VARIANTS, get_variant
+from chvoice_core.compress.recipes import VARIANTS, Variant, load_recipes
+from chvoice_core.compress.steps import reshapes
 from chvoice_core.data import PROFILES, DataConfig
 from chvoice_core.data.profiles import REPORT_PROFILES
 from chvoice_core.data.sources import default_cache_dir
@@ -31,6 +32,13 @@ class Settings:
     profiles: tuple[str, ...]
     variants: tuple[str, ...]
     cache_dir: Path
+    recipes: tuple[Variant, ...] = ()      # user recipes (--recipes FILE), benchmarked beside the table
+
+    def variant(self, variant_id: str) -> Variant:
+        for v in self.recipes:
+            if v.id == variant_id:
+                return v
+        return VARIANTS[variant_id]
 
     @property
     def rounds(self) -> tuple[int, int]:
@@ -63,8 +71,15 @@ def _settings(config) -> Settings:
         raise pytest.UsageError("--threads must be at least 1")
     cache = Path(os.environ.get("CHVOICE_CACHE", default_cache_dir()))
     report_profiles = {p: PROFILES[p] for p in REPORT_PROFILES}   # `general` serves the shipped model, not the table
+    recipes: tuple[Variant, ...] = ()
+    if config.getoption("--recipes"):
+        try:
+            recipes = tuple(load_recipes(config.getoption("--recipes")))
+        except ChvoiceError as e:
+            raise pytest.UsageError(str(e)) from None
+    variants = _names(config.getoption("--variants"), VARIANTS, "variant")
     return Settings(device, budget, data, threads, _names(config.getoption("--profiles"), report_profiles, "profile"),
-                    _names(config.getoption("--variants"), VARIANTS, "variant"), cache)
+                    variants + tuple(r.id for r in recipes), cache, recipes)
 
 
 def pytest_configure(config):
@@ -80,10 +95,10 @@ def pytest_report_header(config):
     return lines
 
 
-def profile_dependent_architecture(variant: str) -> bool:
+def profile_dependent_architecture(v: Variant) -> bool:
     """Pruning picks different filters for each profile's model; every other recipe keeps the architecture,
     so its full-scale twin (hence its latency) is the same for every profile."""
-    return any(s.kind == "prune" for s in get_variant(variant).steps)
+    return reshapes(v.steps)
 
 
 def pytest_generate_tests(metafunc):
@@ -91,7 +106,7 @@ def pytest_generate_tests(metafunc):
     if "latency_profile" in metafunc.fixturenames:      # full-scale architecture cost
         # one latency case per distinct full-scale architecture: per profile only where pruning made them differ
         cases = [(v, p) for v in s.variants
-                 for p in (s.profiles if profile_dependent_architecture(v) else ("all",))]
+                 for p in (s.profiles if profile_dependent_architecture(s.variant(v)) else ("all",))]
         metafunc.parametrize("variant,latency_profile", cases,
                              ids=[v if p == "all" else f"{v}-{p}" for v, p in cases])
         return
@@ -121,7 +136,7 @@ def _pretrained_teachers(s: Settings) -> list[dict]:
     """Which teachers this run took from the package rather than training them (and how they were trained)."""
     zoo = Zoo(s.budget, s.data, cache_dir=s.cache_dir / "bench", progress=False)
     out = []
-    for arch in sorted({get_variant(v).arch for v in s.variants}):
+    for arch in sorted({s.variant(v).arch for v in s.variants if not s.variant(v).teacher}):
         for p in s.profiles:
             found = zoo.pretrained_parent(arch, p)
             if found is not None:
@@ -142,7 +157,7 @@ def settings(request) -> Settings:
 @pytest.fixture(scope="session")
 def zoo(settings) -> Zoo:
     return Zoo(settings.budget, settings.data, cache_dir=settings.cache_dir / "bench", device=settings.device,
-               progress=True)
+               progress=True, extra_variants=settings.recipes)
 
 
 @pytest.fixture(scope="session")

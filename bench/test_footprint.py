@@ -30,7 +30,7 @@ def test_footprint(benchmark, zoo, build, settings, variant, profile):
     full, fmeta = zoo.full_scale(variant, profile)
     x = zoo.calibration(profile, 8)[:1]
     benchmark.extra_info.update(
-        variant_info(variant), **base_info("footprint", settings, profile, 1, TILE_SECONDS),
+        variant_info(settings.variant(variant)), **base_info("footprint", settings, profile, 1, TILE_SECONDS),
         **footprint_info(entry.meta), float_convs=len(entry.meta.get("float_convs", [])),
         full_params=int(fmeta["params"]), full_macs=int(fmeta["macs"]), full_size_bytes=int(fmeta["size_bytes"]),
         full_int8_layers=len(fmeta["int8_layers"]), full_peak_forward_bytes=peak_forward_bytes(full, x),

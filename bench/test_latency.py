@@ -51,7 +51,7 @@ def test_latency(benchmark, zoo, build, settings, variant, profile):
     call()      # lazy initialisation (oneDNN primitives, int8 weight packing) outside the timed calls
     benchmark.pedantic(call, rounds=rounds * calls, iterations=1, warmup_rounds=1)
     tile = zoo.calibration(profile, 8)[:1].to(settings.device)
-    benchmark.extra_info.update(variant_info(variant), **base_info("latency", settings, profile, 1, len(clip) / 16000),
+    benchmark.extra_info.update(variant_info(settings.variant(variant)), **base_info("latency", settings, profile, 1, len(clip) / 16000),
                                 **footprint_info(entry.meta), architecture="budget-scale",
                                 artifact=artifact_digest(entry.path),
                                 widths=list(entry.config.conv_widths()),
@@ -69,7 +69,7 @@ def test_full_scale_latency(benchmark, zoo, build, settings, variant, latency_pr
     call = _timed(model, x, settings.device)
     call()     # first call: lazy initialisation, outside the timed rounds
     benchmark.pedantic(call, rounds=rounds * calls, iterations=1, warmup_rounds=1)
-    benchmark.extra_info.update(variant_info(variant),
+    benchmark.extra_info.update(variant_info(settings.variant(variant)),
                                 **base_info("full-scale", settings, None if latency_profile == "all" else profile, 1,
                                             TILE_SECONDS),
                                 **footprint_info(meta), architecture="full-scale",
@@ -87,7 +87,7 @@ def test_throughput(benchmark, zoo, build, settings, variant):
     call()
     benchmark.pedantic(call, rounds=2, iterations=1)
     best = min(benchmark.stats.stats.data)
-    benchmark.extra_info.update(variant_info(variant), **base_info("throughput", settings, profile, batch,
+    benchmark.extra_info.update(variant_info(settings.variant(variant)), **base_info("throughput", settings, profile, batch,
                                                                      batch * TILE_SECONDS),
                                 **footprint_info(meta), architecture="full-scale",
                                 tiles_per_second=batch / best, realtime_factor=batch * TILE_SECONDS / best)

@@ -78,7 +78,7 @@ def test_quality(benchmark, zoo, build, scorer, settings, variant, profile):
     den = Denoiser(entry.model.to(settings.device), device=settings.device)
     outputs, timing = timed_enhance(benchmark, den, items)
     record(benchmark, items, Enhancer.artifact(entry.path), outputs, scorer,
-           {**variant_info(variant), **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]),
+           {**variant_info(settings.variant(variant)), **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]),
             **footprint_info(entry.meta), **timing, "architecture": "budget-scale",
             "artifact": artifact_digest(entry.path),
             "loss_history": entry.meta.get("loss_history", []),

@@ -78,7 +78,7 @@ def test_streaming(benchmark, zoo, build, scorer, settings, live_variant, live_m
     items = zoo.testset(profile)
     timing = _time_engine(benchmark, engine, items[0].mixture.noisy, settings)
     benchmark.extra_info.update(
-        variant_info(live_variant), **base_info("streaming", settings, profile, 1,
+        variant_info(settings.variant(live_variant)), **base_info("streaming", settings, profile, 1,
                                                 engine.cfg.step_frames * engine.fe.hop / engine.fe.sample_rate),
         **footprint_info(entry.meta), architecture="budget-scale", artifact=artifact_digest(entry.path),
         **_engine_info(engine, live_mode), keeps_up=bool(timing["p99_ms"] < engine.call_budget_ms), **timing,

@@ -328,28 +328,37 @@ def cmd_testset(a: argparse.Namespace) -> int:
 
 
 def cmd_compress(a: argparse.Namespace) -> int:
+    """Build a variant of the table, or a user recipe (--recipe, from --teacher or --arch), and write it."""
     import shutil
 
     from .audio_io import atomic_path
     from .budgets import get_budget
-    from .compress.recipes import get_variant
+    from .compress.recipes import get_variant, user_variant
     from .data import get_profile
     from .data.sources import default_cache_dir
     from .zoo import Zoo
 
-    variant = get_variant(a.variant)
+    if (a.variant is None) == (a.recipe is None):
+        raise ChvoiceError("give a variant id (see `chvoice variants`) or --recipe STEPS, not both")
+    if a.recipe is not None:
+        variant = user_variant(a.name, a.recipe, a.arch, a.teacher)
+    else:
+        if a.teacher:
+            raise ChvoiceError("--teacher goes with --recipe (a variant of the table trains its own teacher)")
+        variant = get_variant(a.variant)
     get_profile(a.profile)
     out = Path(a.out)
     if out.suffix != ".pt":
         raise ChvoiceError(f"--out {out}: use a .pt file name")
     cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
-    zoo = Zoo(get_budget(a.budget), _data_config(a), cache_dir=cache, device=a.device, progress=not a.quiet)
+    zoo = Zoo(get_budget(a.budget), _data_config(a), cache_dir=cache, device=a.device, progress=not a.quiet,
+              extra_variants=(variant,) if a.recipe is not None else ())
     e = zoo.entry(variant.id, a.profile)
     with atomic_path(out) as tmp:
         shutil.copyfile(e.path, tmp)
     print(json.dumps({"variant": variant.id, "profile": a.profile, "budget": a.budget, "out": str(out),
-                      "recipe": e.meta.get("recipe", []), "params": e.meta["params"], "macs": e.meta["macs"],
-                      "size_bytes": out.stat().st_size, "quant": e.meta.get("quant"),
+                      "recipe": variant.recipe, "teacher": variant.teacher, "params": e.meta["params"],
+                      "macs": e.meta["macs"], "size_bytes": out.stat().st_size, "quant": e.meta.get("quant"),
                       "int8_layers": len(e.meta["int8_layers"]), "float_convs": len(e.meta["float_convs"])}))
     return 0
 
@@ -363,10 +372,13 @@ def cmd_zoo(a: argparse.Namespace) -> int:
     from .data.sources import default_cache_dir
     from .zoo import Zoo
 
+    from .compress.recipes import load_recipes
+    recipes = tuple(load_recipes(a.recipes)) if a.recipes else ()
     variants = [v.strip() for v in a.variants.split(",")] if a.variants else list(VARIANTS)
     profiles = [p.strip() for p in a.profiles.split(",")] if a.profiles else list(REPORT_PROFILES)
     for v in variants:
         get_variant(v)
+    variants += [r.id for r in recipes]
     for p in profiles:
         get_profile(p)
     try:
@@ -378,7 +390,7 @@ def cmd_zoo(a: argparse.Namespace) -> int:
     from .data import DataConfig
     # the data config the benchmark suite uses (--data-root only), so shards land where the suite looks
     zoo = Zoo(get_budget(a.budget), DataConfig(data_root=a.data_root), cache_dir=cache / "bench", device=a.device,
-              progress=not a.quiet, build_threads=a.threads)
+              progress=not a.quiet, build_threads=a.threads, extra_variants=recipes)
     done = zoo.build_shard(variants, profiles, i, n, log=None if a.quiet else print)
     print(json.dumps({"shard": f"{i}/{n}", "built": [f"{v}@{p}" for v, p in done], "cache": str(cache)}))
     return 0
@@ -401,9 +413,18 @@ def cmd_variants(a: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from .compress.recipes import VARIANTS
-    rows = [(v.id, v.model_label, v.compression, "yes" if v.in_report else "new", " -> ".join(s.kind for s in v.steps) or "-")
+    if a.steps:
+        from dataclasses import fields
+
+        from .compress.steps import STEPS
+        rows = [(k.name, k.label, ", ".join(f"{f.name}={f.default!r}" for f in fields(k.config)) or "-")
+                for k in STEPS.values()]
+        print(tabulate(rows, headers=["step", "what", "parameters (defaults)"], tablefmt="github"))
+        return 0
+    rows = [(v.id, v.model_label, v.compression, "yes" if v.in_report else "new", v.arch, v.recipe)
             for v in VARIANTS.values()]
-    print(tabulate(rows, headers=["variant", "model", "compression", "in report", "steps"], tablefmt="github"))
+    print(tabulate(rows, headers=["variant", "model", "compression", "in report", "parent", "recipe"],
+                   tablefmt="github"))
     return 0
 
 
@@ -471,29 +492,29 @@ def cmd_live(a: argparse.Namespace) -> int:
 
 
 def cmd_quantize(a: argparse.Namespace) -> int:
-    import torch
-
+    """One final compression step (int8, dynamic, pt2e, onnx, ort-int8, ...) applied to a float model file."""
     from .budgets import get_budget
     from .compress.artifact import load_artifact, save_artifact
-    from .compress.quantize import dynamic_int8, int8_layers
-    from .zoo import Zoo
+    from .compress.quantize import int8_layers
+    from .compress.steps import kind_of, make_step
     from .data.sources import default_cache_dir
+    from .zoo import Zoo
 
     model, meta = load_artifact(a.model)
     if meta.get("quant"):
         raise ChvoiceError(f"{a.model}: already quantized ({meta['quant']}); quantize the float model")
-    if a.mode == "dynamic":
-        q = dynamic_int8(model)
-    else:
-        from .compress.quantize import StaticQuantConfig, static_int8
-        zoo = Zoo(get_budget("quick"), _data_config(a), cache_dir=Path(a.cache_dir) if a.cache_dir else default_cache_dir())
-        from .models.unet import is_causal
-        calib = zoo.calibration(a.profile, a.calibration_tiles, causal=is_causal(model))
-        q = static_int8(model, calib, StaticQuantConfig(calibration_tiles=a.calibration_tiles))
+    step = make_step(a.mode)
+    if hasattr(step, "calibration_tiles"):
+        from dataclasses import replace
+        step = replace(step, calibration_tiles=a.calibration_tiles)
+    if not kind_of(step).final:
+        raise ChvoiceError(f"--mode {a.mode}: not a quantization/export step (chvoice compress --recipe trains)")
+    zoo = Zoo(get_budget("quick"), _data_config(a), cache_dir=Path(a.cache_dir) if a.cache_dir else default_cache_dir())
+    q, quant, extra = zoo.apply_step(step, model, a.profile)
     keep = {k: v for k, v in meta.items() if k not in ("config", "quant", "size_bytes")}
-    size = save_artifact(a.out, q, meta["config"], a.mode, {**keep, "quantized_from": str(a.model),
-                                                           "int8_layers": int8_layers(q)})
-    print(json.dumps({"out": a.out, "quant": a.mode, "int8_layers": len(int8_layers(q)), "size_bytes": size}))
+    size = save_artifact(a.out, q, meta["config"], quant, {**keep, "quantized_from": str(a.model),
+                                                          "int8_layers": int8_layers(q), "recipe": extra["recipe"]})
+    print(json.dumps({"out": a.out, "quant": quant, "int8_layers": len(int8_layers(q)), "size_bytes": size}))
     return 0
 
 
@@ -566,8 +587,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--quiet", action="store_true")
     e.set_defaults(fn=cmd_evaluate)
 
-    c = sub.add_parser("compress", help="build a variant of the table (train + compress, cached) and write it")
-    c.add_argument("variant", help="variant id, see `chvoice variants`")
+    c = sub.add_parser("compress", help="build a variant of the table or a recipe of your own (train + compress, "
+                                        "cached) and write it")
+    c.add_argument("variant", nargs="?", help="variant id, see `chvoice variants`")
+    c.add_argument("--recipe", help="steps of your own, e.g. 'distil(width=16)+prune(macs=0.5)+int8' "
+                                    "(steps: chvoice variants --steps)")
+    c.add_argument("--teacher", help="with --recipe: start from this float checkpoint instead of training --arch")
+    c.add_argument("--arch", default="normal", help="with --recipe and no --teacher: the parent architecture")
+    c.add_argument("--name", default="recipe", help="with --recipe: a name for the result (cache key, reports)")
     c.add_argument("--profile", default="weighted")
     c.add_argument("--budget", default="quick")
     c.add_argument("--out", required=True, help="output .pt file")
@@ -604,10 +631,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-queue", type=int, default=32, help="jobs waiting before new uploads are refused")
     sv.set_defaults(fn=cmd_serve)
 
-    qz = sub.add_parser("quantize", help="int8-quantize a float model (static: calibrated on training tiles)")
+    from .compress.steps import DEFAULT_QUANT_STEP
+    qz = sub.add_parser("quantize", help="int8-quantize (or export to ONNX Runtime) a float model, calibrated on "
+                                         "training tiles")
     qz.add_argument("model")
     qz.add_argument("--out", required=True)
-    qz.add_argument("--mode", choices=["static", "dynamic"], default="static")
+    qz.add_argument("--mode", default=DEFAULT_QUANT_STEP, help="a final step of `chvoice variants --steps`: int8 (static, FX; "
+                                                   "'static' is accepted), dynamic, pt2e, onnx, ort-int8")
     qz.add_argument("--profile", default="weighted")
     qz.add_argument("--calibration-tiles", type=int, default=256)
     _add_data_args(qz)
@@ -624,12 +654,14 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     z.add_argument("--quiet", action="store_true")
     z.add_argument("--data-root", help="as the benchmark suite's --data-root (default: built-in data)")
+    z.add_argument("--recipes", help="TOML file of user recipes to build beside the table (as pytest bench --recipes)")
     z.set_defaults(fn=cmd_zoo)
     ex = sub.add_parser("export", help="write a float model as ONNX (causal models: the streaming step)")
     ex.add_argument("model")
     ex.add_argument("-o", "--out", required=True, help="destination .onnx file")
     ex.set_defaults(fn=cmd_export)
-    v = sub.add_parser("variants", help="list the variant table")
+    v = sub.add_parser("variants", help="list the variant table (--steps: the compression steps recipes use)")
+    v.add_argument("--steps", action="store_true", help="list the registered compression steps instead")
     v.set_defaults(fn=cmd_variants)
 
     s = sub.add_parser("testset", help="write a profile's fixed test set as noisy/ and clean/ folders")

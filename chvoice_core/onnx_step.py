@@ -109,28 +109,28 @@ class OrtStep:
 
 @torch.no_grad()
 def export_model(model: nn.Module, path, frames: int = 128, n_bins: int = 128) -> dict:
-    """Write a float model as ONNX for deployment. Non-causal U-Nets: the tile model [B, 1, F, T] (normalised dB
-    in, normalised dB out; batch dynamic, T = `frames`, a multiple of 2**depth). Causal U-Nets: the streaming
-    step (one frame and every layer's state in, the output frame and the new states out), which is what a live
-    deployment runs. Returns a description of the graph's inputs and outputs."""
+    """Write a model as ONNX for deployment. Non-causal U-Nets: the tile model [B, 1, F, T] (normalised dB in,
+    normalised dB out; batch dynamic, T = `frames`, a multiple of 2**depth); models that already run in ONNX
+    Runtime (the `onnx` and `ort-int8` steps: float or QDQ int8) are written as they are. Causal U-Nets: the
+    streaming step (one frame and every layer's state in, the output frame and the new states out), which is
+    what a live deployment runs. Returns a description of the graph's inputs and outputs."""
     from .audio_io import atomic_path
+    from .compress.ort import OrtTileModel, tile_graph
     from .compress.quantize import int8_layers
-    if int8_layers(model):
-        raise ChvoiceError("ONNX export takes float models (int8 FX models are not exported yet)")
-    model = model.eval()
-    if is_causal(model):
-        graph, states = export_step(model, n_bins, 1)
+    if isinstance(model, OrtTileModel):
+        graph = model.graph.numpy().tobytes()
+        desc = {"kind": "tile", "inputs": {"tiles": ["batch", 1, n_bins, frames]}, "outputs": ["out"],
+                "int8_layers": len(model.int8_layer_names())}
+    elif int8_layers(model):
+        raise ChvoiceError("ONNX export takes float models or ONNX Runtime ones; for int8 ONNX quantize the float "
+                           "model with ONNX Runtime first: chvoice quantize FLOAT.pt --mode ort-int8 --out Q.pt")
+    elif is_causal(model):
+        graph, states = export_step(model.eval(), n_bins, 1)
         desc = {"kind": "causal-step", "inputs": {"frames": [1, 1, n_bins, 1],
                                                   **{f"state{i}": list(s.shape) for i, s in enumerate(states)}},
                 "outputs": ["out"] + [f"state{i}_next" for i in range(len(states))]}
     else:
-        buf = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(model.eval(), (torch.zeros(1, 1, n_bins, frames),), buf, input_names=["tiles"],
-                              output_names=["out"], dynamic_axes={"tiles": {0: "batch"}, "out": {0: "batch"}},
-                              dynamo=False, opset_version=17)
-        graph = buf.getvalue()
+        graph = tile_graph(model, n_bins, frames)
         desc = {"kind": "tile", "inputs": {"tiles": ["batch", 1, n_bins, frames]}, "outputs": ["out"]}
     with atomic_path(path) as tmp:
         tmp.write_bytes(graph)

@@ -22,11 +22,9 @@ from torch import nn
 
 from .budgets import Budget
 from .compress.artifact import load_artifact, save_artifact
-from .compress.distill import DistillConfig, teacher_target
-from .compress.pruning import PruneConfig, Pruner
-from .compress.quantize import (StaticQuantConfig, dynamic_int8, float_conv_layers, int8_layers, prepare_qat,
-                                convert, static_int8)
-from .compress.recipes import Step, Variant, get_variant
+from .compress.quantize import float_conv_layers, int8_layers
+from .compress.recipes import VARIANTS, Variant
+from .compress.steps import BuildContext, StepConfig, kind_of, quant_format, slug
 from .data import DataConfig, DataSplit, TestSetConfig, build_testset, get_profile, load_data
 from .data.pairs import PairSampler
 from .dsp import FrontEnd, normalise, normalise_fixed
@@ -69,6 +67,7 @@ class Zoo:
     test_seconds: float = 3.0  # test utterances are cropped to this length (scoring cost grows with it)
     fe: FrontEnd = field(default_factory=FrontEnd)
     use_pretrained: bool = True   # start from the shipped teachers where they fit (quick budget, built-in data)
+    extra_variants: tuple[Variant, ...] = ()   # user recipes beside the table (compress.recipes.user_variant)
 
     def __post_init__(self) -> None:
         self.cache_dir = Path(self.cache_dir)
@@ -160,9 +159,19 @@ class Zoo:
         return model, meta
 
     # ------------------------------------------------------------------ building
+    def variant(self, variant_id: str) -> Variant:
+        """A variant of the table or one of this zoo's user recipes."""
+        for v in self.extra_variants:
+            if v.id == variant_id:
+                return v
+        if variant_id in VARIANTS:
+            return VARIANTS[variant_id]
+        known = list(VARIANTS) + [v.id for v in self.extra_variants]
+        raise ChvoiceError(f"unknown variant {variant_id!r}; known: {', '.join(known)}")
+
     def entry(self, variant_id: str, profile: str) -> Entry:
         """The trained/compressed model of a variant for a profile (built on first use, then cached)."""
-        variant = get_variant(variant_id)
+        variant = self.variant(variant_id)
         get_profile(profile)
         key = (variant_id, profile)
         if key not in self._entries:
@@ -196,7 +205,8 @@ class Zoo:
 
     def _build_step(self, variant: Variant, k: int, profile: str):
         if k == 0:
-            model, quant, extra = self._train_parent(variant.arch, profile)
+            model, quant, extra = (self._user_teacher(variant) if variant.teacher
+                                   else self._train_parent(variant.arch, profile))
             return model, quant, extra, model.config
         parent, pmeta, _ = self._prefix(variant, k - 1, profile)
         model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile)
@@ -246,45 +256,29 @@ class Zoo:
         r = train(model, self.sampler(profile), self._train_cfg(self.budget.steps))
         return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": []}
 
-    def _apply(self, s: Step, parent: nn.Module, pmeta: dict, profile: str):
-        div = self.budget.width_divisor
-        recipe = list(pmeta.get("recipe", [])) + [s.slug]
+    def _user_teacher(self, variant: Variant):
+        """A user's float checkpoint as the chain's parent (its digest, not its path, keys the cache)."""
+        from .compress.artifact import load_artifact
+        model, meta = load_artifact(variant.teacher)
+        if meta.get("quant"):
+            raise ChvoiceError(f"teacher {variant.teacher}: already quantized ({meta['quant']}); give a float model")
+        return model.float().eval(), None, {"recipe": [], "teacher": {"path": variant.teacher,
+                                                                      "digest": variant.teacher_digest}}
+
+    def apply_step(self, s: StepConfig, parent: nn.Module, profile: str) -> tuple[nn.Module, str | None, dict]:
+        """One registered step on a float model, outside any chain (chvoice quantize): -> (model, format, meta)."""
+        return self._apply(s, parent, {}, profile)
+
+    def _apply(self, s: StepConfig, parent: nn.Module, pmeta: dict, profile: str):
+        """Run one registered compression step (compress.steps) on `parent`."""
         if pmeta.get("quant"):
-            raise ChvoiceError(f"cannot apply {s.kind} to an already quantized model")
-        if s.kind == "distil":
-            dc = DistillConfig(**s.p)
-            student_cfg = replace(parent.config, base_width=max(4, dc.student_width // div), widths=None)
-            torch.manual_seed(self.seed)
-            student = start_as_identity(UNet(student_cfg))
-            r = train(student, self.sampler(profile), self._train_cfg(self.budget.student_steps, lr=self.budget.distill_lr),
-                      target_fn=teacher_target(copy.deepcopy(parent), dc.alpha))
-            return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": recipe,
-                                                  "base_config": student_cfg, "lr": self.budget.distill_lr}
-        if s.kind == "prune":
-            p = s.p
-            pc = PruneConfig(criterion=p.get("criterion", "taylor"),
-                             filters_per_round=max(1, p.get("filters_per_round", 0) // div) if p.get("filters_per_round") else 0,
-                             rounds=p.get("rounds", 4), target_mac_reduction=p.get("target_mac_reduction", 0.0),
-                             round_to=max(1, p.get("round_to", 1) // div))
-            model = copy.deepcopy(parent).train()
-            steps = self.budget.finetune_steps
-            pruner = Pruner(model, pc, steps)
-            r = train(model, self.sampler(profile), self._train_cfg(steps), on_step=pruner.on_step)
-            pruner.close()
-            return r["model"].cpu().eval(), None, {"loss_history": r["history"], "recipe": recipe,
-                                                  "prune_log": pruner.log, "prune_config": pc.to_dict()}
-        if s.kind == "quant-dynamic":
-            return dynamic_int8(copy.deepcopy(parent)), "dynamic", {"recipe": recipe, "config": parent.config}
-        if s.kind == "quant-static":
-            q = static_int8(copy.deepcopy(parent), self.calibration(profile, causal=is_causal(parent)),
-                            StaticQuantConfig(backend=s.p.get("backend", "x86")))
-            return q, "static", {"recipe": recipe, "config": parent.config, "calibration_tiles": 256}
-        if s.kind == "qat":
-            prepared = prepare_qat(copy.deepcopy(parent), s.p.get("backend", "x86"))
-            r = train(prepared, self.sampler(profile), self._train_cfg(self.budget.finetune_steps, lr=1e-4))
-            return convert(r["model"].cpu()), "qat", {"recipe": recipe, "config": parent.config,
-                                                      "loss_history": r["history"]}
-        raise ChvoiceError(f"unknown step {s.kind}")
+            raise ChvoiceError(f"cannot apply {kind_of(s).name} to an already quantized model")
+        ctx = BuildContext(budget=self.budget, seed=self.seed, profile=profile,
+                           sampler=lambda: self.sampler(profile),
+                           calibration=lambda n, causal: self.calibration(profile, n, causal=causal),
+                           train_cfg=lambda steps, lr: self._train_cfg(steps, lr=lr))
+        r = kind_of(s).apply(ctx, parent, s)
+        return r.model, r.quant, {**r.extra, "recipe": list(pmeta.get("recipe", [])) + [slug(s)]}
 
     # ------------------------------------------------------------------ parallel building
     def prebuild(self, variants: list[str], profiles: list[str], workers: int = 2,
@@ -299,7 +293,7 @@ class Zoo:
         for p in profiles:
             for v in variants:
                 if not self._is_cached(v, p):
-                    jobs.setdefault((p, get_variant(v).arch), []).append(v)
+                    jobs.setdefault((p, self.variant(v).prefix_ids()[0]), []).append(v)
         if not jobs:
             return
         if workers <= 1 or len(jobs) == 1:
@@ -307,7 +301,8 @@ class Zoo:
                 for v in vs:
                     self.entry(v, p)
             return
-        args = [(self.budget, self.data, str(self.cache_dir), self.device, self.seed, self.test_seconds, p, vs)
+        args = [(self.budget, self.data, str(self.cache_dir), self.device, self.seed, self.test_seconds, p, vs,
+                 self.extra_variants)
                 for (p, _), vs in sorted(jobs.items(), key=lambda kv: -len(kv[1]))]
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=one_thread_worker) as pool:
             futures = [pool.submit(_build_job, *a) for a in args]
@@ -316,14 +311,13 @@ class Zoo:
                     if log:
                         log(line)
 
-    @staticmethod
-    def chains(variants: list[str], profiles: list[str]) -> list[tuple[str, str, list[str]]]:
-        """The zoo's independent build jobs, in a fixed order: (profile, parent architecture, variants). Variants
-        of one chain share cached prefixes, so a chain is never split between machines."""
+    def chains(self, variants: list[str], profiles: list[str]) -> list[tuple[str, str, list[str]]]:
+        """The zoo's independent build jobs, in a fixed order: (profile, parent, variants). Variants of one
+        chain share cached prefixes, so a chain is never split between machines."""
         jobs: dict[tuple[str, str], list[str]] = {}
         for p in profiles:
             for v in variants:
-                jobs.setdefault((p, get_variant(v).arch), []).append(v)
+                jobs.setdefault((p, self.variant(v).prefix_ids()[0]), []).append(v)
         return [(p, a, vs) for (p, a), vs in sorted(jobs.items())]
 
     def build_shard(self, variants: list[str], profiles: list[str], index: int, count: int,
@@ -349,7 +343,7 @@ class Zoo:
         return done
 
     def _is_cached(self, variant_id: str, profile: str) -> bool:
-        v = get_variant(variant_id)
+        v = self.variant(variant_id)
         key = v.prefix_ids()[-1]
         return self._load_cached(self._dir(profile) / f"{key}.pt", self._stamp(key, profile)) is not None
 
@@ -360,10 +354,9 @@ class Zoo:
         so a twin depends on its architecture and quantization only: variants and profiles that share those
         share one twin, built once and cached on disk like the zoo's entries."""
         e = self.entry(variant_id, profile)
-        if self.budget.width_divisor == 1:
+        if self.budget.width_divisor == 1 or self.variant(variant_id).teacher:   # user teachers: their own scale
             return e.model, e.meta
-        full_cfg, quant = self._full_config(e), e.meta.get("quant")
-        quant = "static" if quant == "qat" else quant   # QAT converts to the same static int8 kernels
+        full_cfg, quant = self._full_config(e), quant_format(e.meta.get("quant")).twin_format
         spec = {"config": full_cfg.to_dict(), "quant": quant}
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
         if digest in self._full:
@@ -403,18 +396,14 @@ class Zoo:
             model.train()
             model(calib)
         model.eval()
-        if quant == "dynamic":
-            return dynamic_int8(model)
-        if quant == "static":
-            return static_int8(model, calib)
-        return model
+        return quant_format(quant).twin(model, calib)
 
 
 def _build_job(budget: Budget, data: DataConfig, cache_dir: str, device: str, seed: int, test_seconds: float,
-               profile: str, variants: list[str]) -> list[str]:
+               profile: str, variants: list[str], extra: tuple[Variant, ...] = ()) -> list[str]:
     """Worker process (one thread, see parallel.one_thread_worker): build a chain of variants for one profile."""
     zoo = Zoo(budget, data, cache_dir=Path(cache_dir), device=device, seed=seed, progress=False, build_threads=1,
-              test_seconds=test_seconds)
+              test_seconds=test_seconds, extra_variants=tuple(extra))
     lines = []
     for v in variants:
         t0 = time.perf_counter()

@@ -154,6 +154,15 @@ def _live_points(run: Run, profile: str) -> pd.DataFrame:
                          "x": 1000 * lv.p50_ms / lv.call_budget_ms, "y": lv.live_si_sdr - lv.noisy_si_sdr})
 
 
+def _int8_variants(run: Run) -> set[str]:
+    """Variants whose recipe ends in an int8 step (as the suite recorded it)."""
+    out = set()
+    for df in (run.rows, run.latency):
+        if not df.empty and "int8_recipe" in df:
+            out |= set(df[df.int8_recipe.astype(bool)].variant)
+    return out
+
+
 def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
     """Quality (ΔSI-SDR over the noisy input) against end-to-end compute per second of audio, both of one
     artifact per point; marker area = size on disk of that artifact; peers (whose size is not known) as crosses."""
@@ -169,8 +178,8 @@ def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
         models = t[~t.variant.str.startswith("peer:")]
         if len(models):
             size = 10 * models["size MB (trained)"] if "size MB (trained)" in models else pd.Series(1.0, index=models.index)
-            int8 = models.recipe.str.contains("quant-static|qat", regex=True)
-            for mask, colour, label in ((~int8, "tab:blue", "float32"), (int8, "tab:orange", "int8")):
+            int8 = models.variant.isin(_int8_variants(run))
+            for mask, colour, label in ((~int8, "tab:blue", "float32"), (int8, "tab:orange", "int8 kernels")):
                 m = models[mask]
                 if len(m):
                     ax.scatter(m[xcol], m[ycol], s=20 + 8 * size[mask].fillna(1.0), c=colour, alpha=0.7,

@@ -69,7 +69,9 @@ def load_run(path: str | os.PathLike) -> Run:
                               f"(unknown schema)")
         base = {k: ei.get(k) for k in ("variant", "profile", "model_label", "compression", "in_report", "parent",
                                        "device", "threads", "batch", "audio_seconds_per_call")}
-        base["recipe"] = " -> ".join(ei.get("recipe") or []) or "-"
+        base["recipe"] = ei.get("recipe_string") or " -> ".join(ei.get("recipe") or []) or "-"
+        base["int8_recipe"] = bool(ei.get("int8_recipe", False))
+        base["dynamic_quant"] = bool(ei.get("dynamic_quant", False))
         if kind in ("latency", "full-scale"):
             row = {**base, "group": b["group"], "best_round_ms": ei.get("best_round_ms"),
                    "p50_ms": ei.get("p50_ms"), "p90_ms": ei.get("p90_ms"), "p99_ms": ei.get("p99_ms"),

@@ -38,9 +38,17 @@ def plain_label(run: Run, variant: str) -> str:
     """The variant's compression label, saying when 'quantization' left every layer in float (dynamic int8
     quantizes Linear/RNN layers only; a U-Net has none)."""
     from chvoice_core.compress.recipes import VARIANTS
+    from chvoice_core.compress.steps import dynamic_only
     v = VARIANTS.get(variant)
-    label = v.compression if v else variant
-    if v and any(s.kind == "quant-dynamic" for s in v.steps):
+    label, dynamic = (v.compression, dynamic_only(v.steps)) if v else (variant, False)
+    for df in ([] if v else (run.rows, run.latency)):     # user recipes: as the run recorded them
+        if not df.empty and "compression" in df:
+            sel = df[df.variant == variant]
+            if len(sel):
+                label = sel.compression.iloc[0] or variant
+                dynamic = bool(sel.get("dynamic_quant", pd.Series([False])).iloc[0])
+                break
+    if dynamic:
         n = _first(run, variant, "int8_layers")
         if n is not None and np.isfinite(n):
             label += f" (dynamic: {int(n)} int8 layers{', runs in fp32' if int(n) == 0 else ''})"

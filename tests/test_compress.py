@@ -10,7 +10,8 @@ from chvoice_core.compress.pruning import (PruneConfig, Pruner, TaylorTracker, p
                                            select_filters)
 from chvoice_core.compress.quantize import (dynamic_int8, float_conv_layers, int8_layers, prepare_qat, convert,
                                             select_backend, static_int8)
-from chvoice_core.compress.recipes import VARIANTS, Variant, report_variants, step
+from chvoice_core.compress.recipes import VARIANTS, Variant, report_variants
+from chvoice_core.compress.steps import make_step, runs_int8
 from chvoice_core.data import DataConfig, get_profile
 from chvoice_core.data.pairs import PairSampler
 from chvoice_core.dsp import FrontEnd
@@ -157,11 +158,11 @@ def test_distilled_student_loss_falls(builtin_data):
 
 
 def test_recipes_reject_conflicting_steps():
-    bad = Variant("x", "normal", (step("quant-static"), step("prune", target_mac_reduction=0.5)), "N", "x", False)
+    bad = Variant("x", "normal", (make_step("int8"), make_step("prune", macs=0.5)), "N", "x", False)
     with pytest.raises(ChvoiceError, match="already|cannot"):
         bad.validate()
     with pytest.raises(ChvoiceError, match="unknown compression step"):
-        step("sparsify")
+        make_step("sparsify")
     assert len(report_variants()) == 10
 
 
@@ -171,7 +172,7 @@ def test_artifact_version_and_mode_errors(tmp_path):
     ck = torch.load(tmp_path / "a.pt", weights_only=True)
     ck["quant"] = "int4"
     torch.save(ck, tmp_path / "b.pt")
-    with pytest.raises(ChvoiceError, match="unknown quantization mode"):
+    with pytest.raises(ChvoiceError, match="unknown quantization format"):
         load_artifact(tmp_path / "b.pt")
     ck["quant"], ck["format_version"] = None, 0
     torch.save(ck, tmp_path / "c.pt")
@@ -193,8 +194,7 @@ def test_every_variant_builds_and_round_trips(tmp_path_factory, cache_dir):
         with torch.no_grad():
             assert torch.equal(e.model(x), again(x)), vid
         macs[vid] = meta["macs"]
-        kinds = [s.kind for s in v.steps]
-        if "quant-static" in kinds or "qat" in kinds:
+        if runs_int8(v.steps):
             assert len(meta["int8_layers"]) == 2 * (2 * meta["config"].depth + 1) + 1, vid
         else:
             assert meta["int8_layers"] == [], vid

@@ -57,3 +57,29 @@ def test_export_cli(tmp_path, capsys):
     assert main(["export", str(tmp_path / "c.pt"), "-o", str(tmp_path / "c.txt")]) == 2
     with pytest.raises(ChvoiceError):
         export_model(static_int8(_model(), torch.randn(4, 1, 128, 128)), tmp_path / "q.onnx")
+
+
+def test_onnx_runtime_tile_models_match_pytorch_and_save_as_artifacts(tmp_path):
+    """The `onnx` step's model equals PyTorch within 1e-4; the `ort-int8` (QDQ) model stays within int8 error,
+    runs int8 convolutions, and both reload (weights_only) to identical outputs and export as they are."""
+    from chvoice_core.compress.artifact import load_artifact, save_artifact
+    from chvoice_core.compress.ort import OrtTileModel, quantize_graph, tile_graph
+    from chvoice_core.compress.quantize import int8_layers
+    m = _model()
+    x = torch.randn(3, 1, 128, 128)
+    with torch.no_grad():
+        ref = m(x)
+    fp = OrtTileModel(tile_graph(m))
+    assert (fp(x) - ref).abs().max() < 1e-4 and int8_layers(fp) == []
+    q = OrtTileModel(quantize_graph(tile_graph(m), torch.randn(16, 1, 128, 128)))
+    err = (q(x) - ref).abs()
+    assert len(int8_layers(q)) == 2 * (2 * 3 + 1) + 1          # every conv of a depth-3 U-Net
+    assert 0 < err.mean() < 0.1 * ref.abs().mean()
+    save_artifact(tmp_path / "q.pt", q, m.config, "onnx-int8")
+    again, meta = load_artifact(tmp_path / "q.pt")
+    assert torch.equal(again(x), q(x)) and meta["quant"] == "onnx-int8" and again.config == m.config
+    desc = export_model(again, tmp_path / "q.onnx")
+    assert desc["int8_layers"] == len(int8_layers(q))
+    assert (tmp_path / "q.onnx").read_bytes() == q.graph.numpy().tobytes()
+    with pytest.raises(ChvoiceError, match="causal models"):
+        tile_graph(_model(causal=True))

@@ -18,7 +18,7 @@ VARIANTS = ["normal", "normal-quant", "smaller"]
 
 
 def test_chains_are_split_whole_and_disjoint():
-    chains = Zoo.chains(VARIANTS, ["weighted", "no-reverb"])
+    chains = Zoo(get_budget("smoke")).chains(VARIANTS, ["weighted", "no-reverb"])
     assert [(p, a) for p, a, _ in chains] == [("no-reverb", "normal"), ("no-reverb", "smaller"),
                                              ("weighted", "normal"), ("weighted", "smaller")]
     assert chains[0][2] == ["normal", "normal-quant"]        # a chain shares its prefix: never split

@@ -16,16 +16,14 @@ from ..audio_io import atomic_path
 from ..errors import ChvoiceError
 from ..models.io import FORMAT, FORMAT_VERSION, check_shapes, config_from_dict, load_state, read_checkpoint
 from ..models.unet import UNet, UNetConfig
-from .quantize import dynamic_int8, skeleton_static
-
-QUANT_MODES = (None, "dynamic", "static", "qat")
+from .steps import FORMATS, quant_format
 
 
 def save_artifact(path: str | os.PathLike, model: nn.Module, config: UNetConfig, quant: str | None,
                   meta: dict[str, Any] | None = None, backend: str = "x86") -> int:
     """Write atomically; returns the size on disk in bytes."""
-    if quant not in QUANT_MODES:
-        raise ChvoiceError(f"unknown quantization mode {quant!r}")
+    if quant not in FORMATS:
+        raise ChvoiceError(f"unknown quantization format {quant!r}")
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": "unet", "config": config.to_dict(),
                "quant": quant, "backend": backend,
                "state_dict": {k: v.detach().cpu() if isinstance(v, torch.Tensor) else v
@@ -40,20 +38,16 @@ def load_artifact(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     """-> (model ready for inference, meta incl. 'config' and 'quant')."""
     ckpt = read_checkpoint(path)
     quant = ckpt.get("quant")
-    if quant not in QUANT_MODES:
-        raise ChvoiceError(f"{path}: unknown quantization mode {quant!r} (saved by a newer chvoice?)")
+    if quant not in FORMATS:
+        raise ChvoiceError(f"{path}: unknown quantization format {quant!r} (saved by a newer chvoice?)")
     cfg = config_from_dict(ckpt, str(path))
     if quant is None:
         with torch.device("meta"):
             check_shapes(UNet(cfg), ckpt.get("state_dict", {}), str(path))
-    float_model = UNet(cfg).eval()
-    if quant in ("static", "qat"):
-        model = skeleton_static(float_model, ckpt.get("backend", "x86"))
-    elif quant == "dynamic":
-        model = dynamic_int8(float_model)
-    else:
-        model = float_model
+    model = quant_format(quant).skeleton(UNet(cfg).eval(), ckpt)
     load_state(model, ckpt.get("state_dict", {}), str(path))
+    if getattr(model, "config", None) is None:
+        model.config = cfg
     meta = dict(ckpt.get("meta", {}))
     meta.update(config=cfg, quant=quant, size_bytes=Path(path).stat().st_size)
     return model.eval(), meta

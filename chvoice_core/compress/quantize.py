@@ -43,6 +43,8 @@ def select_backend(requested: str) -> str:
 
 def int8_layers(model: nn.Module) -> list[str]:
     """Names of the conv/linear modules that run int8 kernels (static, QAT or dynamic quantized)."""
+    if hasattr(model, "int8_layer_names"):      # PT2E graphs and ONNX Runtime models say it themselves
+        return model.int8_layer_names()
     return [name for name, m in model.named_modules()
             if ".quantized" in type(m).__module__ and ("Conv" in type(m).__name__ or "Linear" in type(m).__name__)]
 

@@ -5,68 +5,42 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ChvoiceError
-
-STEP_KINDS = ("distil", "prune", "quant-dynamic", "quant-static", "qat")
-QUANT_STEPS = ("quant-dynamic", "quant-static", "qat")
-
-
-@dataclass(frozen=True)
-class Step:
-    kind: str
-    params: tuple[tuple[str, object], ...] = ()
-
-    @property
-    def p(self) -> dict:
-        return dict(self.params)
-
-    @property
-    def slug(self) -> str:
-        return {"distil": "kd", "prune": "prune", "quant-dynamic": "quant", "quant-static": "int8",
-                "qat": "qat"}[self.kind] + "".join(f"_{k}{v}" for k, v in self.params)
-
-
-def step(kind: str, **params) -> Step:
-    if kind not in STEP_KINDS:
-        raise ChvoiceError(f"unknown compression step {kind!r}; known: {', '.join(STEP_KINDS)}")
-    return Step(kind, tuple(sorted(params.items())))
-
+from .steps import QAT, Distil, Dynamic, Int8, Onnx, OrtInt8, PT2E, Prune, StepConfig, parse_recipe, slug, to_recipe, validate_chain
 
 # The report's pruning: 30 filters after each of 4 epochs; prune50 aims at half the MACs.
-PRUNE_REPORT = step("prune", criterion="taylor", filters_per_round=30, rounds=4)
-PRUNE_HALF = step("prune", criterion="taylor", target_mac_reduction=0.5, rounds=4, round_to=8)
-DISTIL = step("distil", student_width=32, alpha=0.0)
-DYNAMIC = step("quant-dynamic")
-STATIC = step("quant-static", backend="x86")
-QAT = step("qat", backend="x86")
+PRUNE_REPORT = Prune(filters_per_round=30, rounds=4)
+PRUNE_HALF = Prune(macs=0.5, rounds=4, round_to=8)
+DISTIL = Distil(width=32)
+DYNAMIC = Dynamic()
+STATIC = Int8()
+QAT_INT8 = QAT()
 
 
 @dataclass(frozen=True)
 class Variant:
     id: str
     arch: str                      # parent architecture trained from scratch: normal | smaller
-    steps: tuple[Step, ...]
+    steps: tuple[StepConfig, ...]
     model_label: str               # the report's row group ("Normal Model", "Smaller Model")
     compression: str               # the report's row label ("None", "Pruning", ...)
     in_report: bool                # a row of the report's Table 2
     parent: str | None = None      # uncompressed parent (for speed-ups and paired tests)
     notes: str = field(default="", compare=False)
+    teacher: str | None = None     # a user's float checkpoint to start from instead of training `arch`
+    teacher_digest: str | None = None
 
     def validate(self) -> None:
-        seen_quant = None
-        for s in self.steps:
-            if seen_quant is not None:
-                raise ChvoiceError(f"variant {self.id}: step {s.kind!r} after {seen_quant!r} — a quantized model "
-                                   f"cannot be distilled, pruned or quantized again")
-            if s.kind in QUANT_STEPS:
-                seen_quant = s.kind
-        if [s.kind for s in self.steps].count("distil") > 1:
-            raise ChvoiceError(f"variant {self.id}: only one distillation step")
+        validate_chain(self.steps, f"variant {self.id}")
+
+    @property
+    def recipe(self) -> str:
+        return to_recipe(self.steps)
 
     def prefix_ids(self) -> list[str]:
-        """Cache keys of every intermediate model: arch, arch+step1, ..."""
-        keys = [self.arch]
+        """Cache keys of every intermediate model: arch (or the user teacher's digest), arch+step1, ..."""
+        keys = [self.arch if self.teacher is None else f"user-{self.teacher_digest}"]
         for s in self.steps:
-            keys.append(f"{keys[-1]}+{s.slug}")
+            keys.append(f"{keys[-1]}+{slug(s)}")
         return keys
 
 
@@ -91,11 +65,15 @@ VARIANTS: dict[str, Variant] = {v.id: v for v in [
     _v("smaller-prune-quant", "smaller", [PRUNE_REPORT, DYNAMIC], S, "Pruning and Quantization", True),
     # beyond the report: int8 convolutions, QAT, and aggressive pruning
     _v("normal-int8", "normal", [STATIC], N, "Static int8", False),
-    _v("normal-qat", "normal", [QAT], N, "QAT int8", False),
+    _v("normal-qat", "normal", [QAT_INT8], N, "QAT int8", False),
     _v("normal-prune50", "normal", [PRUNE_HALF], N, "Pruning (50 % MACs)", False),
     _v("normal-kd-int8", "normal", [DISTIL, STATIC], N, "KD + static int8", False),
     _v("normal-kd-prune-int8", "normal", [DISTIL, PRUNE_HALF, STATIC], N, "KD + pruning (50 %) + static int8", False),
-    _v("normal-kd-prune-qat", "normal", [DISTIL, PRUNE_HALF, QAT], N, "KD + pruning (50 %) + QAT int8", False),
+    _v("normal-kd-prune-qat", "normal", [DISTIL, PRUNE_HALF, QAT_INT8], N, "KD + pruning (50 %) + QAT int8", False),
+    # beyond the report: int8 through torchao PT2E (compiled) and ONNX Runtime (float and QDQ int8), same teacher
+    _v("normal-pt2e", "normal", [PT2E()], N, "Static int8 (torchao PT2E)", False),
+    _v("normal-onnx", "normal", [Onnx()], N, "ONNX Runtime fp32", False),
+    _v("normal-ort-int8", "normal", [OrtInt8()], N, "ONNX Runtime int8 (QDQ)", False),
     # beyond the report: the time-causal U-Net of live mode (streams frame by frame, 31.75 ms), compressed alike
     _v("causal", "causal", [], C, "None (time-causal)", False),
     _v("causal-int8", "causal", [STATIC], C, "Static int8", False),
@@ -112,3 +90,66 @@ def get_variant(name: str) -> Variant:
 
 def report_variants() -> list[str]:
     return [k for k, v in VARIANTS.items() if v.in_report]
+
+
+def user_variant(name: str, recipe: str, arch: str = "normal", teacher: str | None = None,
+                 label: str = "User recipe") -> Variant:
+    """A variant from a recipe string (`distil(width=16)+prune(macs=0.5)+int8`), starting from a parent
+    architecture trained by the zoo, or from a user's float checkpoint `teacher` (its file digest keys the cache)."""
+    import hashlib
+    from pathlib import Path
+
+    from ..models.archs import ARCHS
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise ChvoiceError(f"recipe name {name!r}: use letters, digits, '-', '_' or '.'")
+    if name in VARIANTS:
+        raise ChvoiceError(f"recipe name {name!r} is a variant of the table; choose another")
+    steps = parse_recipe(recipe) if recipe.strip() not in ("", "-") else ()
+    digest = None
+    if teacher is not None:
+        p = Path(teacher)
+        if not p.is_file():
+            raise ChvoiceError(f"teacher {teacher}: no such file")
+        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+        arch = "user"
+    elif arch not in ARCHS:
+        raise ChvoiceError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
+    v = Variant(name, arch, tuple(steps), label, to_recipe(steps), False,
+                parent=arch if steps and teacher is None else None,
+                teacher=None if teacher is None else str(Path(teacher).resolve()), teacher_digest=digest)
+    v.validate()
+    return v
+
+
+def load_recipes(path: str) -> list[Variant]:
+    """User variants from a TOML file:
+
+        [[recipe]]
+        name = "kd16-prune-int8"
+        steps = "distil(width=16)+prune(macs=0.5)+int8"
+        arch = "normal"                 # or: teacher = "my-model.pt"
+    """
+    import tomllib
+    from pathlib import Path
+    try:
+        doc = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ChvoiceError(f"recipes file {path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ChvoiceError(f"recipes file {path}: not valid TOML ({e})") from None
+    items = doc.get("recipe")
+    if not isinstance(items, list) or not items:
+        raise ChvoiceError(f"recipes file {path}: expected [[recipe]] tables with name and steps")
+    out, base = [], Path(path).resolve().parent
+    for i, r in enumerate(items):
+        unknown = set(r) - {"name", "steps", "arch", "teacher", "label"}
+        if unknown or "name" not in r or "steps" not in r:
+            raise ChvoiceError(f"recipes file {path}: recipe {i + 1} needs name and steps (and optionally arch "
+                               f"or teacher, label){'; unknown: ' + ', '.join(sorted(unknown)) if unknown else ''}")
+        teacher = r.get("teacher")
+        if teacher is not None and not Path(teacher).is_absolute():
+            teacher = str(base / teacher)
+        out.append(user_variant(r["name"], r["steps"], r.get("arch", "normal"), teacher, r.get("label", "User recipe")))
+    if len({v.id for v in out}) != len(out):
+        raise ChvoiceError(f"recipes file {path}: recipe names must be distinct")
+    return out

@@ -1,0 +1,38 @@
+"""int8 through torchao PT2E: the artifact round trip and agreement with the FX int8 model of the same weights."""
+import pytest
+import torch
+
+from chvoice_core.compress.artifact import load_artifact, save_artifact
+from chvoice_core.compress.pt2e import pt2e_int8
+from chvoice_core.compress.quantize import int8_layers, static_int8
+from chvoice_core.errors import ChvoiceError
+from chvoice_core.models import UNet, UNetConfig
+
+
+@pytest.mark.slow
+def test_pt2e_int8_round_trips_and_agrees_with_fx(tmp_path):
+    torch.manual_seed(0)
+    m = UNet(UNetConfig(depth=3, base_width=8, mask=True))
+    with torch.no_grad():
+        m.train()
+        m(torch.randn(8, 1, 128, 128))
+    m.eval()
+    calib, x = torch.randn(16, 1, 128, 128), torch.randn(3, 1, 128, 128)
+    q = pt2e_int8(m, calib)
+    assert len(int8_layers(q)) == 2 * (2 * 3 + 1) + 1
+    with torch.no_grad():
+        ref, fx, y = m(x), static_int8(m, calib)(x), q(x)
+    assert y.shape == ref.shape
+    # both int8 models err against float alike, and stay close to each other
+    assert (y - ref).abs().mean() < 2 * (fx - ref).abs().mean() + 1e-3
+    assert (y - fx).abs().mean() < 0.1 * ref.abs().mean()
+    save_artifact(tmp_path / "p.pt", q, m.config, "pt2e")
+    again, meta = load_artifact(tmp_path / "p.pt")
+    with torch.no_grad():
+        assert torch.equal(again(x), y)          # observer ranges (eps included) reload exactly
+    assert meta["quant"] == "pt2e" and again.config == m.config
+
+
+def test_pt2e_refuses_causal_models():
+    with pytest.raises(ChvoiceError, match="non-causal"):
+        pt2e_int8(UNet(UNetConfig(depth=2, base_width=4, causal=True)), torch.randn(2, 1, 128, 128))

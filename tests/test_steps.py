@@ -1,0 +1,91 @@
+"""The compression-step registry: recipes as data, their parsing, and that no other module names a step."""
+import ast
+from pathlib import Path
+
+import pytest
+
+from chvoice_core.compress.recipes import VARIANTS, load_recipes, user_variant
+from chvoice_core.compress.steps import (FORMATS, STEPS, Distil, Int8, Prune, kind_of, make_step, parse_recipe,
+                                         slug, to_recipe)
+from chvoice_core.errors import ChvoiceError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_recipe_strings_parse_and_round_trip():
+    steps = parse_recipe("distil(width=16) + prune(macs=0.5, round_to=8)+int8")
+    assert steps == (Distil(width=16), Prune(macs=0.5, round_to=8), Int8())
+    assert to_recipe(steps) == "distil(width=16)+prune(macs=0.5,round_to=8)+int8"
+    assert parse_recipe(to_recipe(steps)) == steps
+    assert [slug(s) for s in steps] == ["kd_width16", "prune_macs0.5_round_to8", "int8"]
+    assert parse_recipe("static") == (Int8(),)                   # older names are aliases
+    assert make_step("distil", alpha=1) == Distil(alpha=1.0)      # an int where a float is expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty recipe"),
+    ("sparsify", "unknown compression step"),
+    ("prune(amount=0.5)", "unknown parameter 'amount'"),
+    ("distil(width='wide')", "should be int"),
+    ("prune(macs=0.5", "write name or name"),
+    ("prune(0.5)", "key=literal"),
+    ("prune(macs=__import__('os'))", "key=literal"),
+    ("int8+prune(macs=0.5)", "after 'int8'"),
+    ("distil+distil", "only one distillation"),
+    ("prune", "pruning amount is zero"),
+    ("prune(macs=0.99)", "target_mac_reduction"),
+    ("distil(alpha=2.0)", "alpha"),
+])
+def test_bad_recipes_fail_with_one_clear_error(text, message):
+    with pytest.raises(ChvoiceError, match=message):
+        parse_recipe(text)
+
+
+def test_every_table_variant_is_a_valid_chain_of_registered_steps():
+    for v in VARIANTS.values():
+        v.validate()
+        assert all(kind_of(s).name in STEPS for s in v.steps)
+        assert parse_recipe(v.recipe) == v.steps if v.steps else v.recipe == "-"
+    produced = {None} | {k.name for k in STEPS.values()}
+    assert {"dynamic", "static", "qat", "pt2e", "onnx", "onnx-int8"} <= set(FORMATS)
+    assert "int8" in produced and "ort-int8" in produced
+
+
+def test_user_recipes_from_toml(tmp_path):
+    (tmp_path / "teacher.pt").write_bytes(b"not read here")
+    f = tmp_path / "r.toml"
+    f.write_text('[[recipe]]\nname = "kd16-int8"\nsteps = "distil(width=16)+int8"\n\n'
+                 '[[recipe]]\nname = "mine-int8"\nsteps = "int8"\nteacher = "teacher.pt"\n')
+    a, b = load_recipes(str(f))
+    assert a.arch == "normal" and a.parent == "normal" and a.steps == (Distil(width=16), Int8())
+    assert a.prefix_ids() == ["normal", "normal+kd_width16", "normal+kd_width16+int8"]
+    assert b.teacher == str(tmp_path / "teacher.pt") and b.prefix_ids()[0].startswith("user-")
+    for body, message in [('[[recipe]]\nname = "normal"\nsteps = "int8"\n', "variant of the table"),
+                          ('[[recipe]]\nsteps = "int8"\n', "needs name and steps"),
+                          ('[[recipe]]\nname = "x"\nsteps = "int8"\ncolour = 1\n', "unknown: colour"),
+                          ('[[recipe]]\nname = "x"\nsteps = "int8"\nteacher = "missing.pt"\n', "no such file"),
+                          ('recipe = 3', "expected"), ('[[recipe', "not valid TOML")]:
+        f.write_text(body)
+        with pytest.raises(ChvoiceError, match=message):
+            load_recipes(str(f))
+    with pytest.raises(ChvoiceError, match="unknown architecture"):
+        user_variant("x", "int8", arch="huge")
+
+
+def _string_literals(path: Path) -> set[str]:
+    return {n.value for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str)}
+
+
+def test_no_step_name_outside_the_registry():
+    """Step kinds are named only in compress/steps.py: every other module goes through the registry."""
+    names = set(STEPS) | {"quant-static", "quant-dynamic", "kd"}
+    offenders = []
+    for folder in ("chvoice_core", "bench", "reports"):
+        for path in (ROOT / folder).rglob("*.py"):
+            if path.name == "steps.py":
+                continue
+            hit = _string_literals(path) & names
+            if hit:
+                offenders.append(f"{path.relative_to(ROOT)}: {sorted(hit)}")
+    assert offenders == []
