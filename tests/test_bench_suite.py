@@ -102,3 +102,38 @@ def test_cuda_without_a_gpu_skips_with_a_reason(tmp_path, cache_dir):
     assert "--device cuda requested, but torch.cuda.is_available() is False" in r.stdout
     # every selected case skips with the reason; none runs
     assert "skipped" in r.stdout and "passed" not in r.stdout and "failed" not in r.stdout
+
+
+@pytest.mark.slow
+def test_user_recipes_and_onnx_runtime_rows_go_through_the_suite_and_report(tmp_path, cache_dir):
+    """`pytest bench --recipes FILE`: a recipe on a table architecture and one on a user's checkpoint are built,
+    timed end to end and scored like the table's rows (ONNX Runtime fp32 and int8 rows among them), and the
+    report builds from the run with their rows."""
+    import torch
+
+    from chvoice_core.models import UNet, UNetConfig
+    from chvoice_core.models.io import save_model
+    torch.manual_seed(0)
+    save_model(tmp_path / "mine.pt", UNet(UNetConfig(depth=4, base_width=8, mask=True)).eval())
+    (tmp_path / "r.toml").write_text('[[recipe]]\nname = "kd-ort"\nsteps = "distil(width=16)+ort-int8"\n\n'
+                                     '[[recipe]]\nname = "mine-onnx"\nsteps = "onnx"\nteacher = "mine.pt"\n'
+                                     'label = "my checkpoint in ONNX Runtime"\n')
+    out = tmp_path / "run.json"
+    r = run_bench(tmp_path, cache_dir, "--variants", "normal,normal-ort-int8", "--profiles", "no-reverb",
+                  "--recipes", str(tmp_path / "r.toml"), "-k", "test_latency or test_quality",
+                  f"--benchmark-json={out}")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run = json.loads(out.read_text())
+    lat = {b["extra_info"]["variant"]: b["extra_info"] for b in run["benchmarks"] if b["group"] == "latency"}
+    qual = {b["extra_info"]["variant"]: b["extra_info"] for b in run["benchmarks"] if b["group"] == "quality"}
+    for v in ("normal-ort-int8", "kd-ort", "mine-onnx"):
+        assert lat[v]["ms_per_s"] > 0 and qual[v]["artifact"] == lat[v]["artifact"], v
+    assert lat["kd-ort"]["recipe_string"] == "distil(width=16)+ort-int8" and lat["kd-ort"]["parent"] == "normal"
+    assert lat["kd-ort"]["int8_recipe"] and lat["kd-ort"]["user_recipe"] and lat["normal-ort-int8"]["int8_layers"] == 19
+    assert lat["mine-onnx"]["teacher"] == str((tmp_path / "mine.pt").resolve())
+    assert lat["mine-onnx"]["compression"] == "my checkpoint in ONNX Runtime" and lat["mine-onnx"]["quant"] == "onnx"
+    rep = subprocess.run([sys.executable, "-m", "reports.build", "--run", str(out), "--out", str(tmp_path / "rep")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    ext = (tmp_path / "rep" / "extended.csv").read_text()
+    assert "kd-ort" in ext and "mine-onnx" in ext and "my checkpoint in ONNX Runtime" in ext

@@ -89,3 +89,27 @@ def test_no_step_name_outside_the_registry():
             if hit:
                 offenders.append(f"{path.relative_to(ROOT)}: {sorted(hit)}")
     assert offenders == []
+
+
+def test_compress_cli_runs_a_recipe_on_a_user_checkpoint(tmp_path, cache_dir, capsys):
+    import json
+
+    import torch
+
+    from chvoice_core.cli import main
+    from chvoice_core.compress.artifact import load_artifact
+    from chvoice_core.models import UNet, UNetConfig
+    from chvoice_core.models.io import save_model
+    torch.manual_seed(0)
+    save_model(tmp_path / "mine.pt", UNet(UNetConfig(depth=3, base_width=8, mask=True)).eval())
+    args = ["compress", "--recipe", "int8", "--teacher", str(tmp_path / "mine.pt"), "--name", "mine-int8",
+            "--profile", "no-reverb", "--budget", "smoke", "--cache-dir", str(cache_dir), "--quiet"]
+    assert main(args + ["--out", str(tmp_path / "q.pt")]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["recipe"] == "int8" and out["int8_layers"] == 2 * (2 * 3 + 1) + 1 and out["quant"] == "static"
+    model, meta = load_artifact(tmp_path / "q.pt")
+    assert meta["config"] == UNetConfig(depth=3, base_width=8, mask=True)
+    assert main(args[:2] + ["prune(amount=1)"] + args[3:] + ["--out", str(tmp_path / "x.pt")]) == 2
+    assert "unknown parameter 'amount'" in capsys.readouterr().err
+    assert main(["compress", "normal", "--recipe", "int8", "--out", str(tmp_path / "y.pt")]) == 2
+    assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()

@@ -93,7 +93,7 @@ def report_variants() -> list[str]:
 
 
 def user_variant(name: str, recipe: str, arch: str = "normal", teacher: str | None = None,
-                 label: str = "User recipe") -> Variant:
+                 label: str | None = None) -> Variant:
     """A variant from a recipe string (`distil(width=16)+prune(macs=0.5)+int8`), starting from a parent
     architecture trained by the zoo, or from a user's float checkpoint `teacher` (its file digest keys the cache)."""
     import hashlib
@@ -114,7 +114,7 @@ def user_variant(name: str, recipe: str, arch: str = "normal", teacher: str | No
         arch = "user"
     elif arch not in ARCHS:
         raise ChvoiceError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")
-    v = Variant(name, arch, tuple(steps), label, to_recipe(steps), False,
+    v = Variant(name, arch, tuple(steps), "User recipe", label or to_recipe(steps), False,
                 parent=arch if steps and teacher is None else None,
                 teacher=None if teacher is None else str(Path(teacher).resolve()), teacher_digest=digest)
     v.validate()
@@ -149,7 +149,7 @@ def load_recipes(path: str) -> list[Variant]:
         teacher = r.get("teacher")
         if teacher is not None and not Path(teacher).is_absolute():
             teacher = str(base / teacher)
-        out.append(user_variant(r["name"], r["steps"], r.get("arch", "normal"), teacher, r.get("label", "User recipe")))
+        out.append(user_variant(r["name"], r["steps"], r.get("arch", "normal"), teacher, r.get("label")))
     if len({v.id for v in out}) != len(out):
         raise ChvoiceError(f"recipes file {path}: recipe names must be distinct")
     return out
