@@ -45,6 +45,12 @@ class Settings:
         """(rounds, calls per round) of the latency protocol: the report's 3 x 30 at the paper budget."""
         return {"smoke": (3, 2), "quick": (3, 10)}.get(self.budget.name, (3, 30))
 
+    @property
+    def full_scale_rounds(self) -> tuple[int, int]:
+        """The full-scale group's protocol: untrained full-width twins (60 cases of ~100 ms calls); the default
+        `quick` run takes 3 x 5 calls of each to stay within its 20-minute budget, `paper` the report's 3 x 30."""
+        return {"smoke": (3, 2), "quick": (3, 5)}.get(self.budget.name, (3, 30))
+
 
 def _names(value: str | None, known: dict, what: str) -> tuple[str, ...]:
     if not value:

@@ -16,12 +16,12 @@ from chvoice_core.scoring import Enhancer
 from chvoice_core.stream import CausalStreamingDenoiser, make_streamer
 from chvoice_core.timing import artifact_digest
 
-LIVE_CANDIDATES = ("normal", "normal-kd", "normal-kd-int8", "normal-kd-prune-int8", "normal-kd-prune-qat")
+LIVE_CANDIDATES = ("normal", "normal-kd-int8", "normal-kd-prune-int8")
 # every candidate runs the default mode; the other modes on the teacher and the smallest student only
 MODES = {"low-latency": LIVE_CANDIDATES, "low-latency-hq": ("normal", "normal-kd-prune-int8"),
          "no-lookahead": ("normal", "normal-kd-prune-int8"),
          "causal": ("causal", "causal-int8", "causal-prune50-int8")}     # one hop per call, only the new frame
-QUALITY_UTTERANCES = 30
+QUALITY_UTTERANCES = 20      # live vs offline on the same utterances: a paired difference, small spread
 PRIMING_CALLS = 4
 SHIPPED = {"shipped:live-causal": ("live.pt", "causal"), "shipped:default-low-latency": ("default.pt", "low-latency")}
 
