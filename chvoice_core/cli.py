@@ -76,6 +76,15 @@ def cmd_train(a: argparse.Namespace) -> int:
     sampler = PairSampler(train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed, rooms=rooms)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
+    if a.init:                    # fine-tune: start from a trained float model of the same architecture
+        from .compress.artifact import load_artifact
+        init, imeta = load_artifact(a.init)
+        if imeta.get("quant"):
+            raise ChvoiceError(f"--init {a.init}: a quantized model ({imeta['quant']}); give the float model")
+        if init.config != cfg:
+            raise ChvoiceError(f"--init {a.init}: its architecture ({init.config}) is not the one asked for ({cfg}); "
+                               f"pass the same --arch/--width/--mask/--causal/--lookahead")
+        model.load_state_dict(init.state_dict())
     tc = TrainConfig(steps=a.steps or budget.steps, batch_size=a.batch_size or budget.batch_size, lr=a.lr,
                      seed=a.seed, device=a.device, log_every=budget.log_every,
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
@@ -83,7 +92,8 @@ def cmd_train(a: argparse.Namespace) -> int:
                      workers=a.workers, validate_every=a.validate_every)
     meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
-            "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size}
+            "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size,
+            **({"init": str(a.init)} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
     if int(__import__("os").environ.get("RANK", "0")) == 0:
         print(json.dumps({"model": str(out / "model.pt"), "steps": tc.steps,
@@ -550,6 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="cpu")
     t.add_argument("--threads", type=int)
     t.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    t.add_argument("--init", metavar="MODEL.pt", help="start from this trained float model (same architecture): a "
+                                                      "fine-tune with a fresh schedule")
     t.add_argument("--mask", action="store_true", help="bounded gain head (a mask in [0, 1]) instead of the report's free residual")
     t.add_argument("--causal", action="store_true", help="time-causal U-Net for live use (streams frame by frame)")
     t.add_argument("--lookahead", type=int, default=2, help="frames of lookahead of a --causal model (default 2: 31.75 ms latency)")

@@ -151,3 +151,25 @@ def test_evaluate_without_reference_uses_dnsmos_and_peers_score_alike(tmp_path, 
     assert code == 0, err and "peer:noisereduce" in out
     code, out, err = run(["evaluate", "--peer", "nope", "--noisy", tmp_path / "rec"], capsys)
     assert code == 2 and "unknown peer" in err
+
+
+def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_dir, capsys):
+    import torch
+
+    from chvoice_core.compress.artifact import load_artifact
+    from chvoice_core.models import UNet
+    from chvoice_core.models.archs import arch_config
+    from chvoice_core.models.io import save_model
+    torch.manual_seed(3)
+    start = UNet(arch_config("normal", 8)).eval()          # the smoke budget's normal architecture
+    save_model(tmp_path / "start.pt", start)
+    base = ["train", "--budget", "smoke", "--steps", "1", "--lr", "1e-9", "--quiet", "--cache-dir", cache_dir]
+    code, out, err = run(base + ["--init", tmp_path / "start.pt", "--out", tmp_path / "ft"], capsys)
+    assert code == 0, err
+    tuned, meta = load_artifact(tmp_path / "ft" / "model.pt")
+    w0, w1 = dict(start.named_parameters()), dict(tuned.named_parameters())
+    # one step at a negligible learning rate: the weights are the starting model's, not a fresh initialisation
+    assert all(torch.allclose(w0[k], w1[k], atol=1e-4) for k in w0)
+    assert meta["init"] == str(tmp_path / "start.pt")
+    code, out, err = run(base + ["--width", "16", "--init", tmp_path / "start.pt", "--out", tmp_path / "bad"], capsys)
+    assert code == 2 and "is not the one asked for" in err and err.count("\n") == 1

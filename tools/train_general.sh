@@ -9,8 +9,9 @@ OUT=${1:-runs/general}
 THREADS=${THREADS:-2}
 RESUME=""
 [ -f "$OUT/checkpoint.pt" ] && RESUME="--resume"
-# EXTRA: more `chvoice train` options (tools/train_causal.sh passes --causal --lookahead N)
+# EXTRA: more `chvoice train` options (tools/train_causal.sh passes --causal --lookahead N; --init M.pt fine-tunes)
+# LR: peak learning rate (default 1e-3)
 chvoice train --data-root "$DATA" --profile general --arch normal --width 32 --mask ${EXTRA:-} --loss perceptual \
-    --steps "${STEPS:-3500}" --batch-size 16 --lr 1e-3 --schedule cosine --warmup 100 --clip-grad 5 \
+    --steps "${STEPS:-3500}" --batch-size 16 --lr "${LR:-1e-3}" --schedule cosine --warmup 100 --clip-grad 5 \
     --workers 1 --threads "$THREADS" --validate-every "${VALIDATE_EVERY:-200}" --val-items 40 --checkpoint-every 50 \
     --out "$OUT" $RESUME
