@@ -506,19 +506,21 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     from .budgets import get_budget
     from .compress.artifact import load_artifact, save_artifact
     from .compress.quantize import int8_layers
-    from .compress.steps import kind_of, make_step
+    from .compress.steps import make_step, step_kind
     from .data.sources import default_cache_dir
     from .zoo import Zoo
 
     model, meta = load_artifact(a.model)
     if meta.get("quant"):
         raise ChvoiceError(f"{a.model}: already quantized ({meta['quant']}); quantize the float model")
-    step = make_step(a.mode)
-    if hasattr(step, "calibration_tiles"):
-        from dataclasses import replace
-        step = replace(step, calibration_tiles=a.calibration_tiles)
-    if not kind_of(step).final:
+    from dataclasses import fields
+    kind = step_kind(a.mode)
+    if not kind.final:
         raise ChvoiceError(f"--mode {a.mode}: not a quantization/export step (chvoice compress --recipe trains)")
+    tiles = {"calibration_tiles": a.calibration_tiles} if a.calibration_tiles is not None else {}
+    if tiles and "calibration_tiles" not in {f.name for f in fields(kind.config)}:
+        raise ChvoiceError(f"--calibration-tiles: the {kind.name} step is not calibrated")
+    step = make_step(kind.name, **tiles)
     zoo = Zoo(get_budget("quick"), _data_config(a), cache_dir=Path(a.cache_dir) if a.cache_dir else default_cache_dir())
     q, quant, extra = zoo.apply_step(step, model, a.profile)
     keep = {k: v for k, v in meta.items() if k not in ("config", "quant", "size_bytes")}
@@ -651,7 +653,7 @@ def build_parser() -> argparse.ArgumentParser:
     qz.add_argument("--mode", default=DEFAULT_QUANT_STEP, help="a final step of `chvoice variants --steps`: int8 (static, FX; "
                                                    "'static' is accepted), dynamic, pt2e, onnx, ort-int8")
     qz.add_argument("--profile", default="weighted")
-    qz.add_argument("--calibration-tiles", type=int, default=256)
+    qz.add_argument("--calibration-tiles", type=int, help="training tiles to calibrate on (default: the step's own)")
     _add_data_args(qz)
     qz.set_defaults(fn=cmd_quantize)
 

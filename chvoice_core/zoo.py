@@ -30,8 +30,7 @@ from .data.pairs import PairSampler
 from .dsp import FrontEnd, normalise, normalise_fixed
 from .errors import ChvoiceError
 from .models.archs import arch_config
-from .models.unet import (UNet, UNetConfig, count_macs, count_params, inference_layout, is_causal,
-                          start_as_identity)
+from .models.unet import UNet, UNetConfig, count_macs, count_params, inference_layout, start_as_identity
 from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
 from .version import CODE_VERSION

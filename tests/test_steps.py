@@ -113,3 +113,29 @@ def test_compress_cli_runs_a_recipe_on_a_user_checkpoint(tmp_path, cache_dir, ca
     assert "unknown parameter 'amount'" in capsys.readouterr().err
     assert main(["compress", "normal", "--recipe", "int8", "--out", str(tmp_path / "y.pt")]) == 2
     assert not (tmp_path / "x.pt").exists() and not (tmp_path / "y.pt").exists()
+
+
+def test_quantize_cli_applies_one_final_step(tmp_path, cache_dir, capsys):
+    import json
+
+    import torch
+
+    from chvoice_core.cli import main
+    from chvoice_core.compress.artifact import load_artifact
+    from chvoice_core.models import UNet, UNetConfig
+    from chvoice_core.models.io import save_model
+    torch.manual_seed(0)
+    save_model(tmp_path / "f.pt", UNet(UNetConfig(depth=3, base_width=8, mask=True)).eval())
+    common = [str(tmp_path / "f.pt"), "--profile", "no-reverb", "--cache-dir", str(cache_dir)]
+    for mode, fmt in (("ort-int8", "onnx-int8"), ("static", "static")):
+        assert main(["quantize", *common, "--mode", mode, "--calibration-tiles", "16",
+                     "--out", str(tmp_path / f"{mode}.pt")]) == 0
+        out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert out["quant"] == fmt and out["int8_layers"] == 15
+        assert load_artifact(tmp_path / f"{mode}.pt")[1]["quant"] == fmt
+    for mode, message in (("prune", "not a quantization/export step"), ("fp16", "unknown compression step")):
+        assert main(["quantize", *common, "--mode", mode, "--out", str(tmp_path / "x.pt")]) == 2
+        assert message in capsys.readouterr().err
+    assert main(["quantize", *common, "--mode", "dynamic", "--calibration-tiles", "8",
+                 "--out", str(tmp_path / "x.pt")]) == 2
+    assert not (tmp_path / "x.pt").exists()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import ast
 import copy
 import re
-from dataclasses import MISSING, asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any, Callable
 
 import torch
@@ -171,12 +171,18 @@ DEFAULT_QUANT_STEP = "int8"     # what `chvoice quantize` applies unless told ot
 ALIASES = {"static": "int8", "quant": "dynamic", "kd": "distil"}   # older names still accepted
 
 
-def make_step(name: str, **params) -> StepConfig:
-    """A configured step by name: make_step('prune', macs=0.5) -> Prune(macs=0.5)."""
+def step_kind(name: str) -> StepKind:
+    """The registered step of a name (or an older alias)."""
     name = ALIASES.get(name, name)
     if name not in STEPS:
         raise ChvoiceError(f"unknown compression step {name!r}; known: {', '.join(STEPS)}")
-    cls = STEPS[name].config
+    return STEPS[name]
+
+
+def make_step(name: str, **params) -> StepConfig:
+    """A configured step by name: make_step('prune', macs=0.5) -> Prune(macs=0.5)."""
+    kind = step_kind(name)
+    name, cls = kind.name, kind.config
     known = {f.name: f for f in fields(cls)}
     for k, v in params.items():
         if k not in known:
@@ -407,7 +413,3 @@ for _f in (QuantFormat(None, lambda m, ckpt: m, lambda m, calib: m),
            QuantFormat("onnx", _ort_skeleton, _onnx_twin, "onnx"),
            QuantFormat("onnx-int8", _ort_skeleton, _ort_int8_twin, "onnx-int8")):
     _register_format(_f)
-
-
-def config_dict(cfg: StepConfig) -> dict:
-    return {"step": kind_of(cfg).name, **asdict(cfg)}
