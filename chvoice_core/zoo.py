@@ -77,6 +77,7 @@ class Zoo:
         self._full: dict[str, tuple[nn.Module, dict]] = {}   # full-scale twins by architecture digest
         self._pretrained: dict[tuple[str, str], tuple[nn.Module, dict] | None] = {}
         self._broad: DataSplit | None = None
+        self._built: set[Path] = set()      # cache entries this zoo built (not found cached)
 
     # ------------------------------------------------------------------ data
     @property
@@ -199,6 +200,7 @@ class Zoo:
                 "int8_layers": int8_layers(model), "float_convs": float_conv_layers(model), **extra}
         meta["base_config"] = base.to_dict() if isinstance(base, UNetConfig) else base
         save_artifact(path, model, cfg, quant, meta)
+        self._built.add(path)
         model, meta = load_artifact(path)     # what the benchmarks use is exactly what was saved
         return model, meta, path
 
@@ -333,8 +335,7 @@ class Zoo:
                 continue
             for v in vs:
                 t0 = time.perf_counter()
-                cached = self._is_cached(v, p)
-                self.entry(v, p)
+                cached = self.entry(v, p).path not in self._built
                 done.append((v, p))
                 if log:
                     log(f"zoo shard {index}/{count}: {v} for {p} "
