@@ -36,3 +36,25 @@ def test_pt2e_int8_round_trips_and_agrees_with_fx(tmp_path):
 def test_pt2e_refuses_causal_models():
     with pytest.raises(ChvoiceError, match="non-causal"):
         pt2e_int8(UNet(UNetConfig(depth=2, base_width=4, causal=True)), torch.randn(2, 1, 128, 128))
+
+
+@pytest.mark.slow
+def test_pt2e_qat_step_fine_tunes_and_round_trips(tmp_path, cache_dir):
+    """The `pt2e-qat` step through the zoo: fake-quantized fine-tune of the smoke teacher, converted to int8
+    kernels, saved and reloaded to the same outputs; it stays close to the float teacher."""
+    from chvoice_core.budgets import get_budget
+    from chvoice_core.compress.recipes import user_variant
+    from chvoice_core.data import DataConfig
+    from chvoice_core.zoo import Zoo
+    v = user_variant("qat-pt2e", "pt2e-qat")
+    zoo = Zoo(get_budget("smoke"), DataConfig(cache_dir=str(cache_dir)), cache_dir=tmp_path, progress=False,
+              extra_variants=(v,))
+    e = zoo.entry(v.id, "no-reverb")
+    teacher = zoo.entry("normal", "no-reverb").model
+    again, meta = load_artifact(e.path)
+    x = zoo.calibration("no-reverb", 8)[:3]
+    with torch.no_grad():
+        y, ref = e.model(x), teacher(x)
+        assert torch.equal(again(x), y)
+    assert meta["quant"] == "pt2e-qat" and len(meta["int8_layers"]) == 2 * (2 * 4 + 1) + 1
+    assert (y - ref).abs().mean() < 0.2 * ref.abs().mean()

@@ -1,4 +1,4 @@
-"""Static int8 through torchao's PT2E flow, the successor of torch.ao.quantization's FX API:
+"""Static int8 (post-training or quantization-aware) through torchao's PT2E flow, the successor of torch.ao.quantization's FX API:
 torch.export -> prepare_pt2e(X86InductorQuantizer) -> calibrate -> convert_pt2e -> torch.compile (inductor with
 freezing, which folds the int8 weights and fuses quantize/dequantize into oneDNN int8 convolutions).
 
@@ -19,14 +19,16 @@ EXAMPLE_TILES = 2        # batch of the export example; the batch dimension stay
 
 
 
-def _quantizer():
+def _quantizer(qat: bool = False):
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
-    return xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config())
+    return xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config(is_qat=qat))
 
 
-def prepare(model: nn.Module, n_bins: int = 128, frames: int = 128) -> torch.fx.GraphModule:
-    """Export a float tile model ([B, 1, F, T], batch dynamic) and insert PT2E observers."""
-    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e
+def prepare(model: nn.Module, n_bins: int = 128, frames: int = 128, qat: bool = False) -> torch.fx.GraphModule:
+    """Export a float tile model ([B, 1, F, T], batch dynamic) and insert PT2E observers (qat: fake-quantize
+    modules, exported in training mode so BatchNorm trains with them; .train()/.eval() work on the result)."""
+    from torchao.quantization.pt2e import allow_exported_model_train_eval
+    from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
     from ..models.unet import is_causal
     if is_causal(model):
         raise ChvoiceError("PT2E int8 takes non-causal tile models (causal models keep their streaming state "
@@ -34,9 +36,12 @@ def prepare(model: nn.Module, n_bins: int = 128, frames: int = 128) -> torch.fx.
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        exported = torch.export.export(copy.deepcopy(model).eval(), (torch.zeros(EXAMPLE_TILES, 1, n_bins, frames),),
+        float_model = copy.deepcopy(model)
+        exported = torch.export.export(float_model.train(qat), (torch.zeros(EXAMPLE_TILES, 1, n_bins, frames),),
                                        dynamic_shapes=({0: batch},)).module()
-        return prepare_pt2e(exported, _quantizer())
+        prepared = (prepare_qat_pt2e if qat else prepare_pt2e)(exported, _quantizer(qat))
+    allow_exported_model_train_eval(prepared)    # in place
+    return prepared
 
 
 class Pt2eInt8(nn.Module):
@@ -50,19 +55,19 @@ class Pt2eInt8(nn.Module):
 
     def compiled(self):
         if "fn" not in self._run:
-            from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                converted = convert_pt2e(copy.deepcopy(self.prepared))
-            self._run["fn"] = torch.compile(converted, dynamic=False)
+            self._run["fn"] = torch.compile(self._converted(), dynamic=False)
         return self._run["fn"]
 
-    def int8_layer_names(self) -> list[str]:
-        """The convolutions whose weights the converted graph dequantizes from int8 (they lower to int8 kernels)."""
+    def _converted(self) -> torch.fx.GraphModule:
+        from torchao.quantization.pt2e import move_exported_model_to_eval
         from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            g = convert_pt2e(copy.deepcopy(self.prepared)).graph
+            return convert_pt2e(move_exported_model_to_eval(copy.deepcopy(self.prepared)))
+
+    def int8_layer_names(self) -> list[str]:
+        """The convolutions whose weights the converted graph dequantizes from int8 (they lower to int8 kernels)."""
+        g = self._converted().graph
         names = []
         for n in g.nodes:
             if n.op == "call_function" and "conv" in str(n.target) and len(n.args) > 1:
@@ -109,6 +114,15 @@ def pt2e_int8(model: nn.Module, calibration: torch.Tensor) -> Pt2eInt8:
     return Pt2eInt8(prepared, getattr(model, "config", None)).eval()
 
 
-def pt2e_skeleton(model: nn.Module) -> Pt2eInt8:
-    """A Pt2eInt8 of the float model's architecture with uncalibrated observers: load a saved state into it."""
-    return Pt2eInt8(prepare(model), getattr(model, "config", None)).eval()
+def pt2e_skeleton(model: nn.Module, qat: bool = False) -> Pt2eInt8:
+    """A Pt2eInt8 of the float model's architecture with uncalibrated observers (qat: fake-quantize modules):
+    load a saved state into it."""
+    return Pt2eInt8(prepare(model, qat=qat), getattr(model, "config", None)).eval()
+
+
+def prepare_qat(model: nn.Module) -> torch.fx.GraphModule:
+    """The PT2E QAT graph of a float tile model, in training mode: fine-tune it with train(), then wrap it in
+    Pt2eInt8 (which converts it to int8 and compiles it)."""
+    prepared = prepare(model, qat=True)
+    prepared.train()      # the exported graph's train() switches its special ops in place and returns None
+    return prepared

@@ -13,6 +13,7 @@ A recipe is a chain of steps, written `distil(width=16)+prune(macs=0.5)+int8` (s
 | int8 | Int8(backend, calibration_tiles) | static int8 post-training quantization, FX graph mode |
 | qat | QAT(backend, lr) | quantization-aware fine-tune, converted to the same int8 kernels |
 | pt2e | PT2E(calibration_tiles) | static int8 through torchao PT2E (X86InductorQuantizer) + torch.compile |
+| pt2e-qat | PT2EQAT(lr) | quantization-aware fine-tune through torchao PT2E, converted and compiled alike |
 | onnx | Onnx() | the float model exported to ONNX, run by ONNX Runtime |
 | ort-int8 | OrtInt8(calibration_tiles, per_channel) | ONNX Runtime static QDQ int8 (u8 activations, s8 weights) |
 """
@@ -77,6 +78,11 @@ class QAT:
 @dataclass(frozen=True)
 class PT2E:
     calibration_tiles: int = 256
+
+
+@dataclass(frozen=True)
+class PT2EQAT:
+    lr: float = 1e-4
 
 
 @dataclass(frozen=True)
@@ -325,6 +331,15 @@ def _pt2e(ctx: BuildContext, parent: nn.Module, s: PT2E) -> StepResult:
                       {"config": parent.config, "calibration_tiles": s.calibration_tiles})
 
 
+@register("pt2e-qat", PT2EQAT, "pt2eqat", "QAT int8 (torchao PT2E, compiled)", final=True, int8=True)
+def _pt2e_qat(ctx: BuildContext, parent: nn.Module, s: PT2EQAT) -> StepResult:
+    from ..train import train
+    from .pt2e import Pt2eInt8, prepare_qat
+    r = train(prepare_qat(parent), ctx.sampler(), ctx.train_cfg(ctx.budget.finetune_steps, s.lr))
+    return StepResult(Pt2eInt8(r["model"].cpu(), parent.config).eval(), "pt2e-qat",
+                      {"config": parent.config, "loss_history": r["history"]})
+
+
 @register("onnx", Onnx, "onnx", "ONNX Runtime fp32", final=True)
 def _onnx(ctx: BuildContext, parent: nn.Module, s: Onnx) -> StepResult:
     from .ort import OrtTileModel, tile_graph
@@ -385,6 +400,11 @@ def _pt2e_skeleton(m, ckpt):
     return pt2e_skeleton(m)
 
 
+def _pt2e_qat_skeleton(m, ckpt):
+    from .pt2e import pt2e_skeleton
+    return pt2e_skeleton(m, qat=True)
+
+
 def _pt2e_twin(m, calib):
     from .pt2e import pt2e_int8
     return pt2e_int8(m, calib)
@@ -410,6 +430,7 @@ for _f in (QuantFormat(None, lambda m, ckpt: m, lambda m, calib: m),
            QuantFormat("static", _static_skeleton, _static_twin, "static"),
            QuantFormat("qat", _static_skeleton, _static_twin, "static"),
            QuantFormat("pt2e", _pt2e_skeleton, _pt2e_twin, "pt2e"),
+           QuantFormat("pt2e-qat", _pt2e_qat_skeleton, _pt2e_twin, "pt2e"),   # QAT twins: the same PT2E kernels
            QuantFormat("onnx", _ort_skeleton, _onnx_twin, "onnx"),
            QuantFormat("onnx-int8", _ort_skeleton, _ort_int8_twin, "onnx-int8")):
     _register_format(_f)
