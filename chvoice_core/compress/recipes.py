@@ -1,11 +1,14 @@
-"""The variant table: every row of the report's Table 2 plus static-int8 / QAT rows, each a parent
-architecture and a chain of compression steps. One table drives the zoo, the benchmarks and the report."""
+"""The variant table: every row of the report's Table 2 plus static-int8 / QAT / PT2E / ONNX Runtime rows and the
+causal model's rows, each a parent architecture and a chain of registered compression steps (compress.steps).
+One table drives the zoo, the benchmarks and the report; user recipes (a recipe string or a TOML file, from a
+table architecture or a checkpoint of one's own) become variants of the same kind."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 from ..errors import ChvoiceError
-from .steps import QAT, Distil, Dynamic, Int8, Onnx, OrtInt8, PT2E, Prune, StepConfig, parse_recipe, slug, to_recipe, validate_chain
+from .steps import (PT2E, QAT, Distil, Dynamic, Int8, Onnx, OrtInt8, Prune, StepConfig, parse_recipe, slug, to_recipe,
+                    validate_chain)
 
 # The report's pruning: 30 filters after each of 4 epochs; prune50 aims at half the MACs.
 PRUNE_REPORT = Prune(filters_per_round=30, rounds=4)
