@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_limits
 
 from chvoice_core.baselines import PEERS
 from chvoice_core.budgets import Budget, get_budget
-from chvoice_core.compress.recipes import VARIANTS, Variant, load_recipes
+from chvoice_core.compress.recipes import VARIANTS, Variant, get_variant, load_recipes
 from chvoice_core.compress.steps import reshapes
 from chvoice_core.data import PROFILES, DataConfig
 from chvoice_core.data.profiles import REPORT_PROFILES
@@ -35,10 +35,7 @@ class Settings:
     recipes: tuple[Variant, ...] = ()      # user recipes (--recipes FILE), benchmarked beside the table
 
     def variant(self, variant_id: str) -> Variant:
-        for v in self.recipes:
-            if v.id == variant_id:
-                return v
-        return VARIANTS[variant_id]
+        return get_variant(variant_id, self.recipes)
 
     @property
     def rounds(self) -> tuple[int, int]:

@@ -376,13 +376,12 @@ def cmd_compress(a: argparse.Namespace) -> int:
 def cmd_zoo(a: argparse.Namespace) -> int:
     """Build (part of) the model zoo into a cache folder: `--shard i/n` for one node of many."""
     from .budgets import get_budget
-    from .compress.recipes import VARIANTS, get_variant
+    from .compress.recipes import VARIANTS, get_variant, load_recipes
     from .data import get_profile
     from .data.profiles import REPORT_PROFILES
     from .data.sources import default_cache_dir
     from .zoo import Zoo
 
-    from .compress.recipes import load_recipes
     recipes = tuple(load_recipes(a.recipes)) if a.recipes else ()
     variants = [v.strip() for v in a.variants.split(",")] if a.variants else list(VARIANTS)
     profiles = [p.strip() for p in a.profiles.split(",")] if a.profiles else list(REPORT_PROFILES)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .compress.ort import available  # noqa: F401  (re-exported: one check for every ONNX path)
 from .errors import ChvoiceError
 from .models.unet import is_causal, set_streaming, stream_pads
 
@@ -36,16 +37,6 @@ class StepModule(nn.Module):
             p.streaming, p.state = True, s
         y = self.model(x)
         return (y, *[p.state for p in self.pads])
-
-
-def available() -> bool:
-    """True when onnx (for export) and onnxruntime (to run) are importable."""
-    try:
-        import onnx  # noqa: F401
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @torch.no_grad()

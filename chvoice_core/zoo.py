@@ -23,7 +23,7 @@ from torch import nn
 from .budgets import Budget
 from .compress.artifact import load_artifact, save_artifact
 from .compress.quantize import float_conv_layers, int8_layers
-from .compress.recipes import VARIANTS, Variant
+from .compress.recipes import Variant, get_variant
 from .compress.steps import BuildContext, StepConfig, kind_of, quant_format, slug
 from .data import DataConfig, DataSplit, TestSetConfig, build_testset, get_profile, load_data
 from .data.pairs import PairSampler
@@ -161,13 +161,7 @@ class Zoo:
     # ------------------------------------------------------------------ building
     def variant(self, variant_id: str) -> Variant:
         """A variant of the table or one of this zoo's user recipes."""
-        for v in self.extra_variants:
-            if v.id == variant_id:
-                return v
-        if variant_id in VARIANTS:
-            return VARIANTS[variant_id]
-        known = list(VARIANTS) + [v.id for v in self.extra_variants]
-        raise ChvoiceError(f"unknown variant {variant_id!r}; known: {', '.join(known)}")
+        return get_variant(variant_id, self.extra_variants)
 
     def entry(self, variant_id: str, profile: str) -> Entry:
         """The trained/compressed model of a variant for a profile (built on first use, then cached)."""
@@ -259,7 +253,6 @@ class Zoo:
 
     def _user_teacher(self, variant: Variant):
         """A user's float checkpoint as the chain's parent (its digest, not its path, keys the cache)."""
-        from .compress.artifact import load_artifact
         model, meta = load_artifact(variant.teacher)
         if meta.get("quant"):
             raise ChvoiceError(f"teacher {variant.teacher}: already quantized ({meta['quant']}); give a float model")

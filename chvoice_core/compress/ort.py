@@ -5,6 +5,7 @@ An `OrtTileModel` is an nn.Module whose only state is the serialised ONNX graph 
 loads (weights_only) and runs through the same artifact, denoiser and benchmark code as every PyTorch model."""
 from __future__ import annotations
 
+import copy
 import io
 import tempfile
 import warnings
@@ -18,6 +19,7 @@ from ..errors import ChvoiceError
 
 
 def available() -> bool:
+    """True when onnx (for export) and onnxruntime (to run) are importable."""
     try:
         import onnx  # noqa: F401
         import onnxruntime  # noqa: F401
@@ -45,15 +47,10 @@ def tile_graph(model: nn.Module, n_bins: int = 128, frames: int = 128) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(copy_eval(model), (torch.zeros(1, 1, n_bins, frames),), buf, input_names=["tiles"],
+        torch.onnx.export(copy.deepcopy(model).eval(), (torch.zeros(1, 1, n_bins, frames),), buf, input_names=["tiles"],
                           output_names=["out"], dynamic_axes={"tiles": {0: "batch"}, "out": {0: "batch"}},
                           dynamo=False, opset_version=17)
     return buf.getvalue()
-
-
-def copy_eval(model: nn.Module) -> nn.Module:
-    import copy
-    return copy.deepcopy(model).eval()
 
 
 def quantize_graph(graph: bytes, calibration: torch.Tensor, per_channel: bool = True) -> bytes:
@@ -96,9 +93,9 @@ class OrtTileModel(nn.Module):
         self._session: dict = {}
 
     @classmethod
-    def empty(cls, like: torch.Tensor | None = None) -> "OrtTileModel":
-        """A placeholder to load a saved state dict into (the buffer takes the saved graph's size)."""
-        return cls(torch.zeros(0 if like is None else like.numel(), dtype=torch.uint8))
+    def empty(cls) -> "OrtTileModel":
+        """A placeholder to load a saved state dict into (the buffer takes the saved graph's size on load)."""
+        return cls(torch.zeros(0, dtype=torch.uint8))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         g = state_dict.get(prefix + "graph")

@@ -84,11 +84,16 @@ VARIANTS: dict[str, Variant] = {v.id: v for v in [
 ]}
 
 
-def get_variant(name: str) -> Variant:
+def get_variant(name: str, extra: tuple[Variant, ...] = ()) -> Variant:
+    """A variant of the table, or one of `extra` (user recipes)."""
+    for v in extra:
+        if v.id == name:
+            return v
     try:
         return VARIANTS[name]
     except KeyError:
-        raise ChvoiceError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}") from None
+        known = list(VARIANTS) + [v.id for v in extra]
+        raise ChvoiceError(f"unknown variant {name!r}; known: {', '.join(known)}") from None
 
 
 def report_variants() -> list[str]:

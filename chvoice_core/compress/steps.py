@@ -273,13 +273,12 @@ def describe(steps) -> dict:
 def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
     from ..models.unet import UNet, start_as_identity
     from ..train import train
-    from .distill import DistillConfig, teacher_target
-    dc = DistillConfig(student_width=s.width, alpha=s.alpha)
-    student_cfg = replace(parent.config, base_width=max(4, dc.student_width // ctx.budget.width_divisor), widths=None)
+    from .distill import teacher_target
+    student_cfg = replace(parent.config, base_width=max(4, s.width // ctx.budget.width_divisor), widths=None)
     torch.manual_seed(ctx.seed)
     student = start_as_identity(UNet(student_cfg))
     r = train(student, ctx.sampler(), ctx.train_cfg(ctx.budget.student_steps, ctx.budget.distill_lr),
-              target_fn=teacher_target(copy.deepcopy(parent), dc.alpha))
+              target_fn=teacher_target(copy.deepcopy(parent), s.alpha))
     return StepResult(r["model"].cpu().eval(), None, {"loss_history": r["history"], "base_config": student_cfg,
                                                       "lr": ctx.budget.distill_lr})
 
@@ -327,7 +326,7 @@ def _qat(ctx: BuildContext, parent: nn.Module, s: QAT) -> StepResult:
 @register("pt2e", PT2E, "pt2e", "Static int8 (torchao PT2E, compiled)", final=True, int8=True)
 def _pt2e(ctx: BuildContext, parent: nn.Module, s: PT2E) -> StepResult:
     from .pt2e import pt2e_int8
-    return StepResult(pt2e_int8(copy.deepcopy(parent), ctx.calibration(s.calibration_tiles, False)), "pt2e",
+    return StepResult(pt2e_int8(parent, ctx.calibration(s.calibration_tiles, False)), "pt2e",
                       {"config": parent.config, "calibration_tiles": s.calibration_tiles})
 
 
@@ -412,7 +411,7 @@ def _pt2e_twin(m, calib):
 
 def _ort_skeleton(m, ckpt):
     from .ort import OrtTileModel
-    return OrtTileModel.empty(ckpt.get("state_dict", {}).get("graph"))
+    return OrtTileModel.empty()
 
 
 def _onnx_twin(m, calib):
