@@ -22,7 +22,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 def _data_config(a: argparse.Namespace):
     from .data import DataConfig
     return DataConfig(data_root=a.data_root, speech=a.speech, noise=a.noise, test_noise=a.test_noise,
-                      cache_dir=a.cache_dir)
+                      cache_dir=a.cache_dir, train_only=getattr(a, "train_only", False))
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -89,14 +89,16 @@ def cmd_train(a: argparse.Namespace) -> int:
                      seed=a.seed, device=a.device, log_every=budget.log_every,
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
                      loss=a.loss, schedule=a.schedule, warmup_steps=a.warmup, clip_grad_norm=a.clip_grad,
-                     workers=a.workers, validate_every=a.validate_every)
+                     workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget)
+    if a.time_budget < 0:
+        raise ChvoiceError("--time-budget must be positive (seconds)")
     meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
             "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size,
             **({"init": str(a.init)} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
     if int(__import__("os").environ.get("RANK", "0")) == 0:
-        print(json.dumps({"model": str(out / "model.pt"), "steps": tc.steps,
+        print(json.dumps({"model": str(out / "model.pt"), "steps": result["steps"],
                           "final_loss": round(sum(result["history"][-10:]) / min(10, len(result["history"])), 3),
                           **({"params_in_sync": result["params_in_sync"]} if "params_in_sync" in result else {})}))
     return 0
@@ -575,6 +577,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--val-items", type=int, default=40)
     t.add_argument("--val-key", default="pesq_wb", choices=["pesq_wb", "si_sdr", "stoi"])
     t.add_argument("--checkpoint-every", type=int)
+    t.add_argument("--time-budget", type=float, default=0.0, metavar="SECONDS",
+                   help="stop after this much training time; the schedule decays over whichever of --steps and "
+                        "the budget runs out first (for a rented machine held by the minute)")
+    t.add_argument("--train-only", action="store_true",
+                   help="the data folders hold training material only (tools/pack_training_data.py): hold nothing out")
     t.add_argument("--download-librispeech", metavar="SUBSET", help="download a LibriSpeech subset into --data-root first (needs a network)")
     t.add_argument("--quiet", action="store_true")
     _add_data_args(t)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -50,6 +51,7 @@ class TrainConfig:
     workers: int = 0             # DataLoader worker processes that mix batches (0: mix in this process)
     validate_every: int = 0      # steps between validation passes (0: never); needs `validation`
     weight_decay: float = 0.0
+    time_budget_s: float = 0.0   # stop after this many seconds of training (0: no limit); see lr_factor
 
 
 def _as_tensor(x: np.ndarray | Tensor, device: torch.device) -> Tensor:
@@ -106,13 +108,18 @@ def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd
     return cmag * 10.0 - PERCEPTUAL_SISDR_WEIGHT * sdr.mean()
 
 
-def lr_factor(step: int, cfg: "TrainConfig") -> float:
-    """Learning-rate multiplier at `step`: linear warm-up, then constant or cosine decay."""
+def lr_factor(step: int, cfg: "TrainConfig", elapsed_s: float = 0.0) -> float:
+    """Learning-rate multiplier at `step`: linear warm-up, then constant or cosine decay. With a time budget
+    the decay follows whichever runs out first, steps or seconds, so a run cut by the clock still ends
+    annealed rather than at its peak rate."""
     if cfg.warmup_steps and step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     if cfg.schedule == "cosine":
         span = max(1, cfg.steps - cfg.warmup_steps)
-        t = min(1.0, (step - cfg.warmup_steps) / span)
+        t = (step - cfg.warmup_steps) / span
+        if cfg.time_budget_s > 0:
+            t = max(t, elapsed_s / cfg.time_budget_s)
+        t = min(1.0, t)
         return cfg.min_lr_fraction + (1 - cfg.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * t))
     return 1.0
 
@@ -202,6 +209,7 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
     val_history: list[dict] = []
     best: dict | None = None
     start = 0
+    elapsed0 = 0.0                # training seconds spent before a resume
     out = Path(out_dir) if out_dir is not None else None
     ckpt_path = out / "checkpoint.pt" if out else None
     if resume and ckpt_path is not None and ckpt_path.is_file():
@@ -209,6 +217,7 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
         model.load_state_dict(state["model"]["state_dict"])
         opt.load_state_dict(state["optimizer"])
         history, start = list(state["history"]), int(state["step"])
+        elapsed0 = float(state.get("elapsed_s", 0.0))
         val_history = list(state.get("validation", []))
         best = max(val_history, key=lambda r: r[validation.key]) if (val_history and validation) else None
     is_main = rank == 0
@@ -225,9 +234,15 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
         batches = None
     bar = tqdm(total=cfg.steps, initial=start, desc="train", disable=not (cfg.progress and is_main),
                dynamic_ncols=True)
+    t0 = time.monotonic()
+    steps_done = cfg.steps
+
+    def elapsed() -> float:
+        return elapsed0 + time.monotonic() - t0
+
     for step in range(start, cfg.steps):
         noisy, clean = next(batches) if batches is not None else sampler.batch(step, cfg.batch_size)
-        f = lr_factor(step, cfg)
+        f = lr_factor(step, cfg, elapsed())
         for g, lr0 in zip(opt.param_groups, base_lrs):
             g["lr"] = lr0 * f
         if cfg.loss == "perceptual":
@@ -259,8 +274,13 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
             bar.set_postfix(loss=f"{np.mean(history[-cfg.log_every:]):.3f}",
                             **({"val": f"{val_history[-1][validation.key]:.3f}"} if val_history else {}))
         bar.update(1)
+        out_of_time = cfg.time_budget_s > 0 and elapsed() >= cfg.time_budget_s
+        if distributed and cfg.time_budget_s > 0:    # every rank must stop at the same step
+            t = torch.tensor([float(out_of_time)], device=device)
+            dist.all_reduce(t)
+            out_of_time = bool(t.item() > 0)
         if (is_main and validation is not None and cfg.validate_every
-                and ((step + 1) % cfg.validate_every == 0 or step + 1 == cfg.steps)):
+                and ((step + 1) % cfg.validate_every == 0 or step + 1 == cfg.steps or out_of_time)):
             row = {"step": step + 1, **validation.score(model, fe)}
             val_history.append(row)
             if best is None or row[validation.key] > best[validation.key]:
@@ -270,12 +290,16 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
             if out is not None:
                 with atomic_path(out / "validation.json") as tmp:
                     tmp.write_text(json.dumps(val_history, indent=1))
-        if is_main and ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0):
+        if is_main and ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or out_of_time):
             with atomic_path(ckpt_path) as tmp:
                 torch.save({"model": model_to_dict(model), "optimizer": opt.state_dict(), "step": step + 1,
-                            "history": history, "validation": val_history}, tmp)
+                            "history": history, "validation": val_history, "elapsed_s": elapsed()}, tmp)
+        if out_of_time:
+            steps_done = step + 1
+            break
     bar.close()
-    result: dict[str, Any] = {"history": history, "steps": cfg.steps, "world_size": world,
+    result: dict[str, Any] = {"history": history, "steps": steps_done, "world_size": world,
+                              "seconds": round(elapsed(), 1),
                               "validation": val_history, "best": best}
     if best is not None and out is not None and (out / "best.pt").is_file():
         from .models.io import load_model
@@ -287,7 +311,8 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
         dist.all_gather(sums, torch.stack([flat.sum(), (flat * torch.arange(len(flat), device=device)).sum()]))
         result["params_in_sync"] = bool(all(torch.allclose(s, sums[0]) for s in sums))
     if is_main and out is not None:
-        meta = {**(meta or {}), "loss_history": history, "train_steps": cfg.steps, "world_size": world,
+        meta = {**(meta or {}), "loss_history": history, "train_steps": steps_done, "world_size": world,
+                "train_seconds": round(elapsed(), 1),
                 "loss": cfg.loss, **({"validation": best} if best else {}),
                 **({"params_in_sync": result["params_in_sync"]} if distributed else {})}
         save_model(out / "model.pt", model.cpu(), meta)

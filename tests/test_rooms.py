@@ -53,3 +53,12 @@ def test_measured_rirs_and_reverberate(tmp_path):
     assert len(y) == 3000 and y[800] == pytest.approx(0.5, abs=1e-3)
     with pytest.raises(ChvoiceError, match="no room impulse"):
         measured_rooms(tmp_path / "none")
+
+
+def test_parallel_simulation_gives_the_same_rooms():
+    from dataclasses import replace
+    cfg = replace(RoomConfig(), n_rooms=4)
+    one, two = simulate_rooms(cfg), simulate_rooms(cfg, workers=2)
+    assert [r.id for r in one] == [r.id for r in two]
+    for a, b in zip(one, two):
+        assert np.array_equal(a.speech, b.speech) and np.array_equal(a.noise, b.noise) and a.rt60 == b.rt60

@@ -140,3 +140,20 @@ def test_workers_give_the_same_batches_validation_keeps_the_best(sampler, tmp_pa
     best_model, _ = load_model(tmp_path / "a" / "best.pt")
     for (k, x), y in zip(m.state_dict().items(), best_model.state_dict().values()):
         assert torch.equal(x, y), k
+
+
+def test_time_budget_ends_the_run_annealed(sampler, tmp_path):
+    """A wall-clock budget stops the run and the cosine decay follows the clock, so a run that stops early
+    still ends at the floor learning rate; the checkpoint and the model say how many steps were taken."""
+    from chvoice_core.train import lr_factor
+    cfg = TrainConfig(steps=10**6, batch_size=2, progress=False, schedule="cosine", min_lr_fraction=0.1,
+                      time_budget_s=1.5, checkpoint_every=10**6)
+    assert lr_factor(5, cfg, elapsed_s=0.0) == pytest.approx(1.0, abs=1e-4)
+    assert lr_factor(5, cfg, elapsed_s=0.75) == pytest.approx(0.55)
+    assert lr_factor(5, cfg, elapsed_s=3.0) == pytest.approx(0.1)
+    r = train(UNet(TINY), sampler, cfg, out_dir=tmp_path)
+    assert 0 < r["steps"] < 10**6 and len(r["history"]) == r["steps"] and r["seconds"] >= 1.5
+    _, meta = load_model(tmp_path / "model.pt")
+    assert meta["train_steps"] == r["steps"] and meta["train_seconds"] >= 1.5
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert state["step"] == r["steps"] and state["elapsed_s"] >= 1.5

@@ -64,40 +64,47 @@ def _early(h: np.ndarray, early_ms: float) -> np.ndarray:
     return e
 
 
-def simulate_rooms(cfg: RoomConfig = RoomConfig()) -> list[Room]:
-    """cfg.n_rooms simulated rooms, deterministic in cfg.seed. Needs pyroomacoustics."""
+def simulate_rooms(cfg: RoomConfig = RoomConfig(), workers: int = 1) -> list[Room]:
+    """cfg.n_rooms simulated rooms, deterministic in cfg.seed (each room has its own random stream, so the
+    result does not depend on `workers`, the processes that share the simulation). Needs pyroomacoustics."""
     try:
-        import pyroomacoustics as pra
+        import pyroomacoustics  # noqa: F401
     except ImportError:
         raise ChvoiceError("simulated rooms need pyroomacoustics (pip install pyroomacoustics)") from None
-    rooms = []
+    if workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(workers) as pool:
+            return list(pool.map(_simulate_room, [cfg] * cfg.n_rooms, range(cfg.n_rooms), chunksize=4))
+    return [_simulate_room(cfg, i) for i in range(cfg.n_rooms)]
+
+
+def _simulate_room(cfg: RoomConfig, i: int) -> Room:
+    import pyroomacoustics as pra
     max_len = int(cfg.max_seconds * SAMPLE_RATE)
-    for i in range(cfg.n_rooms):
-        rng = np.random.default_rng([cfg.seed, i])
-        dims = np.array([rng.uniform(*cfg.length), rng.uniform(*cfg.width), rng.uniform(*cfg.height)])
-        rt60 = float(rng.uniform(*cfg.rt60))
-        try:
-            absorption, order = pra.inverse_sabine(rt60, dims)
-        except ValueError:          # RT60 too short for this volume: take the most absorbing walls
-            absorption, order = 0.99, 1
-        room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption),
-                           max_order=min(order, cfg.max_order))
+    rng = np.random.default_rng([cfg.seed, i])
+    dims = np.array([rng.uniform(*cfg.length), rng.uniform(*cfg.width), rng.uniform(*cfg.height)])
+    rt60 = float(rng.uniform(*cfg.rt60))
+    try:
+        absorption, order = pra.inverse_sabine(rt60, dims)
+    except ValueError:          # RT60 too short for this volume: take the most absorbing walls
+        absorption, order = 0.99, 1
+    room = pra.ShoeBox(dims, fs=SAMPLE_RATE, materials=pra.Material(absorption),
+                       max_order=min(order, cfg.max_order))
 
-        def point(margin: float = 0.5) -> np.ndarray:
-            return np.array([rng.uniform(margin, d - margin) for d in dims[:2]] + [rng.uniform(1.0, min(2.0, dims[2] - 0.3))])
+    def point(margin: float = 0.5) -> np.ndarray:
+        return np.array([rng.uniform(margin, d - margin) for d in dims[:2]] + [rng.uniform(1.0, min(2.0, dims[2] - 0.3))])
 
-        mic = point()
-        talker = mic + np.append(rng.uniform(-1, 1, 2), 0) * rng.uniform(0.3, 2.5)
-        talker = np.clip(talker, 0.3, dims - 0.3)
-        room.add_source(talker)
-        room.add_source(point())
-        room.add_microphone(mic)
-        room.compute_rir()
-        hs = _trim(room.rir[0][0], max_len)
-        hn = _trim(room.rir[0][1], max_len)
-        rooms.append(Room(f"room-{i:03d}", hs.astype(np.float32), hn.astype(np.float32),
-                          _early(hs, cfg.early_ms).astype(np.float32), rt60))
-    return rooms
+    mic = point()
+    talker = mic + np.append(rng.uniform(-1, 1, 2), 0) * rng.uniform(0.3, 2.5)
+    talker = np.clip(talker, 0.3, dims - 0.3)
+    room.add_source(talker)
+    room.add_source(point())
+    room.add_microphone(mic)
+    room.compute_rir()
+    hs = _trim(room.rir[0][0], max_len)
+    hn = _trim(room.rir[0][1], max_len)
+    return Room(f"room-{i:03d}", hs.astype(np.float32), hn.astype(np.float32),
+                _early(hs, cfg.early_ms).astype(np.float32), rt60)
 
 
 def measured_rooms(folder: str | os.PathLike, early_ms: float = 50.0) -> list[Room]:
@@ -112,10 +119,11 @@ def measured_rooms(folder: str | os.PathLike, early_ms: float = 50.0) -> list[Ro
     return rooms
 
 
-def room_bank(cfg: RoomConfig = RoomConfig(), cache_dir: str | os.PathLike | None = None) -> list[Room]:
+def room_bank(cfg: RoomConfig = RoomConfig(), cache_dir: str | os.PathLike | None = None,
+              workers: int = 1) -> list[Room]:
     """Simulated rooms, cached as one .npz under cache_dir (keyed by the config) so a run simulates once."""
     if cache_dir is None:
-        return simulate_rooms(cfg)
+        return simulate_rooms(cfg, workers)
     key = hashlib.sha256(repr(sorted(asdict(cfg).items())).encode()).hexdigest()[:12]
     path = Path(cache_dir) / f"rooms-{key}.npz"
     if path.is_file():
@@ -125,7 +133,7 @@ def room_bank(cfg: RoomConfig = RoomConfig(), cache_dir: str | os.PathLike | Non
             return [Room(f"room-{i:03d}", z[f"s{i}"], z[f"n{i}"], z[f"e{i}"], float(z["rt60"][i])) for i in range(n)]
         except (OSError, KeyError, ValueError):
             pass   # corrupt cache: rebuild
-    rooms = simulate_rooms(cfg)
+    rooms = simulate_rooms(cfg, workers)
     arrays = {"n": np.array(len(rooms)), "rt60": np.array([r.rt60 for r in rooms])}
     for i, r in enumerate(rooms):
         arrays.update({f"s{i}": r.speech, f"n{i}": r.noise, f"e{i}": r.early})

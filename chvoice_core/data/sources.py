@@ -34,6 +34,8 @@ class DataConfig:
     noise_categories: str | None = None   # any <category>/*.wav folder (broad profiles only; split by recording)
     test_speech: str | None = None        # extra test-only speech (e.g. cmu_arctic/)
     rirs: str | None = None               # measured room impulse responses (else rooms are simulated)
+    train_only: bool = False              # the folders hold training material only (a pack from
+                                          # tools/pack_training_data.py): hold nothing out
 
     def resolved(self) -> "DataConfig":
         """Fill speech/noise/test_noise from data_root."""
@@ -57,7 +59,7 @@ class DataConfig:
         if speech is None and noise is None:
             raise ChvoiceError(f"--data-root {root}: expected LibriSpeech/, ESC-50/ or chvoice-noises/ inside")
         return DataConfig(None, speech, noise, test_noise, self.cache_dir, self.test_speaker_fraction,
-                          self.split_seed, cats, test_speech, rirs)
+                          self.split_seed, cats, test_speech, rirs, self.train_only)
 
     @property
     def label(self) -> str:
@@ -102,10 +104,15 @@ def load_data(cfg: DataConfig = DataConfig(), broad: bool = False) -> DataSplit:
     broad=True (profiles over every category, e.g. `general`) adds what those profiles draw from: the extra
     built-in synthetic categories (built-in noise) or the categorised noise folder (split by source recording),
     and babble made from other speakers of each side's own speech. LibriSpeech test-/dev- subsets and
-    `test_speech` are test-only."""
+    `test_speech` are test-only.
+
+    train_only=True (for training runs on a pack of material already held out elsewhere): everything goes to
+    training, and the test side aliases it, so such a split must never be used to score a model."""
     r = cfg.resolved()
     cache = Path(r.cache_dir) if r.cache_dir else default_cache_dir()
     speech = load_speech(r.speech, cache)
+    if r.train_only:
+        return _train_only(r, speech, cache, broad)
     test_only = {u.speaker for u in speech.utterances if _held_out_subset(u.path)}
     train_speech, test_speech = speech.split_speakers(r.test_speaker_fraction, r.split_seed, test_only)
     if r.test_speech:
@@ -134,6 +141,17 @@ def load_data(cfg: DataConfig = DataConfig(), broad: bool = False) -> DataSplit:
             else:
                 test_bank = test_bank.merged(b, test_bank.name)
     return DataSplit(train_speech, test_speech, train_bank, test_bank, cfg.label, r.rirs, cache)
+
+
+def _train_only(r: DataConfig, speech: SpeechCorpus, cache: Path, broad: bool) -> DataSplit:
+    bank = synthetic_noise_bank(extra=EXTRA_SYNTH_CATEGORIES if broad else ()) if r.noise is None \
+        else noise_bank_from_path(r.noise)
+    if broad:
+        if r.noise_categories:
+            bank = bank.merged(category_folders(r.noise_categories), bank.name)
+        audio = [speech.audio(u) for u in speech.utterances]
+        bank = bank.merged(NoiseBank(babble_clips(audio, 32, seed=1, prefix="train"), "babble", ()), bank.name)
+    return DataSplit(speech, speech, bank, bank, r.label + "[train-only]", r.rirs, cache)
 
 
 def _held_out_subset(path: str) -> bool:

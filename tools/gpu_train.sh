@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Trains the shipped models' candidates on one rented GPU in a fixed wall-clock budget, three at once:
+#   w32       the default model's recipe (tools/train_general.sh: width 32, bounded gain, perceptual loss)
+#   w64       the same at the report's full width 64
+#   causal32  the live model's recipe (tools/train_causal.sh: causal, 2 frames of lookahead)
+# Data: a pack of the training side of ../shared/data (tools/pack_training_data.py), since a rented machine
+# sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
+#
+#   python tools/pack_training_data.py --out gpu-data --speech-seconds 11      # here, once
+#   bash tools/gpu_train.sh OUT_DIR                                            # there (BUDGET seconds each)
+#
+# Each run stops when its --time-budget is spent, its cosine schedule decayed over that time; OUT_DIR gets
+# <run>.pt (the float model, its meta holds steps, seconds and loss history), <run>.log and gpu.log.
+set -euo pipefail
+OUT=${1:?usage: gpu_train.sh OUT_DIR}
+mkdir -p "$OUT"
+BUDGET=${BUDGET:-420}
+DEVICE=${DEVICE:-cuda}
+WORKERS=${WORKERS:-4}
+PACK=${PACK:-gpu-data}
+RUNS=${RUNS:-w32 w64 causal32}
+if [ -d .whl ] && [ -z "${NO_WHEELS:-}" ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
+    export PYTHONPATH="$PWD:/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export CHVOICE_CACHE=${CHVOICE_CACHE:-/tmp/chvoice-cache} PYTHONUNBUFFERED=1
+PY=${PYTHON:-python3}
+{ date; nvidia-smi -L 2>/dev/null || true; $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"
+  cat "$PACK/PACK.json"; } > "$OUT/gpu.log" 2>&1
+# simulate the training rooms once, in parallel, before three runs would each do it on one core
+$PY -c "from chvoice_core.data.rooms import RoomConfig, room_bank; import os
+room_bank(RoomConfig(seed=0), os.path.join(os.environ['CHVOICE_CACHE'], 'rooms'), workers=os.cpu_count())" >> "$OUT/gpu.log" 2>&1
+echo "rooms ready $(date)" >> "$OUT/gpu.log"
+
+# A model over 15 MiB (width 64: 54 MB) comes back as fp16 in 15 MiB parts (<run>.pt.fp16.00, .01, ...):
+# join them with `cat`; the loader takes fp16 state dicts.
+send() {
+    local f="/tmp/gpu-runs/$1/model.pt"
+    if [ "$(stat -c %s "$f")" -le $((15 * 1024 * 1024)) ]; then cp "$f" "$OUT/$1.pt"; return; fi
+    $PY -c "import sys, torch; d = torch.load(sys.argv[1], weights_only=True)
+d['state_dict'] = {k: v.half() if v.is_floating_point() else v for k, v in d['state_dict'].items()}
+torch.save(d, sys.argv[2])" "$f" "/tmp/gpu-runs/$1/model.fp16.pt"
+    split -b 15M -d "/tmp/gpu-runs/$1/model.fp16.pt" "$OUT/$1.pt.fp16."
+}
+
+declare -A ARGS=(
+    [w32]="--width 32 --batch-size ${BATCH:-64}"
+    [w64]="--width 64 --batch-size ${BATCH:-64}"
+    [causal32]="--width 32 --causal --lookahead 2 --batch-size ${BATCH:-64}"
+)
+for run in $RUNS; do
+    # shellcheck disable=SC2086
+    ( $PY -m chvoice_core.cli train --train-only --speech "$PACK/speech" --noise "$PACK/noise" --profile general \
+        --arch normal --mask --loss perceptual ${ARGS[$run]} --lr "${LR:-1e-3}" --schedule cosine --warmup 300 \
+        --clip-grad 5 --steps 1000000 --time-budget "$BUDGET" --workers "$WORKERS" --threads 1 --device "$DEVICE" \
+        --checkpoint-every 2000 --quiet --out "/tmp/gpu-runs/$run" > "$OUT/$run.log" 2>&1 \
+      && send "$run" ) &
+done
+( for t in 60 180 300; do sleep 60; pgrep -f "chvoice_core.cli train" > /dev/null || break
+      nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv,noheader >> "$OUT/gpu.log" 2>&1 || true
+      uptime >> "$OUT/gpu.log"; done ) &
+wait
+echo "done $(date)" >> "$OUT/gpu.log"
+for run in $RUNS; do { echo "== $run"; cat "$OUT/$run.log"; } >> "$OUT/gpu.log" && rm "$OUT/$run.log"; done
