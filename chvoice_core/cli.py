@@ -85,17 +85,22 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise ChvoiceError(f"--init {a.init}: its architecture ({init.config}) is not the one asked for ({cfg}); "
                                f"pass the same --arch/--width/--mask/--causal/--lookahead")
         model.load_state_dict(init.state_dict())
+        # a fine-tune keeps its lineage: what the starting model had been through (nested for repeated passes)
+        init_training = {k: imeta[k] for k in ("train_steps", "train_seconds", "batch_size", "lr", "init_training")
+                         if k in imeta}
     tc = TrainConfig(steps=a.steps or budget.steps, batch_size=a.batch_size or budget.batch_size, lr=a.lr,
                      seed=a.seed, device=a.device, log_every=budget.log_every,
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
                      loss=a.loss, schedule=a.schedule, warmup_steps=a.warmup, clip_grad_norm=a.clip_grad,
-                     workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget)
+                     workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget,
+                     sisdr_weight=a.sisdr_weight)
     if a.time_budget < 0:
         raise ChvoiceError("--time-budget must be positive (seconds)")
     meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
-            "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size,
-            **({"init": str(a.init)} if a.init else {})}
+            "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size, "device": a.device,
+            **({"sisdr_weight": a.sisdr_weight} if a.loss == "perceptual" else {}),
+            **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
     if int(__import__("os").environ.get("RANK", "0")) == 0:
         print(json.dumps({"model": str(out / "model.pt"), "steps": result["steps"],
@@ -569,6 +574,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--causal", action="store_true", help="time-causal U-Net for live use (streams frame by frame)")
     t.add_argument("--lookahead", type=int, default=2, help="frames of lookahead of a --causal model (default 2: 31.75 ms latency)")
     t.add_argument("--loss", default="db-mse", help="db-mse (the report) | perceptual (compressed magnitude + SI-SDR)")
+    t.add_argument("--sisdr-weight", type=float, default=0.05,
+                   help="weight of the SI-SDR term of the perceptual loss (per dB, against 10 x the magnitude MSE)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
     t.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
     t.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm to this (0: off)")

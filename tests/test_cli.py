@@ -162,7 +162,7 @@ def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_
     from chvoice_core.models.io import save_model
     torch.manual_seed(3)
     start = UNet(arch_config("normal", 8)).eval()          # the smoke budget's normal architecture
-    save_model(tmp_path / "start.pt", start)
+    save_model(tmp_path / "start.pt", start, {"train_steps": 7, "lr": 0.001})
     base = ["train", "--budget", "smoke", "--steps", "1", "--lr", "1e-9", "--quiet", "--cache-dir", cache_dir]
     code, out, err = run(base + ["--init", tmp_path / "start.pt", "--out", tmp_path / "ft"], capsys)
     assert code == 0, err
@@ -171,5 +171,6 @@ def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_
     # one step at a negligible learning rate: the weights are the starting model's, not a fresh initialisation
     assert all(torch.allclose(w0[k], w1[k], atol=1e-4) for k in w0)
     assert meta["init"] == str(tmp_path / "start.pt")
+    assert meta["init_training"] == {"train_steps": 7, "lr": 0.001} and meta["train_steps"] == 1
     code, out, err = run(base + ["--width", "16", "--init", tmp_path / "start.pt", "--out", tmp_path / "bad"], capsys)
     assert code == 2 and "is not the one asked for" in err and err.count("\n") == 1

@@ -8,6 +8,7 @@
 #
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11      # here, once
 #   bash tools/gpu_train.sh OUT_DIR                                            # there (BUDGET seconds each)
+#   INIT_DIR=gpu-init LR=5e-4 WARMUP=200 RUNS="w32 causal32" bash tools/gpu_train.sh OUT_DIR   # a second pass
 #
 # Each run stops when its --time-budget is spent, its cosine schedule decayed over that time; OUT_DIR gets
 # <run>.pt (the float model, its meta holds steps, seconds and loss history), <run>.log and gpu.log.
@@ -49,9 +50,11 @@ declare -A ARGS=(
     [causal32]="--width 32 --causal --lookahead 2 --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
+    # INIT_DIR/<run>.pt: fine-tune that model (a fresh schedule) instead of starting from scratch
+    INIT=""; [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/$run.pt" ] && INIT="--init $INIT_DIR/$run.pt"
     # shellcheck disable=SC2086
     ( $PY -m chvoice_core.cli train --train-only --speech "$PACK/speech" --noise "$PACK/noise" --profile general \
-        --arch normal --mask --loss perceptual ${ARGS[$run]} --lr "${LR:-1e-3}" --schedule cosine --warmup 300 \
+        --arch normal --mask --loss perceptual ${ARGS[$run]} --lr "${LR:-1e-3}" --schedule cosine --warmup "${WARMUP:-300}" $INIT \
         --clip-grad 5 --steps 1000000 --time-budget "$BUDGET" --workers "$WORKERS" --threads 1 --device "$DEVICE" \
         --checkpoint-every 2000 --quiet --out "/tmp/gpu-runs/$run" > "$OUT/$run.log" 2>&1 \
       && send "$run" ) &

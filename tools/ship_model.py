@@ -3,11 +3,15 @@
 Float weights are stored as fp16 (loading casts back to fp32); int8 artifacts are copied as they are. The
 validation row and training settings in the model's meta travel with it.
 
-    python tools/ship_model.py runs/general/int8.pt [--dest chvoice_core/assets/default.pt]
+    python tools/ship_model.py runs/general/int8.pt [--dest chvoice_core/assets/default.pt] [--meta KEY=JSON ...]
+
+--meta adds what the checkpoint could not know, e.g. the lineage of a model fine-tuned on another machine:
+    --meta 'init_training={"train_steps": 8174, "lr": 0.001}' --meta 'device="cuda (H100)"'
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -21,11 +25,18 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
     ap.add_argument("--dest", default="chvoice_core/assets/default.pt")
+    ap.add_argument("--meta", action="append", default=[], metavar="KEY=JSON", help="add a meta field")
     a = ap.parse_args()
+    extra = {}
+    for item in a.meta:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--meta {item!r}: expected KEY=JSON")
+        extra[key] = json.loads(value)
     ckpt = read_checkpoint(a.model)
     meta = dict(ckpt.get("meta", {}))
     meta.pop("loss_history", None)          # the package carries the model, not its training curve
-    ckpt["meta"] = {**meta, "shipped_from": Path(a.model).name}
+    ckpt["meta"] = {**meta, **extra, "shipped_from": Path(a.model).name}
     if not ckpt.get("quant"):
         ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
         ckpt["meta"]["storage"] = "fp16"
