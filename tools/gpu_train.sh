@@ -10,6 +10,21 @@
 #   bash tools/gpu_train.sh OUT_DIR                                            # there (BUDGET seconds each)
 #   INIT_DIR=gpu-init LR=5e-4 WARMUP=200 RUNS="w32 causal32" bash tools/gpu_train.sh OUT_DIR   # a second pass
 #
+# How the shipped default.pt and live.pt were made (one H100, 2026-11-26; README "The shipped default model"):
+#   python tools/pack_training_data.py --out gpu-data --speech-seconds 11                      # 49 MB
+#   [GPU, carry gpu-data .whl]  BUDGET=480 WORKERS=4 bash tools/gpu_train.sh $OUT               # pass 1
+#   python tools/ship_model.py w32.pt --dest gpu-init/w32.pt  (and causal32)                   # fp16, 7 MB
+#   python tools/pack_training_data.py --out gpu-data --speech-seconds 11 --noise-quality 0.3  # 48 MB: fits with gpu-init
+#   [GPU, carry gpu-data .whl gpu-init]  INIT_DIR=gpu-init LR=5e-4 WARMUP=200 RUNS="w32 causal32" \
+#       BUDGET=210 WORKERS=7 bash tools/gpu_train.sh $OUT                                       # pass 2
+#   chvoice quantize w32.pt --mode static --profile general --data-root ../shared/data --out w32-int8.pt
+#   python tools/ship_model.py w32-int8.pt --meta 'init_training={...pass 1...}'   (default.pt)
+#   python tools/ship_model.py causal32.pt --dest chvoice_core/assets/live.pt --meta 'init_training={...}'
+# .whl: wheels the machine's image lacks, for its Python 3.12:
+#   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+#       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#       -d .whl soundfile cffi pycparser pystoi pyroomacoustics
+#
 # Each run stops when its --time-budget is spent, its cosine schedule decayed over that time; OUT_DIR gets
 # <run>.pt (the float model, its meta holds steps, seconds and loss history), <run>.log and gpu.log.
 set -euo pipefail
