@@ -29,6 +29,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     import torch
 
     check_device(a.device)
+    if a.time_budget < 0:
+        raise ChvoiceError("--time-budget must be >= 0 seconds (0: no limit)")
     from .budgets import get_budget
     from .data import get_profile, load_data
     from .data.pairs import PairSampler
@@ -93,13 +95,11 @@ def cmd_train(a: argparse.Namespace) -> int:
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
                      loss=a.loss, schedule=a.schedule, warmup_steps=a.warmup, clip_grad_norm=a.clip_grad,
                      workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget,
-                     sisdr_weight=a.sisdr_weight)
-    if a.time_budget < 0:
-        raise ChvoiceError("--time-budget must be positive (seconds)")
+                     **({"sisdr_weight": a.sisdr_weight} if a.sisdr_weight is not None else {}))
     meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
             "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size, "device": a.device,
-            **({"sisdr_weight": a.sisdr_weight} if a.loss == "perceptual" else {}),
+            **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
     if int(__import__("os").environ.get("RANK", "0")) == 0:
@@ -574,8 +574,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--causal", action="store_true", help="time-causal U-Net for live use (streams frame by frame)")
     t.add_argument("--lookahead", type=int, default=2, help="frames of lookahead of a --causal model (default 2: 31.75 ms latency)")
     t.add_argument("--loss", default="db-mse", help="db-mse (the report) | perceptual (compressed magnitude + SI-SDR)")
-    t.add_argument("--sisdr-weight", type=float, default=0.05,
-                   help="weight of the SI-SDR term of the perceptual loss (per dB, against 10 x the magnitude MSE)")
+    t.add_argument("--sisdr-weight", type=float,
+                   help="weight of the SI-SDR term of the perceptual loss, per dB, against 10 x the compressed-"
+                        "magnitude MSE (default 0.05)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
     t.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
     t.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm to this (0: off)")

@@ -84,7 +84,6 @@ def batch_si_sdr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> Tensor:
     return 10 * torch.log10((target.pow(2).sum(-1) + eps) / ((est - target).pow(2).sum(-1) + eps))
 
 
-
 def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd,
                     sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT) -> Tensor:
     """Compressed-magnitude MSE (|S|^0.3, both sides scaled by the noisy RMS so a mixture's level does not

@@ -174,3 +174,5 @@ def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_
     assert meta["init_training"] == {"train_steps": 7, "lr": 0.001} and meta["train_steps"] == 1
     code, out, err = run(base + ["--width", "16", "--init", tmp_path / "start.pt", "--out", tmp_path / "bad"], capsys)
     assert code == 2 and "is not the one asked for" in err and err.count("\n") == 1
+    code, out, err = run(base + ["--time-budget", "-1", "--out", tmp_path / "bad"], capsys)
+    assert code == 2 and "--time-budget" in err and err.count("\n") == 1
