@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Rebuilds the shipped default model (chvoice_core/assets/default.pt) from ../shared/data, then scores it.
+# Rebuilds a default model (chvoice_core/assets/default.pt) from ../shared/data on the CPU, then scores it: the
+# recipe of the previous default. The shipped one was trained on a rented GPU with 15x the data seen
+# (tools/gpu_train.sh, whose header gives the exact sequence).
 #  1. tools/train_general.sh: width-32 U-Net, bounded gain head, perceptual loss, `general` profile (resumable);
 #  2. static int8 (calibrated on 256 `general` training tiles);
 #  3. the real-noise test set and its scores for the float model, the int8 model, RNNoise and DeepFilterNet3.
