@@ -118,10 +118,7 @@ def load_data(cfg: DataConfig = DataConfig(), broad: bool = False) -> DataSplit:
     if r.test_speech:
         extra = audio_folder(r.test_speech)
         test_speech = SpeechCorpus(test_speech.utterances + extra.utterances, f"{test_speech.name}+{extra.name}")
-    if r.noise is None:
-        bank: NoiseBank = synthetic_noise_bank(extra=EXTRA_SYNTH_CATEGORIES if broad else ())
-    else:
-        bank = noise_bank_from_path(r.noise)
+    bank = _noise_bank(r, broad)
     if r.test_noise is not None:
         test_bank = noise_bank_from_path(r.test_noise)
         train_bank = bank.without(test_bank.ids(), f"{bank.name}[train]")
@@ -132,25 +129,30 @@ def load_data(cfg: DataConfig = DataConfig(), broad: bool = False) -> DataSplit:
             cat_train, cat_test = category_folders(r.noise_categories).split(0.2)
             train_bank = train_bank.merged(cat_train, train_bank.name)
             test_bank = test_bank.merged(cat_test, test_bank.name)
-        for side, corpus in (("train", train_speech), ("test", test_speech)):
-            audio = [corpus.audio(u) for u in corpus.utterances]
-            clips = babble_clips(audio, 32 if side == "train" else 8, seed=1, prefix=side)
-            b = NoiseBank(clips, "babble", ())
-            if side == "train":
-                train_bank = train_bank.merged(b, train_bank.name)
-            else:
-                test_bank = test_bank.merged(b, test_bank.name)
+        train_bank = train_bank.merged(_babble(train_speech, "train"), train_bank.name)
+        test_bank = test_bank.merged(_babble(test_speech, "test"), test_bank.name)
     return DataSplit(train_speech, test_speech, train_bank, test_bank, cfg.label, r.rirs, cache)
 
 
+def _noise_bank(r: DataConfig, broad: bool) -> NoiseBank:
+    """The noise source (before any split): built-in synthetic noise, or the folder `r.noise`."""
+    if r.noise is None:
+        return synthetic_noise_bank(extra=EXTRA_SYNTH_CATEGORIES if broad else ())
+    return noise_bank_from_path(r.noise)
+
+
+def _babble(corpus: SpeechCorpus, side: str) -> NoiseBank:
+    """Babble made from one side's own speakers (32 clips for training, 8 for testing)."""
+    audio = [corpus.audio(u) for u in corpus.utterances]
+    return NoiseBank(babble_clips(audio, 32 if side == "train" else 8, seed=1, prefix=side), "babble", ())
+
+
 def _train_only(r: DataConfig, speech: SpeechCorpus, cache: Path, broad: bool) -> DataSplit:
-    bank = synthetic_noise_bank(extra=EXTRA_SYNTH_CATEGORIES if broad else ()) if r.noise is None \
-        else noise_bank_from_path(r.noise)
+    bank = _noise_bank(r, broad)
     if broad:
         if r.noise_categories:
             bank = bank.merged(category_folders(r.noise_categories), bank.name)
-        audio = [speech.audio(u) for u in speech.utterances]
-        bank = bank.merged(NoiseBank(babble_clips(audio, 32, seed=1, prefix="train"), "babble", ()), bank.name)
+        bank = bank.merged(_babble(speech, "train"), bank.name)
     return DataSplit(speech, speech, bank, bank, r.label + "[train-only]", r.rirs, cache)
 
 
