@@ -66,14 +66,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     train_speech, validation = data.train_speech, None
     if a.validate_every:
-        from .data import TestSetConfig, build_testset
-        from .train import Validation
-        # validation speakers are carved out of the training speakers: never the test speakers
-        train_speech, val_speech = data.train_speech.split_speakers(0.05, seed=a.seed + 1)
-        items = build_testset(val_speech, data.train_noise, profile,
-                              TestSetConfig(n=a.val_items, seed=a.seed + 77, max_seconds=4.0),
-                              rooms=data.rooms(seed=1000) if profile.p_room else None)
-        validation = Validation([it.mixture.noisy for it in items], [it.mixture.clean for it in items], a.val_key)
+        from .train import validation_set, validation_split
+        train_speech, val_speech = validation_split(data.train_speech, a.seed)
+        validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
     rooms = data.rooms(seed=0) if profile.p_room else None
     sampler = PairSampler(train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed, rooms=rooms)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes

@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -25,6 +25,10 @@ from .errors import ChvoiceError
 from .metrics import TOP_DB
 from .models.io import model_to_dict, save_model
 from .models.unet import causal_lookahead, normaliser_for
+
+if TYPE_CHECKING:
+    from .data import DataSplit, NoiseProfile
+    from .data.speech import SpeechCorpus
 
 Tensor = torch.Tensor
 # A target function maps (noisy dB tiles, clean dB tiles) [B,1,F,T] to the tiles the model should output;
@@ -150,6 +154,23 @@ class Validation:
         a = np.array(rows, dtype=np.float64)
         return {"si_sdr": float(np.nanmean(a[:, 0])), "pesq_wb": float(np.nanmean(a[:, 1])),
                 "stoi": float(np.nanmean(a[:, 2]))}
+
+
+def validation_split(train_speech: "SpeechCorpus", seed: int = 0) -> tuple["SpeechCorpus", "SpeechCorpus"]:
+    """(training, validation) speakers: validation speakers are carved out of the training speakers (never the
+    test speakers), the same ones for every run of a --seed, so packs and scoring tools can leave them out."""
+    return train_speech.split_speakers(0.05, seed=seed + 1)
+
+
+def validation_set(data: "DataSplit", val_speech: "SpeechCorpus", profile: "NoiseProfile", n_items: int = 40,
+                   seed: int = 0, key: str = "pesq_wb") -> Validation:
+    """The fixed validation mixtures of a run: `n_items` of at most 4 s from the validation speakers and the
+    training noise, in rooms of their own seed (1000) when the profile uses rooms."""
+    from .data import TestSetConfig, build_testset
+    items = build_testset(val_speech, data.train_noise, profile,
+                          TestSetConfig(n=n_items, seed=seed + 77, max_seconds=4.0),
+                          rooms=data.rooms(seed=1000) if profile.p_room else None)
+    return Validation([it.mixture.noisy for it in items], [it.mixture.clean for it in items], key)
 
 
 def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:

@@ -24,6 +24,7 @@ import soundfile as sf
 from chvoice_core.audio_io import SAMPLE_RATE
 from chvoice_core.data import load_data
 from chvoice_core.data.sources import DataConfig
+from chvoice_core.train import validation_split
 
 
 def _safe(name: str) -> str:
@@ -43,7 +44,7 @@ def main() -> None:
     tmp = out.with_name(out.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     data = load_data(DataConfig(data_root=a.data_root), broad=True)
-    train, val = data.train_speech.split_speakers(0.05, seed=a.seed + 1)
+    train, val = validation_split(data.train_speech, a.seed)
     n = int(a.speech_seconds * SAMPLE_RATE)
     speech_s = 0.0
     for u in train.utterances:

@@ -10,9 +10,9 @@ import argparse
 import json
 
 from chvoice_core.compress.artifact import load_artifact
-from chvoice_core.data import DataConfig, TestSetConfig, build_testset, get_profile, load_data
+from chvoice_core.data import DataConfig, get_profile, load_data
 from chvoice_core.dsp import FrontEnd
-from chvoice_core.train import Validation
+from chvoice_core.train import validation_set, validation_split
 
 
 def main() -> None:
@@ -24,10 +24,8 @@ def main() -> None:
     a = ap.parse_args()
     profile = get_profile("general")
     data = load_data(DataConfig(data_root=a.data_root), broad=True)
-    _, val_speech = data.train_speech.split_speakers(0.05, seed=a.seed + 1)
-    items = build_testset(val_speech, data.train_noise, profile,
-                          TestSetConfig(n=a.items, seed=a.seed + 77, max_seconds=4.0), rooms=data.rooms(seed=1000))
-    val = Validation([it.mixture.noisy for it in items], [it.mixture.clean for it in items])
+    _, val_speech = validation_split(data.train_speech, a.seed)
+    val = validation_set(data, val_speech, profile, a.items, a.seed)
     for path in a.models:
         model, _ = load_artifact(path)
         print(json.dumps({"model": path, **{k: round(v, 4) for k, v in val.score(model, FrontEnd()).items()}}))
