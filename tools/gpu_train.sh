@@ -65,11 +65,13 @@ declare -A ARGS=(
     [causal32]="--width 32 --causal --lookahead 2 --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
-    # INIT_DIR/<run>.pt: fine-tune that model (a fresh schedule) instead of starting from scratch
-    INIT=""; [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/$run.pt" ] && INIT="--init $INIT_DIR/$run.pt"
+    # a run named <recipe>_s<W> is that recipe with the perceptual loss's SI-SDR weight set to W (w32_s0.3)
+    base=${run%%_s*}; EXTRA=""; [ "$base" != "$run" ] && EXTRA="--sisdr-weight ${run#*_s}"
+    # INIT_DIR/<recipe>.pt: fine-tune that model (a fresh schedule) instead of starting from scratch
+    INIT=""; [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/$base.pt" ] && INIT="--init $INIT_DIR/$base.pt"
     # shellcheck disable=SC2086
     ( $PY -m chvoice_core.cli train --train-only --speech "$PACK/speech" --noise "$PACK/noise" --profile general \
-        --arch normal --mask --loss perceptual ${ARGS[$run]} --lr "${LR:-1e-3}" --schedule cosine --warmup "${WARMUP:-300}" $INIT \
+        --arch normal --mask --loss perceptual ${ARGS[$base]} $EXTRA --lr "${LR:-1e-3}" --schedule cosine --warmup "${WARMUP:-300}" $INIT \
         --clip-grad 5 --steps 1000000 --time-budget "$BUDGET" --workers "$WORKERS" --threads 1 --device "$DEVICE" \
         --checkpoint-every 2000 --quiet --out "/tmp/gpu-runs/$run" > "$OUT/$run.log" 2>&1 \
       && send "$run" ) &
