@@ -35,6 +35,8 @@ from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
 from .version import CODE_VERSION
 
+TEST_ROOM_SEED = 2000    # the test sets' rooms: a seed training (seed 0) never sees
+
 log = logging.getLogger("chvoice.zoo")
 TWIN_CALIBRATION_PROFILE = "weighted"   # twins of every profile are calibrated alike: only value ranges matter
 
@@ -113,7 +115,7 @@ class Zoo:
             p, split = get_profile(profile), self.split_for(profile)
             self._testsets[key] = build_testset(split.test_speech, split.test_noise, p,
                                                 TestSetConfig(n=n, max_seconds=self.test_seconds),
-                                                rooms=split.rooms(seed=2000) if p.p_room else None)
+                                                rooms=split.rooms(seed=TEST_ROOM_SEED) if p.p_room else None)
         return self._testsets[key]
 
     def calibration(self, profile: str, n: int = 256, causal: bool = False) -> torch.Tensor:
@@ -279,26 +281,68 @@ class Zoo:
                  log: "Callable[[str], None] | None" = print) -> None:
         """Build every (variant, profile) into the cache with `workers` processes of one torch thread each:
         small U-Nets use a second thread poorly, so two single-threaded builds finish sooner than two-threaded
-        builds one after the other. Jobs are (profile, parent architecture): each chain shares its prefixes."""
+        builds one after the other. First the simulated rooms (shared by every reverberant profile, simulated in
+        parallel once rather than by each build that needs them), then the parent architectures, then one job
+        per (profile, first compression step), the costliest first by training steps: a chain's variants share
+        their cached prefixes, and finer jobs keep both workers busy (the default run's zoo: one job per profile
+        and parent left one worker idle while the other distilled)."""
+        missing = [(v, p) for p in profiles for v in variants if not self._is_cached(v, p)]
+        if not missing:
+            return
+        if workers <= 1:
+            for v, p in missing:
+                self.entry(v, p)
+            return
+        for p in sorted({p for _, p in missing}):
+            if get_profile(p).p_room:
+                split = self.split_for(p)
+                for seed in (0, TEST_ROOM_SEED):
+                    split.rooms(seed=seed, workers=workers)
+        for phase in self.build_plan(missing):
+            self._run_jobs(phase, workers, log)
+
+    def build_plan(self, missing: list[tuple[str, str]]) -> list[list[tuple[str, list[str]]]]:
+        """The (variant, profile) pairs to build as two phases of (profile, variants) jobs: the parent
+        architectures (each once), then one job per (profile, first compression step), costliest first."""
+        roots: dict[tuple[str, str], list[str]] = {}
+        jobs: dict[tuple[str, str], list[str]] = {}
+        for v, p in missing:
+            keys = self.variant(v).prefix_ids()
+            (roots if len(keys) == 1 else jobs).setdefault((p, keys[min(1, len(keys) - 1)]), []).append(v)
+        for (p, _), vs in jobs.items():     # a chain's parent is built first, once, in the roots phase
+            root = self._root_variant(vs[0])
+            if root is not None and not self._is_cached(root, p):
+                roots.setdefault((p, self.variant(root).prefix_ids()[0]), [root])
+        order = sorted(jobs.items(), key=lambda kv: -self._build_cost(kv[1]))
+        return [[(p, vs) for (p, _), vs in roots.items()], [(p, vs) for (p, _), vs in order]]
+
+    def _root_variant(self, variant_id: str) -> str | None:
+        """The variant that is `variant_id`'s parent architecture alone, if the table has one."""
+        var = self.variant(variant_id)
+        try:
+            root = self.variant(var.arch)
+        except ChvoiceError:
+            return None
+        return root.id if var.teacher is None and not root.steps else None
+
+    def _build_cost(self, variants: list[str]) -> int:
+        """Optimiser steps a job runs (each shared prefix once), plus one per model: the schedule's weight."""
+        cost: dict[str, int] = {}
+        for v in variants:
+            var = self.variant(v)
+            for key, step in zip(var.prefix_ids()[1:], var.steps):
+                cost[key] = kind_of(step).train_steps(self.budget) + 1
+        return sum(cost.values())
+
+    def _run_jobs(self, jobs: list[tuple[str, list[str]]], workers: int, log: "Callable[[str], None] | None") -> None:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        jobs: dict[tuple[str, str], list[str]] = {}
-        for p in profiles:
-            for v in variants:
-                if not self._is_cached(v, p):
-                    jobs.setdefault((p, self.variant(v).prefix_ids()[0]), []).append(v)
         if not jobs:
             return
-        if workers <= 1 or len(jobs) == 1:
-            for (p, _), vs in jobs.items():
-                for v in vs:
-                    self.entry(v, p)
-            return
         args = [(self.budget, self.data, str(self.cache_dir), self.device, self.seed, self.test_seconds, p, vs,
-                 self.extra_variants)
-                for (p, _), vs in sorted(jobs.items(), key=lambda kv: -len(kv[1]))]
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=one_thread_worker) as pool:
+                 self.extra_variants) for p, vs in jobs]
+        with ProcessPoolExecutor(min(workers, len(args)), mp_context=mp.get_context("spawn"),
+                                 initializer=one_thread_worker) as pool:
             futures = [pool.submit(_build_job, *a) for a in args]
             for f in as_completed(futures):
                 for line in f.result():

@@ -47,3 +47,18 @@ def test_two_shards_on_one_machine_fill_one_cache(tmp_path, cache_dir):
     assert built[0] == {"normal@no-reverb", "normal-quant@no-reverb"} and built[1] == {"smaller@no-reverb"}
     zoo = Zoo(get_budget("smoke"), DataConfig(), cache_dir=tmp_path / "bench", progress=False)
     assert all(zoo._is_cached(v, "no-reverb") for v in VARIANTS)
+
+
+def test_build_plan_builds_parents_once_then_the_costliest_jobs_first(tmp_path):
+    zoo = Zoo(get_budget("quick"), DataConfig(), cache_dir=tmp_path, progress=False)
+    variants = ["normal-int8", "normal-kd-int8", "normal-kd-prune-int8", "normal-prune", "smaller-quant"]
+    missing = [(v, p) for p in ("weighted", "no-reverb") for v in variants]
+    roots, jobs = zoo.build_plan(missing)
+    assert sorted(roots) == [("no-reverb", ["normal"]), ("no-reverb", ["smaller"]),
+                             ("weighted", ["normal"]), ("weighted", ["smaller"])]
+    # distillation (600 steps at this budget) before the 30-step fine-tunes and the untrained steps
+    assert [vs for _, vs in jobs[:2]] == [["normal-kd-int8", "normal-kd-prune-int8"]] * 2
+    assert [vs for _, vs in jobs[2:4]] == [["normal-prune"]] * 2
+    assert sorted((v, p) for p, vs in jobs for v in vs) == sorted(missing)     # each pair once
+    for _, vs in jobs:        # a job's variants share their first compression step (its cached prefix)
+        assert len({zoo.variant(v).prefix_ids()[1] for v in vs}) == 1

@@ -17,9 +17,13 @@
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11 --noise-quality 0.3  # 48 MB: fits with gpu-init
 #   [GPU, carry gpu-data .whl gpu-init]  INIT_DIR=gpu-init LR=5e-4 WARMUP=200 RUNS="w32 causal32" \
 #       BUDGET=210 WORKERS=7 bash tools/gpu_train.sh $OUT                                       # pass 2
-#   chvoice quantize w32.pt --mode static --profile general --data-root ../shared/data --out w32-int8.pt
-#   python tools/ship_model.py w32-int8.pt --meta 'init_training={...pass 1...}'   (default.pt)
-#   python tools/ship_model.py causal32.pt --dest chvoice_core/assets/live.pt --meta 'init_training={...}'
+#   python tools/ship_model.py w32.pt --dest gpu-init2/w32.pt  (and causal32; pass 2's models)
+#   [GPU, carry gpu-data .whl gpu-init2]  INIT_DIR=gpu-init2 LR=5e-4 WARMUP=200 \
+#       RUNS="w32_s0.2 w32_s0.6 w32_s2 causal32_s0.6" BUDGET=510 WORKERS=3 bash tools/gpu_train.sh $OUT   # pass 3
+#   python tools/score_validation.py w32_s*.pt causal32_s0.6.pt                                # choose: w32_s2
+#   chvoice quantize w32_s2.pt --mode static --profile general --data-root ../shared/data --out w32_s2-int8.pt
+#   python tools/ship_model.py w32_s2-int8.pt --meta 'init_training={...pass 2, nesting pass 1...}'  (default.pt)
+#   python tools/ship_model.py causal32_s0.6.pt --dest chvoice_core/assets/live.pt --meta 'init_training={...}'
 # .whl: wheels the machine's image lacks, for its Python 3.12:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

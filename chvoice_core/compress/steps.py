@@ -130,6 +130,11 @@ class StepKind:
     int8: bool = False       # its convolutions run int8 kernels
     reshapes: bool = False   # the resulting architecture depends on the data (pruning)
     dynamic: bool = False    # the report's dynamic quantization (no conv runs int8)
+    trains: str = ""         # "student": trains budget.student_steps; "finetune": budget.finetune_steps
+
+    def train_steps(self, budget) -> int:
+        """Optimiser steps this step runs at `budget` (0: none): what the zoo schedules its builds by."""
+        return {"student": budget.student_steps, "finetune": budget.finetune_steps}.get(self.trains, 0)
 
 
 STEPS: dict[str, StepKind] = {}
@@ -269,7 +274,7 @@ def describe(steps) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- the steps
-@register("distil", Distil, "kd", "Knowledge distillation")
+@register("distil", Distil, "kd", "Knowledge distillation", trains="student")
 def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
     from ..models.unet import UNet, start_as_identity
     from ..train import train
@@ -283,7 +288,7 @@ def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
                                                       "lr": ctx.budget.distill_lr})
 
 
-@register("prune", Prune, "prune", "Pruning", reshapes=True)
+@register("prune", Prune, "prune", "Pruning", reshapes=True, trains="finetune")
 def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     from ..train import train
     from .pruning import PruneConfig, Pruner
@@ -314,7 +319,7 @@ def _int8(ctx: BuildContext, parent: nn.Module, s: Int8) -> StepResult:
     return StepResult(q, "static", {"config": parent.config, "calibration_tiles": s.calibration_tiles})
 
 
-@register("qat", QAT, "qat", "QAT int8 (FX)", final=True, int8=True)
+@register("qat", QAT, "qat", "QAT int8 (FX)", final=True, int8=True, trains="finetune")
 def _qat(ctx: BuildContext, parent: nn.Module, s: QAT) -> StepResult:
     from ..train import train
     from .quantize import convert, prepare_qat
@@ -330,7 +335,8 @@ def _pt2e(ctx: BuildContext, parent: nn.Module, s: PT2E) -> StepResult:
                       {"config": parent.config, "calibration_tiles": s.calibration_tiles})
 
 
-@register("pt2e-qat", PT2EQAT, "pt2eqat", "QAT int8 (torchao PT2E, compiled)", final=True, int8=True)
+@register("pt2e-qat", PT2EQAT, "pt2eqat", "QAT int8 (torchao PT2E, compiled)", final=True, int8=True,
+          trains="finetune")
 def _pt2e_qat(ctx: BuildContext, parent: nn.Module, s: PT2EQAT) -> StepResult:
     from ..train import train
     from .pt2e import Pt2eInt8, prepare_qat

@@ -84,12 +84,12 @@ class DataSplit:
     rirs: str | None = None
     cache_dir: Path | None = None
 
-    def rooms(self, seed: int = 0) -> list[Room]:
-        """Rooms for profiles that simulate them: measured RIRs when the data has them, else simulated
-        (training and test sets use different seeds, so test rooms are never trained on)."""
+    def rooms(self, seed: int = 0, workers: int = 1) -> list[Room]:
+        """Rooms for profiles that simulate them: measured RIRs when the data has them, else simulated, in
+        `workers` processes (training and test sets use different seeds, so test rooms are never trained on)."""
         if self.rirs:
             return measured_rooms(self.rirs)
-        return room_bank(RoomConfig(seed=seed), self.cache_dir / "rooms" if self.cache_dir else None)
+        return room_bank(RoomConfig(seed=seed), self.cache_dir / "rooms" if self.cache_dir else None, workers)
 
 
 def load_speech(path: str | None, cache_dir: Path) -> SpeechCorpus:
