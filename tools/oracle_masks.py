@@ -43,8 +43,8 @@ def main() -> None:
     root = Path(a.testset)
     rows: dict[str, list[tuple[float, float]]] = {}
     for path in list_audio_files(root / "noisy"):
-        x = read_audio(path)
-        y = read_audio(root / "clean" / path.name)
+        x, _ = read_audio(path)
+        y, _ = read_audio(root / "clean" / path.name)
         n = min(len(x), len(y))
         x, y = x[:n], y[:n]
         N, C = stft(torch.from_numpy(x), fe), stft(torch.from_numpy(y), fe)
