@@ -24,5 +24,6 @@ def test_oracles_rank_by_what_each_head_can_do(tmp_path):
            if line.startswith("| ") and not line.startswith("| head")}
     assert out.startswith("2 items")
     assert sdr["magnitude-bounded"] > sdr["noisy input"] + 5
-    assert sdr["magnitude-free"] > sdr["magnitude-bounded"]       # it may also add energy back
-    assert sdr["complex-bounded"] > sdr["magnitude-bounded"]      # it corrects the phase too
+    assert sdr["magnitude-free"] > sdr["noisy input"] + 5
+    # with the noisy phase either magnitude head errs; correcting the phase too does better than both
+    assert sdr["complex-bounded"] > max(sdr["magnitude-bounded"], sdr["magnitude-free"]) + 3
