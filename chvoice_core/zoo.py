@@ -281,8 +281,8 @@ class Zoo:
                  log: "Callable[[str], None] | None" = print) -> None:
         """Build every (variant, profile) into the cache with `workers` processes of one torch thread each:
         small U-Nets use a second thread poorly, so two single-threaded builds finish sooner than two-threaded
-        builds one after the other. First the simulated rooms (shared by every reverberant profile, simulated in
-        parallel once rather than by each build that needs them), then the parent architectures, then one job
+        builds one after the other. First the simulated rooms of the profiles that use them (`general`: simulated
+        in parallel once rather than by each build that needs them), then the parent architectures, then one job
         per (profile, first compression step), the costliest first by training steps: a chain's variants share
         their cached prefixes, and finer jobs keep both workers busy (the default run's zoo, cold, back to back on
         one 2-core VM: 565 s with one job per profile and parent, 502 s with these jobs; 924 s of builds in all)."""
