@@ -34,6 +34,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .budgets import get_budget
     from .data import get_profile, load_data
     from .data.pairs import PairSampler
+    from .data.rooms import TRAIN_ROOM_SEED
     from .dsp import FrontEnd
     from .models import UNet, start_as_identity
     from .models.archs import arch_config
@@ -69,7 +70,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         from .train import validation_set, validation_split
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
-    rooms = data.rooms(seed=0) if profile.p_room else None
+    rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
     sampler = PairSampler(train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed, rooms=rooms)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))

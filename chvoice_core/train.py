@@ -165,11 +165,12 @@ def validation_split(train_speech: "SpeechCorpus", seed: int = 0) -> tuple["Spee
 def validation_set(data: "DataSplit", val_speech: "SpeechCorpus", profile: "NoiseProfile", n_items: int = 40,
                    seed: int = 0, key: str = "pesq_wb") -> Validation:
     """The fixed validation mixtures of a run: `n_items` of at most 4 s from the validation speakers and the
-    training noise, in rooms of their own seed (1000) when the profile uses rooms."""
+    training noise, in rooms of their own seed when the profile uses rooms."""
     from .data import TestSetConfig, build_testset
+    from .data.rooms import VALIDATION_ROOM_SEED
     items = build_testset(val_speech, data.train_noise, profile,
                           TestSetConfig(n=n_items, seed=seed + 77, max_seconds=4.0),
-                          rooms=data.rooms(seed=1000) if profile.p_room else None)
+                          rooms=data.rooms(seed=VALIDATION_ROOM_SEED) if profile.p_room else None)
     return Validation([it.mixture.noisy for it in items], [it.mixture.clean for it in items], key)
 
 

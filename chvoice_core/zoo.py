@@ -27,6 +27,7 @@ from .compress.recipes import Variant, get_variant
 from .compress.steps import BuildContext, StepConfig, kind_of, quant_format, slug
 from .data import DataConfig, DataSplit, TestSetConfig, build_testset, get_profile, load_data
 from .data.pairs import PairSampler
+from .data.rooms import TEST_ROOM_SEED, TRAIN_ROOM_SEED
 from .dsp import FrontEnd, normalise, normalise_fixed
 from .errors import ChvoiceError
 from .models.archs import arch_config
@@ -34,8 +35,6 @@ from .models.unet import UNet, UNetConfig, count_macs, count_params, inference_l
 from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
 from .version import CODE_VERSION
-
-TEST_ROOM_SEED = 2000    # the test sets' rooms: a seed training (seed 0) never sees
 
 log = logging.getLogger("chvoice.zoo")
 TWIN_CALIBRATION_PROFILE = "weighted"   # twins of every profile are calibrated alike: only value ranges matter
@@ -106,7 +105,7 @@ class Zoo:
     def sampler(self, profile: str) -> PairSampler:
         p, split = get_profile(profile), self.split_for(profile)
         return PairSampler(split.train_speech, split.train_noise, p, self.fe.tile_samples, seed=self.seed,
-                           rooms=split.rooms(seed=0) if p.p_room else None)
+                           rooms=split.rooms(seed=TRAIN_ROOM_SEED) if p.p_room else None)
 
     def testset(self, profile: str, n: int | None = None) -> list:
         n = n or self.budget.test_utterances
@@ -294,12 +293,10 @@ class Zoo:
                 self.entry(v, p)
             return
         for p in sorted({p for _, p in missing}):
-            if get_profile(p).p_room:
-                split = self.split_for(p)
-                for seed in (0, TEST_ROOM_SEED):
-                    split.rooms(seed=seed, workers=workers)
-        for phase in self.build_plan(missing):
-            self._run_jobs(phase, workers, log)
+            if get_profile(p).p_room and not self.split_for(p).rirs:     # measured rooms are read, not simulated
+                for seed in (TRAIN_ROOM_SEED, TEST_ROOM_SEED):
+                    self.split_for(p).rooms(seed=seed, workers=workers)
+        self._run_phases(self.build_plan(missing), workers, log)
 
     def build_plan(self, missing: list[tuple[str, str]]) -> list[list[tuple[str, list[str]]]]:
         """The (variant, profile) pairs to build as two phases of (profile, variants) jobs: the parent
@@ -334,20 +331,27 @@ class Zoo:
                 cost[key] = kind_of(step).train_steps(self.budget) + 1
         return sum(cost.values())
 
-    def _run_jobs(self, jobs: list[tuple[str, list[str]]], workers: int, log: "Callable[[str], None] | None") -> None:
+    def _run_phases(self, phases: list[list[tuple[str, list[str]]]], workers: int,
+                    log: "Callable[[str], None] | None") -> None:
+        """Run the (profile, variants) jobs of each phase in one pool of worker processes, a phase after the
+        previous one has finished; a single job in all builds in this process."""
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
-        if not jobs:
+        jobs = [job for phase in phases for job in phase]
+        if len(jobs) == 1:
+            p, vs = jobs[0]
+            for v in vs:
+                self.entry(v, p)
             return
-        args = [(self.budget, self.data, str(self.cache_dir), self.device, self.seed, self.test_seconds, p, vs,
-                 self.extra_variants) for p, vs in jobs]
-        with ProcessPoolExecutor(min(workers, len(args)), mp_context=mp.get_context("spawn"),
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
                                  initializer=one_thread_worker) as pool:
-            futures = [pool.submit(_build_job, *a) for a in args]
-            for f in as_completed(futures):
-                for line in f.result():
-                    if log:
-                        log(line)
+            for phase in phases:
+                futures = [pool.submit(_build_job, self.budget, self.data, str(self.cache_dir), self.device,
+                                       self.seed, self.test_seconds, p, vs, self.extra_variants) for p, vs in phase]
+                for f in as_completed(futures):
+                    for line in f.result():
+                        if log:
+                            log(line)
 
     def chains(self, variants: list[str], profiles: list[str]) -> list[tuple[str, str, list[str]]]:
         """The zoo's independent build jobs, in a fixed order: (profile, parent, variants). Variants of one

@@ -23,10 +23,10 @@ import numpy as np
 
 from chvoice_core.data import DataConfig, load_data
 from chvoice_core.data.profiles import get_profile
+from chvoice_core.data.rooms import TEST_ROOM_SEED
 from chvoice_core.data.speech import SpeechCorpus
 from chvoice_core.data.testset import TestSetConfig, build_testset, write_testset
 
-ROOM_SEED = 2000          # training uses rooms of seed 0, validation 1000
 MIN_DYNAMIC_RANGE_DB = 30.0
 
 
@@ -56,7 +56,7 @@ def main() -> int:
                       p_room=0.25, p_colour=0.0, level_db=(0.0, 0.0))
     items = build_testset(speech, data.test_noise, profile,
                           TestSetConfig(n=len(speech), seed=a.seed, max_seconds=a.max_seconds),
-                          rooms=data.rooms(seed=ROOM_SEED))
+                          rooms=data.rooms(seed=TEST_ROOM_SEED))
     write_testset(items, a.out)
     n_spk = len(speech.speakers())
     rooms = sum("rt60" in it.mixture.params for it in items)

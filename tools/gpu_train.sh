@@ -48,8 +48,8 @@ PY=${PYTHON:-python3}
 { date; nvidia-smi -L 2>/dev/null || true; $PY -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())"
   cat "$PACK/PACK.json"; } > "$OUT/gpu.log" 2>&1
 # simulate the training rooms once, in parallel, before three runs would each do it on one core
-$PY -c "from chvoice_core.data.rooms import RoomConfig, room_bank; import os
-room_bank(RoomConfig(seed=0), os.path.join(os.environ['CHVOICE_CACHE'], 'rooms'), workers=os.cpu_count())" >> "$OUT/gpu.log" 2>&1
+$PY -c "from chvoice_core.data.rooms import TRAIN_ROOM_SEED, RoomConfig, room_bank; import os
+room_bank(RoomConfig(seed=TRAIN_ROOM_SEED), os.path.join(os.environ['CHVOICE_CACHE'], 'rooms'), workers=os.cpu_count())" >> "$OUT/gpu.log" 2>&1
 echo "rooms ready $(date)" >> "$OUT/gpu.log"
 
 # A model over 15 MiB (width 64: 54 MB) comes back as fp16 in 15 MiB parts (<run>.pt.fp16.00, .01, ...):

@@ -19,6 +19,10 @@ from ..audio_io import SAMPLE_RATE, atomic_path, list_audio_files
 from ..errors import ChvoiceError
 from .noise import load_rir
 
+# Rooms by use: training, the validation mixtures and the test sets draw rooms of disjoint seeds, so a model
+# is never scored in a room it was trained in.
+TRAIN_ROOM_SEED, VALIDATION_ROOM_SEED, TEST_ROOM_SEED = 0, 1000, 2000
+
 
 @dataclass(frozen=True)
 class RoomConfig:
