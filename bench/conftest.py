@@ -87,6 +87,10 @@ def _settings(config) -> Settings:
 
 def pytest_configure(config):
     config._chvoice_settings = _settings(config)
+    # inductor's compiled kernels (the PT2E int8 rows) live with the run's other caches: a cold run (an empty
+    # CHVOICE_CACHE) then compiles them as a fresh machine would, and a warm run reuses them. Its default,
+    # /tmp/torchinductor_<user>, outlived `rm -rf` of the cache and made "cold" runs warm for those rows.
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(config._chvoice_settings.cache_dir / "inductor"))
 
 
 def pytest_report_header(config):

@@ -21,7 +21,7 @@ LIVE_CANDIDATES = ("normal", "normal-kd-int8", "normal-kd-prune-int8")
 MODES = {"low-latency": LIVE_CANDIDATES, "low-latency-hq": ("normal", "normal-kd-prune-int8"),
          "no-lookahead": ("normal", "normal-kd-prune-int8"),
          "causal": ("causal", "causal-int8", "causal-prune50-int8")}     # one hop per call, only the new frame
-QUALITY_UTTERANCES = 20      # live vs offline on the same utterances: a paired difference, small spread
+QUALITY_UTTERANCES = 12      # live vs offline on the same utterances: a paired difference, small spread
 PRIMING_CALLS = 4
 SHIPPED = {"shipped:live-causal": ("live.pt", "causal"), "shipped:default-low-latency": ("default.pt", "low-latency")}
 

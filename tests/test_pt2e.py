@@ -31,6 +31,18 @@ def test_pt2e_int8_round_trips_and_agrees_with_fx(tmp_path):
     with torch.no_grad():
         assert torch.equal(again(x), y)          # observer ranges (eps included) reload exactly
     assert meta["quant"] == "pt2e" and again.config == m.config
+    # one compiled graph serves every caller: no_grad, inference_mode, an inference tensor, plain autograd mode
+    from torch._dynamo.utils import counters
+    before = counters["stats"]["unique_graphs"]
+    with torch.inference_mode():
+        x_inf = x.clone()
+        a = again(x_inf)
+    b = again(x)
+    with torch.inference_mode():
+        c = again(x)
+    assert counters["stats"]["unique_graphs"] == before
+    assert torch.equal(a, y) and torch.equal(b, y) and torch.equal(c, y)
+    b += 1.0          # outside inference mode, the output is an ordinary tensor
 
 
 def test_pt2e_refuses_causal_models():

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..models.unet import causal_lookahead, normaliser_for
+from ..models.unet import causal_lookahead, fuse_for_inference, normaliser_for
 from ..errors import ChvoiceError
 
 
@@ -26,7 +26,9 @@ class DistillConfig:
 
 def teacher_target(teacher: nn.Module, alpha: float = 0.0):
     """A train() target function: dB tiles the student should output (teacher output, mixed with clean)."""
-    teacher.eval().to(memory_format=torch.channels_last)   # as train() feeds it (faster on CPU)
+    # conv + BatchNorm + ReLU folded into one conv: the same targets (to float rounding), a width-8 teacher's
+    # batch of 16 tiles 74 -> 65 ms on one thread, about 3 % of a distillation step
+    teacher = fuse_for_inference(teacher.eval()).to(memory_format=torch.channels_last)   # as train() feeds it
     for p in teacher.parameters():
         p.requires_grad_(False)
 
