@@ -49,6 +49,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = cfg.__class__(**{**cfg.to_dict(), "base_width": a.width, "widths": None})
     if a.mask:
         cfg = cfg.__class__(**{**cfg.to_dict(), "mask": True})
+    if a.phase:
+        if a.causal:
+            raise ChvoiceError("--phase: a phase-aware head is offline only; drop --causal")
+        if a.loss != "perceptual":
+            raise ChvoiceError("--phase trains with --loss perceptual (dB tiles carry no phase)")
+        cfg = cfg.__class__(**{**cfg.to_dict(), "phase": True})
     if a.causal:
         from .models.io import MAX_LOOKAHEAD
         if not 0 <= a.lookahead <= MAX_LOOKAHEAD:
@@ -79,9 +85,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         init, imeta = load_artifact(a.init)
         if imeta.get("quant"):
             raise ChvoiceError(f"--init {a.init}: a quantized model ({imeta['quant']}); give the float model")
+        if cfg.phase and init.config == cfg.__class__(**{**cfg.to_dict(), "phase": False}):
+            from .models.unet import with_phase_head
+            init = with_phase_head(init)      # a magnitude model grows a phase head that starts at no rotation
         if init.config != cfg:
             raise ChvoiceError(f"--init {a.init}: its architecture ({init.config}) is not the one asked for ({cfg}); "
-                               f"pass the same --arch/--width/--mask/--causal/--lookahead")
+                               f"pass the same --arch/--width/--mask/--causal/--lookahead/--phase")
         model.load_state_dict(init.state_dict())
         # a fine-tune keeps its lineage: what the starting model had been through (nested for repeated passes)
         init_training = {k: imeta[k] for k in ("train_steps", "train_seconds", "batch_size", "lr", "init_training")
@@ -515,6 +524,9 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     model, meta = load_artifact(a.model)
     if meta.get("quant"):
         raise ChvoiceError(f"{a.model}: already quantized ({meta['quant']}); quantize the float model")
+    if meta["config"].phase:
+        raise ChvoiceError(f"{a.model}: a phase-aware model; quantization calibrates on dB tiles only (not yet "
+                           "for phase-aware models)")
     from dataclasses import fields
     kind = step_kind(a.mode)
     if not kind.final:
@@ -567,6 +579,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--init", metavar="MODEL.pt", help="start from this trained float model (same architecture): a "
                                                       "fine-tune with a fresh schedule")
     t.add_argument("--mask", action="store_true", help="bounded gain head (a mask in [0, 1]) instead of the report's free residual")
+    t.add_argument("--phase", action="store_true", help="phase-aware head: also sees phase cues and turns the noisy phase "
+                   "(offline models, --loss perceptual; --init may name the same model without it)")
     t.add_argument("--causal", action="store_true", help="time-causal U-Net for live use (streams frame by frame)")
     t.add_argument("--lookahead", type=int, default=2, help="frames of lookahead of a --causal model (default 2: 31.75 ms latency)")
     t.add_argument("--loss", default="db-mse", help="db-mse (the report) | perceptual (compressed magnitude + SI-SDR)")

@@ -5,6 +5,7 @@ Parameters are the report's (torchaudio Spectrogram n_fft=254, hop=127): 128 bin
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -80,6 +81,24 @@ def synthesise(db: Tensor, phase: Tensor, fe: FrontEnd, length: int) -> Tensor:
     return istft(torch.polar(from_db(db), phase), fe, length)
 
 
+def phase_features(spec: Tensor, fe: FrontEnd) -> Tensor:
+    """Shift-invariant phase cues of a complex STFT [..., F, T] -> [..., 4, F, T] in [-1, 1]: cos and sin of each
+    bin's phase advance over one hop less its nominal advance (the instantaneous-frequency deviation; none in the
+    first frame), and of the phase step from the bin below (none in the lowest bin). The raw phase is no cue: it
+    turns with the signal's position against the frame grid."""
+    ph = torch.angle(spec)
+    k = torch.arange(ph.shape[-2], device=ph.device, dtype=ph.dtype).unsqueeze(-1)
+    d_t = torch.nn.functional.pad(ph[..., 1:] - ph[..., :-1] - 2 * math.pi * fe.hop / fe.n_fft * k, (1, 0))
+    d_f = torch.nn.functional.pad(ph[..., 1:, :] - ph[..., :-1, :], (0, 0, 1, 0))
+    return torch.stack([d_t.cos(), d_t.sin(), d_f.cos(), d_f.sin()], dim=-3)
+
+
+def rotate_phase(phase: Tensor, rotation: Tensor) -> Tensor:
+    """The noisy phase [..., F, T] turned by a phase-aware model's rotation output (a, b) [..., 2, F, T]: by
+    atan2(b, 1 + a), so that (0, 0) keeps the noisy phase."""
+    return phase + torch.atan2(rotation[..., 1, :, :], 1 + rotation[..., 0, :, :])
+
+
 def normalise(tiles: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor, Tensor]:
     """Per-tile standardisation. tiles: [B, 1, F, T] -> (normalised, mean [B,1,1,1], std [B,1,1,1]).
 
@@ -116,36 +135,41 @@ def tile_starts(n_frames: int, fe: FrontEnd) -> list[int]:
 
 
 def split_tiles(db: Tensor, fe: FrontEnd) -> tuple[Tensor, list[int]]:
-    """[F, T] dB spectrogram -> ([K, 1, F, tile_frames] tiles, starts). Short inputs are padded at
-    the floor level (silence)."""
-    n_bins, n_frames = db.shape
+    """[F, T] dB spectrogram -> ([K, 1, F, tile_frames] tiles, starts); [C, F, T] (dB, then other
+    channels) -> [K, C, F, tile_frames]. Short inputs are padded at the floor level (silence; zeros in the
+    other channels)."""
+    x = db if db.dim() == 3 else db.unsqueeze(0)
+    n_frames = x.shape[-1]
     if n_frames < fe.tile_frames:
-        pad = db.new_full((n_bins, fe.tile_frames - n_frames), fe.floor_db)
-        db = torch.cat([db, pad], dim=1)
+        pad = x.new_zeros(*x.shape[:-1], fe.tile_frames - n_frames)
+        pad[0] = fe.floor_db
+        x = torch.cat([x, pad], dim=-1)
     starts = tile_starts(n_frames, fe)
-    tiles = torch.stack([db[:, s:s + fe.tile_frames] for s in starts]).unsqueeze(1)
+    tiles = torch.stack([x[..., s:s + fe.tile_frames] for s in starts])
     return tiles, starts
 
 
 def merge_tiles(tiles: Tensor, starts: list[int], n_frames: int, fe: FrontEnd) -> Tensor:
-    """Overlap-add [K, 1, F, tile_frames] tiles back to [F, n_frames] with a raised-cosine
-    cross-fade, so tile edges (where the network sees least context) weigh least."""
-    k, _, n_bins, tf = tiles.shape
+    """Overlap-add [K, 1, F, tile_frames] tiles back to [F, n_frames] ([K, C, ...] -> [C, F, n_frames]) with a
+    raised-cosine cross-fade, so tile edges (where the network sees least context) weigh least."""
+    k, c, n_bins, tf = tiles.shape
     total = max(n_frames, tf)
     w = torch.hann_window(tf + 2, periodic=False, device=tiles.device, dtype=tiles.dtype)[1:-1]
-    out = tiles.new_zeros(n_bins, total)
+    out = tiles.new_zeros(c, n_bins, total)
     wsum = tiles.new_zeros(total)
     for i, s in enumerate(starts):
-        out[:, s:s + tf] += tiles[i, 0] * w
+        out[..., s:s + tf] += tiles[i] * w
         wsum[s:s + tf] += w
-    return (out / wsum)[:, :n_frames]
+    out = (out / wsum)[..., :n_frames]
+    return out[0] if c == 1 else out
 
 
 TileFn = Callable[[Tensor], Tensor]
 
 
 def enhance_db(db: Tensor, tile_fn: TileFn, fe: FrontEnd, batch_size: int = 16) -> Tensor:
-    """Apply tile_fn ([B,1,F,T] dB -> [B,1,F,T] dB) over a whole [F, T] spectrogram of any length."""
+    """Apply tile_fn ([B,1,F,T] dB -> [B,1,F,T] dB) over a whole [F, T] spectrogram of any length; or
+    ([B,C,F,T] -> [B,C',F,T]) over a [C, F, T] stack (-> [C', F, T])."""
     tiles, starts = split_tiles(db, fe)
     outs = [tile_fn(tiles[i:i + batch_size]) for i in range(0, tiles.shape[0], batch_size)]
-    return merge_tiles(torch.cat(outs), starts, db.shape[1], fe)
+    return merge_tiles(torch.cat(outs), starts, db.shape[-1], fe)

@@ -9,19 +9,22 @@ import torch
 from torch import nn
 
 from .audio_io import SAMPLE_RATE
-from .dsp import FrontEnd, analyse, enhance_db, from_db, normalise, synthesise, to_db
+from .dsp import (FrontEnd, analyse, enhance_db, from_db, normalise, phase_features, rotate_phase, stft,
+                  synthesise, to_db)
 from .errors import ChvoiceError
 from .models.unet import (causal_lookahead, fuse_for_inference, inference_layout, is_causal, normaliser_for,
                           set_streaming)
 
 
 class Denoiser:
-    """Wraps a tile model ([B,1,F,T] normalised dB -> same) into waveform -> waveform."""
+    """Wraps a tile model ([B,1,F,T] normalised dB -> same; phase-aware: [B,5,F,T] -> [B,3,F,T]) into
+    waveform -> waveform."""
 
     def __init__(self, model: nn.Module, fe: FrontEnd = FrontEnd(), device: str | torch.device = "cpu",
                  batch_size: int = 16, name: str = "model"):
         self.device = torch.device(device)
         self.causal = is_causal(model)
+        self.phase = bool(getattr(getattr(model, "config", None), "phase", False))
         if self.causal and self.device.type == "cpu":
             model = fuse_for_inference(model.eval())
         self.model = inference_layout(model, self.device)
@@ -31,10 +34,13 @@ class Denoiser:
 
     @torch.no_grad()
     def tiles(self, db: torch.Tensor) -> torch.Tensor:
-        """Denoise dB tiles [B, 1, F, T] -> [B, 1, F, T] (per-tile normalisation around the model)."""
-        x, mean, std = normalise(db.to(self.device))
-        y = self.model(x)
-        return (y.float() * std + mean).to(db.device)
+        """Denoise dB tiles [B, 1, F, T] -> [B, 1, F, T] (per-tile normalisation around the model). Phase-aware
+        models: [B, 5, F, T] (dB, phase cues) -> [B, 3, F, T] (dB, rotation)."""
+        t = db.to(self.device)
+        x, mean, std = normalise(t[:, :1])
+        y = self.model(torch.cat([x, t[:, 1:]], dim=1) if self.phase else x).float()
+        out = y[:, :1] * std + mean
+        return (torch.cat([out, y[:, 1:]], dim=1) if self.phase else out).to(db.device)
 
     @torch.no_grad()
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -42,6 +48,12 @@ class Denoiser:
         if self.causal:
             return causal_offline(self.model, x, self.fe, self.device)
         wav = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        if self.phase:
+            spec = stft(wav, self.fe)
+            phase = torch.angle(spec)
+            stack = torch.cat([to_db(spec.abs(), self.fe).unsqueeze(0), phase_features(spec, self.fe)])
+            out = enhance_db(stack, self.tiles, self.fe, self.batch_size)
+            return synthesise(out[0], rotate_phase(phase, out[1:]), self.fe, len(x)).numpy()
         db, phase = analyse(wav, self.fe)
         out_db = enhance_db(db, self.tiles, self.fe, self.batch_size)
         return synthesise(out_db, phase, self.fe, len(x)).numpy()
@@ -55,6 +67,11 @@ class Denoiser:
             return causal_offline(self.model, x, self.fe, self.device, on_progress=on_progress)
         if 1 + len(x) // self.fe.hop <= self.fe.tile_frames:   # one tile (padded): nothing to chunk
             return self(x)
+        if self.phase:      # not chunked yet: the whole file in memory
+            y = self(x)
+            if on_progress is not None:
+                on_progress(1.0)
+            return y
         return enhance_long(np.ascontiguousarray(x, dtype=np.float32), self.tiles, self.fe, self.batch_size,
                             on_progress, inplace=inplace)
 

@@ -256,6 +256,9 @@ def make_streamer(model: nn.Module, mode: str | None = None, fe: FrontEnd = Fron
     """The live engine of a named mode: `causal` streams a causal model frame by frame (one hop per call, on
     `backend`); the other modes run a non-causal model over a rolling context. mode None: the model decides
     (causal models: causal; others: low-latency). A mode that does not fit the model is a ValueError."""
+    if getattr(getattr(model, "config", None), "phase", False):
+        from .errors import ChvoiceError
+        raise ChvoiceError("a phase-aware model runs offline only (chvoice denoise); live mode streams magnitude models")
     mode = mode or ("causal" if is_causal(model) else "low-latency")
     if mode == "causal":
         return CausalStreamingDenoiser(model, 1, fe, backend)

@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .audio_io import atomic_path
 from .data.pairs import PairSampler, StepBatches
-from .dsp import FrontEnd, analyse, from_db, istft, stft, to_db
+from .dsp import FrontEnd, analyse, from_db, istft, phase_features, rotate_phase, stft, to_db
 from .errors import ChvoiceError
 from .metrics import TOP_DB
 from .models.io import model_to_dict, save_model
@@ -88,30 +88,46 @@ def batch_si_sdr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> Tensor:
     return 10 * torch.log10((target.pow(2).sum(-1) + eps) / ((est - target).pow(2).sum(-1) + eps))
 
 
+def _is_phase_aware(model: nn.Module) -> bool:
+    config = getattr(getattr(model, "module", model), "config", None)     # DDP wraps the U-Net
+    return bool(getattr(config, "phase", False))
+
+
 def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd,
                     sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT) -> Tensor:
     """Compressed-magnitude MSE (|S|^0.3, both sides scaled by the noisy RMS so a mixture's level does not
-    weigh it) minus a small weight times the SI-SDR of the resynthesised waveform (noisy phase).
+    weigh it) minus a small weight times the SI-SDR of the resynthesised waveform (noisy phase). A phase-aware
+    model's estimate takes its rotated phase, and its spectral term is the usual mix of the compressed
+    magnitude (0.3) and the compressed complex spectrum (0.7), which also scores the phase.
     noisy, clean: waveforms [B, N]."""
     spec = stft(noisy, fe)
     n_db = to_db(spec.abs(), fe).unsqueeze(1)
     x, mean, std = normaliser_for(model)(n_db)
-    pred_db = (model(x) * std + mean).squeeze(1).float()
+    phased = _is_phase_aware(model)
+    if phased:
+        x = torch.cat([x, phase_features(spec, fe)], dim=1)
+    out = model(x).float()
+    pred_db = out[:, 0] * std[:, 0] + mean[:, 0]
     c_spec = stft(clean, fe)
-    look = causal_lookahead(model)
+    look = causal_lookahead(model)       # (phase-aware models are not causal)
     length = noisy.shape[-1]
     if look:   # output frame t estimates frame t - look: score the frames that have their estimate
         keep = spec.shape[-1] - look
         pred_db, spec, c_spec = pred_db[..., look:], spec[..., :keep], c_spec[..., :keep]
         length = (keep - 1) * fe.hop
+    phase = rotate_phase(torch.angle(spec), out[:, 1:]) if phased else torch.angle(spec)
     mag = from_db(pred_db)
     scale = noisy.pow(2).mean(-1).sqrt().clamp_min(1e-5)[:, None, None]
     c_mag = c_spec.abs()
     c = PERCEPTUAL_COMPRESS
-    cmag = torch.mean(((mag / scale).clamp_min(1e-8) ** c - (c_mag / scale).clamp_min(1e-8) ** c) ** 2)
-    est = istft(torch.polar(mag, torch.angle(spec)), fe, length)
+    m_c, c_c = (mag / scale).clamp_min(1e-8) ** c, (c_mag / scale).clamp_min(1e-8) ** c
+    spectral = torch.mean((m_c - c_c) ** 2)
+    if phased:
+        diff = torch.polar(m_c, phase) - torch.polar(c_c, torch.angle(c_spec))
+        spectral = 0.3 * spectral + 0.7 * torch.mean(diff.real ** 2 + diff.imag ** 2)   # |diff|^2, no sqrt at 0
+    est = istft(torch.polar(mag, phase), fe, length)
     sdr = batch_si_sdr(est, clean[..., :length]).clamp(max=60.0)
-    return cmag * 10.0 - sisdr_weight * sdr.mean()
+    return spectral * 10.0 - sisdr_weight * sdr.mean()
 
 
 def lr_factor(step: int, cfg: "TrainConfig", elapsed_s: float = 0.0) -> float:
@@ -177,6 +193,9 @@ def validation_set(data: "DataSplit", val_speech: "SpeechCorpus", profile: "Nois
 def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:
     """MSE in dB between the de-normalised prediction and the target tiles (a causal model's output frame t
     against target frame t - lookahead)."""
+    if _is_phase_aware(model):
+        raise ChvoiceError("a phase-aware model trains with the perceptual loss (--loss perceptual): dB tiles "
+                           "carry no phase")
     x, mean, std = normaliser_for(model)(noisy_db)
     pred = model(x) * std + mean
     look = causal_lookahead(model)

@@ -257,6 +257,9 @@ class Zoo:
         model, meta = load_artifact(variant.teacher)
         if meta.get("quant"):
             raise ChvoiceError(f"teacher {variant.teacher}: already quantized ({meta['quant']}); give a float model")
+        if meta["config"].phase:
+            raise ChvoiceError(f"teacher {variant.teacher}: a phase-aware model; the compression steps take "
+                               "magnitude models only (for now)")
         return model.float().eval(), None, {"recipe": [], "teacher": {"path": variant.teacher,
                                                                       "digest": variant.teacher_digest}}
 

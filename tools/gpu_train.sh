@@ -3,6 +3,7 @@
 #   w32       the default model's recipe (tools/train_general.sh: width 32, bounded gain, perceptual loss)
 #   w64       the same at the report's full width 64
 #   causal32  the live model's recipe (tools/train_causal.sh: causal, 2 frames of lookahead)
+#   w32p      w32 with the phase-aware head (--phase); INIT_DIR/w32.pt (a magnitude model) grows into it
 # Data: a pack of the training side of ../shared/data (tools/pack_training_data.py), since a rented machine
 # sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
 #
@@ -67,12 +68,17 @@ declare -A ARGS=(
     [w32]="--width 32 --batch-size ${BATCH:-64}"
     [w64]="--width 64 --batch-size ${BATCH:-64}"
     [causal32]="--width 32 --causal --lookahead 2 --batch-size ${BATCH:-64}"
+    [w32p]="--width 32 --phase --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
     # a run named <recipe>_s<W> is that recipe with the perceptual loss's SI-SDR weight set to W (w32_s0.3)
     base=${run%%_s*}; EXTRA=""; [ "$base" != "$run" ] && EXTRA="--sisdr-weight ${run#*_s}"
     # INIT_DIR/<recipe>.pt: fine-tune that model (a fresh schedule) instead of starting from scratch
-    INIT=""; [ -n "${INIT_DIR:-}" ] && [ -f "$INIT_DIR/$base.pt" ] && INIT="--init $INIT_DIR/$base.pt"
+    # (a phase-aware recipe <recipe>p may start from the magnitude model <recipe>.pt: it grows the phase head)
+    INIT=""
+    for f in "$base" "${base%p}"; do
+        [ -n "${INIT_DIR:-}" ] && [ -z "$INIT" ] && [ -f "$INIT_DIR/$f.pt" ] && INIT="--init $INIT_DIR/$f.pt"
+    done
     # shellcheck disable=SC2086
     ( $PY -m chvoice_core.cli train --train-only --speech "$PACK/speech" --noise "$PACK/noise" --profile general \
         --arch normal --mask --loss perceptual ${ARGS[$base]} $EXTRA --lr "${LR:-1e-3}" --schedule cosine --warmup "${WARMUP:-300}" $INIT \

@@ -64,7 +64,7 @@ MAX_LOOKAHEAD = 16       # frames (127 ms): beyond that a "live" model is not li
 def _check_spec(raw: Any, name: str) -> UNetConfig:
     if not isinstance(raw, dict):
         raise ChvoiceError(f"{name}: bad architecture spec (not a mapping)")
-    known = {"depth", "base_width", "bilinear", "residual", "widths", "mask", "causal", "lookahead"}
+    known = {"depth", "base_width", "bilinear", "residual", "widths", "mask", "causal", "lookahead", "phase"}
     extra = set(raw) - known
     if extra:
         raise ChvoiceError(f"{name}: bad architecture spec (unknown field {sorted(extra)[0]!r})")
@@ -78,7 +78,7 @@ def _check_spec(raw: Any, name: str) -> UNetConfig:
     look = raw.get("lookahead", 0)
     if not is_int(look) or not 0 <= look <= MAX_LOOKAHEAD:
         raise ChvoiceError(f"{name}: bad architecture spec (lookahead {look!r}: must be an integer 0..{MAX_LOOKAHEAD})")
-    for flag in ("bilinear", "residual", "mask", "causal"):
+    for flag in ("bilinear", "residual", "mask", "causal", "phase"):
         if flag in raw and not isinstance(raw[flag], bool):
             raise ChvoiceError(f"{name}: bad architecture spec ({flag} must be true or false)")
     widths = raw.get("widths")
@@ -87,6 +87,8 @@ def _check_spec(raw: Any, name: str) -> UNetConfig:
             raise ChvoiceError(f"{name}: bad architecture spec (widths needs {2 * (2 * depth + 1)} entries)")
         if not all(is_int(w) and 1 <= w <= MAX_WIDTH for w in widths):
             raise ChvoiceError(f"{name}: bad architecture spec (widths must be integers 1..{MAX_WIDTH})")
+    if raw.get("phase") and raw.get("causal"):
+        raise ChvoiceError(f"{name}: bad architecture spec (a phase-aware head cannot be causal)")
     cfg = UNetConfig.from_dict(raw)
     with torch.device("meta"):      # count parameters without allocating them
         n = sum(p.numel() for p in UNet(cfg).parameters())
