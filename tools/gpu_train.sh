@@ -25,6 +25,13 @@
 #   chvoice quantize w32_s2.pt --mode static --profile general --data-root ../shared/data --out w32_s2-int8.pt
 #   python tools/ship_model.py w32_s2-int8.pt --meta 'init_training={...pass 2, nesting pass 1...}'  (default.pt)
 #   python tools/ship_model.py causal32_s0.6.pt --dest chvoice_core/assets/live.pt --meta 'init_training={...}'
+# Prepared next (a GPU session; not run yet): the phase-aware head grown from pass 3's magnitude models. On the
+# 2-core CPU (45 min, 1 450 x 16 tiles) it bought no SI-SDR and cost 0.17 PESQ-WB (README): try it at scale
+# before building more on it.
+#   python tools/ship_model.py runs/gpu3/w32_s2.pt --dest gpu-init3/w32.pt                    # fp16, 6.7 MB
+#   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
+#       RUNS="w32p_s2 w32p_s0.6 w32_s2" BUDGET=510 WORKERS=3 bash tools/gpu_train.sh $OUT         # pass 4
+#   python tools/score_validation.py w32p_s2.pt w32p_s0.6.pt w32_s2.pt   (w32_s2: the same time without phase)
 # .whl: wheels the machine's image lacks, for its Python 3.12:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
