@@ -27,3 +27,10 @@ def test_oracles_rank_by_what_each_head_can_do(tmp_path):
     assert sdr["magnitude-free"] > sdr["noisy input"] + 5
     # with the noisy phase either magnitude head errs; correcting the phase too does better than both
     assert sdr["complex-bounded"] > max(sdr["magnitude-bounded"], sdr["magnitude-free"]) + 3
+    # another STFT frame: the same ranking, and the header says which frame was used
+    out = subprocess.run([sys.executable, str(ROOT / "tools" / "oracle_masks.py"), str(tmp_path), "--n-fft", "512",
+                          "--hop", "128"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert "STFT 512/128" in out.splitlines()[0]
+    sdr512 = {line.split("|")[1].strip(): float(line.split("|")[2]) for line in out.splitlines()
+              if line.startswith("| ") and not line.startswith("| head")}
+    assert sdr512["complex-bounded"] > sdr512["magnitude-bounded"] > sdr512["noisy input"] + 5

@@ -2,7 +2,7 @@
 given the clean reference (an oracle), with this project's STFT front end. It says how much of a target a
 head can reach at all, e.g. whether +7 dB SI-SDR over the noisy input needs a phase-aware head.
 
-    python tools/oracle_masks.py runs/real-testset [--pesq]
+    python tools/oracle_masks.py runs/real-testset [--pesq] [--n-fft 512 --hop 256]   (other STFT frames)
 
 Heads (N: noisy STFT, C: clean STFT):
   magnitude-bounded   |C| / |N| clipped to [0, 1], noisy phase (the shipped model's head: gain <= 0 dB)
@@ -38,8 +38,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("testset", help="a folder with noisy/ and clean/ holding files of the same names")
     ap.add_argument("--pesq", action="store_true", help="also score PESQ-WB (slower)")
+    ap.add_argument("--n-fft", type=int, default=FrontEnd().n_fft, help="STFT frame (default: the report's 254)")
+    ap.add_argument("--hop", type=int, default=FrontEnd().hop, help="STFT hop (default: the report's 127)")
     a = ap.parse_args()
-    fe = FrontEnd()
+    fe = FrontEnd(n_fft=a.n_fft, hop=a.hop)
     root = Path(a.testset)
     rows: dict[str, list[tuple[float, float]]] = {}
     for path in list_audio_files(root / "noisy"):
@@ -53,7 +55,7 @@ def main() -> None:
             est = istft(N * mask, fe, n).numpy()
             rows.setdefault(head, []).append((si_sdr(est, y), pesq_wb(est, y) if a.pesq else float("nan")))
     base = float(np.mean([r[0] for r in rows["noisy input"]]))
-    print(f"{len(rows['noisy input'])} items, {root}")
+    print(f"{len(rows['noisy input'])} items, {root}, STFT {fe.n_fft}/{fe.hop}")
     print("| head (oracle) | SI-SDR dB | gain dB | PESQ-WB |\n|---|---|---|---|")
     for head, r in rows.items():
         s, p = np.array(r).T
