@@ -26,8 +26,8 @@
 #   python tools/ship_model.py w32_s2-int8.pt --meta 'init_training={...pass 2, nesting pass 1...}'  (default.pt)
 #   python tools/ship_model.py causal32_s0.6.pt --dest chvoice_core/assets/live.pt --meta 'init_training={...}'
 # Prepared next (a GPU session; not run yet): the phase-aware head grown from pass 3's magnitude models. On the
-# 2-core CPU (45 min, 1 450 x 16 tiles) it bought no SI-SDR and cost 0.17 PESQ-WB (README): try it at scale
-# before building more on it.
+# 2-core CPU (45 min, 1 450 x 16 tiles) it bought no SI-SDR and cost 0.17 PESQ-WB, its rotation never learned
+# (README): run this only to see whether scale alone changes that; complex-valued inputs are the next design.
 #   python tools/ship_model.py runs/gpu3/w32_s2.pt --dest gpu-init3/w32.pt                    # fp16, 6.7 MB
 #   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
 #       RUNS="w32p_s2 w32p_s0.6 w32_s2" BUDGET=510 WORKERS=3 bash tools/gpu_train.sh $OUT         # pass 4
