@@ -12,8 +12,8 @@ from .audio_io import SAMPLE_RATE
 from .dsp import (FrontEnd, analyse, enhance_db, from_db, normalise, phase_features, rotate_phase, stft,
                   synthesise, to_db)
 from .errors import ChvoiceError
-from .models.unet import (causal_lookahead, fuse_for_inference, inference_layout, is_causal, normaliser_for,
-                          set_streaming)
+from .models.unet import (causal_lookahead, fuse_for_inference, inference_layout, is_causal, is_phase_aware,
+                          normaliser_for, set_streaming)
 
 
 class Denoiser:
@@ -24,7 +24,7 @@ class Denoiser:
                  batch_size: int = 16, name: str = "model"):
         self.device = torch.device(device)
         self.causal = is_causal(model)
-        self.phase = bool(getattr(getattr(model, "config", None), "phase", False))
+        self.phase = is_phase_aware(model)
         if self.causal and self.device.type == "cpu":
             model = fuse_for_inference(model.eval())
         self.model = inference_layout(model, self.device)

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .dsp import FrontEnd, normalise, normalise_fixed, to_db, from_db
-from .models.unet import causal_lookahead, fuse_for_inference, inference_layout, is_causal, set_streaming
+from .models.unet import causal_lookahead, fuse_for_inference, inference_layout, is_causal, is_phase_aware, set_streaming
 
 
 @dataclass(frozen=True)
@@ -256,7 +256,7 @@ def make_streamer(model: nn.Module, mode: str | None = None, fe: FrontEnd = Fron
     """The live engine of a named mode: `causal` streams a causal model frame by frame (one hop per call, on
     `backend`); the other modes run a non-causal model over a rolling context. mode None: the model decides
     (causal models: causal; others: low-latency). A mode that does not fit the model is a ValueError."""
-    if getattr(getattr(model, "config", None), "phase", False):
+    if is_phase_aware(model):
         from .errors import ChvoiceError
         raise ChvoiceError("a phase-aware model runs offline only (chvoice denoise); live mode streams magnitude models")
     mode = mode or ("causal" if is_causal(model) else "low-latency")

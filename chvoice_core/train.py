@@ -24,7 +24,7 @@ from .dsp import FrontEnd, analyse, from_db, istft, phase_features, rotate_phase
 from .errors import ChvoiceError
 from .metrics import TOP_DB
 from .models.io import model_to_dict, save_model
-from .models.unet import causal_lookahead, normaliser_for
+from .models.unet import causal_lookahead, is_phase_aware, normaliser_for
 
 if TYPE_CHECKING:
     from .data import DataSplit, NoiseProfile
@@ -88,11 +88,6 @@ def batch_si_sdr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> Tensor:
     return 10 * torch.log10((target.pow(2).sum(-1) + eps) / ((est - target).pow(2).sum(-1) + eps))
 
 
-def _is_phase_aware(model: nn.Module) -> bool:
-    config = getattr(getattr(model, "module", model), "config", None)     # DDP wraps the U-Net
-    return bool(getattr(config, "phase", False))
-
-
 def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd,
                     sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT) -> Tensor:
     """Compressed-magnitude MSE (|S|^0.3, both sides scaled by the noisy RMS so a mixture's level does not
@@ -103,7 +98,7 @@ def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd
     spec = stft(noisy, fe)
     n_db = to_db(spec.abs(), fe).unsqueeze(1)
     x, mean, std = normaliser_for(model)(n_db)
-    phased = _is_phase_aware(model)
+    phased = is_phase_aware(model)
     if phased:
         x = torch.cat([x, phase_features(spec, fe)], dim=1)
     out = model(x).float()
@@ -193,7 +188,7 @@ def validation_set(data: "DataSplit", val_speech: "SpeechCorpus", profile: "Nois
 def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:
     """MSE in dB between the de-normalised prediction and the target tiles (a causal model's output frame t
     against target frame t - lookahead)."""
-    if _is_phase_aware(model):
+    if is_phase_aware(model):
         raise ChvoiceError("a phase-aware model trains with the perceptual loss (--loss perceptual): dB tiles "
                            "carry no phase")
     x, mean, std = normaliser_for(model)(noisy_db)

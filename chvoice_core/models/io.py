@@ -87,8 +87,6 @@ def _check_spec(raw: Any, name: str) -> UNetConfig:
             raise ChvoiceError(f"{name}: bad architecture spec (widths needs {2 * (2 * depth + 1)} entries)")
         if not all(is_int(w) and 1 <= w <= MAX_WIDTH for w in widths):
             raise ChvoiceError(f"{name}: bad architecture spec (widths must be integers 1..{MAX_WIDTH})")
-    if raw.get("phase") and raw.get("causal"):
-        raise ChvoiceError(f"{name}: bad architecture spec (a phase-aware head cannot be causal)")
     cfg = UNetConfig.from_dict(raw)
     with torch.device("meta"):      # count parameters without allocating them
         n = sum(p.numel() for p in UNet(cfg).parameters())

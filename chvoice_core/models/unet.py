@@ -226,6 +226,12 @@ def is_causal(model: nn.Module) -> bool:
     return bool(stream_pads(model))
 
 
+def is_phase_aware(model: nn.Module) -> bool:
+    """Whether a model (float, DDP-wrapped or loaded artifact) has the phase-aware head (UNetConfig.phase)."""
+    config = getattr(getattr(model, "module", model), "config", None)
+    return bool(getattr(config, "phase", False))
+
+
 def causal_lookahead(model: nn.Module) -> int:
     """Frames an output frame lags its input frame (0 for non-causal models)."""
     return next((m.frames for m in model.modules() if isinstance(m, StreamPad) and m.is_delay), 0)
