@@ -60,6 +60,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not 0 <= a.lookahead <= MAX_LOOKAHEAD:
             raise ChvoiceError(f"--lookahead must be 0..{MAX_LOOKAHEAD} frames")
         cfg = cfg.__class__(**{**cfg.to_dict(), "causal": True, "lookahead": a.lookahead})
+    try:
+        cfg = cfg.__class__(**{**cfg.to_dict(), "n_fft": a.n_fft, "hop": a.hop})
+    except ValueError as e:
+        raise ChvoiceError(f"--n-fft/--hop: {e}") from None
+    fe = FrontEnd(n_fft=cfg.n_fft, hop=cfg.hop)
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise ChvoiceError(f"--out {out}: exists and is not a folder")
@@ -77,7 +82,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
-    sampler = PairSampler(train_speech, data.train_noise, profile, FrontEnd().tile_samples, seed=a.seed, rooms=rooms)
+    sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
     if a.init:                    # fine-tune: start from a trained float model of the same architecture
@@ -88,7 +93,9 @@ def cmd_train(a: argparse.Namespace) -> int:
         if cfg.phase and init.config == cfg.__class__(**{**cfg.to_dict(), "phase": False}):
             from .models.unet import with_phase_head
             init = with_phase_head(init)      # a magnitude model grows a phase head that starts at no rotation
-        if init.config != cfg:
+        # the net is convolutional, so a model can start from one trained on another STFT (re-framing)
+        same_net = lambda c: c.__class__(**{**c.to_dict(), "n_fft": cfg.n_fft, "hop": cfg.hop})
+        if same_net(init.config) != cfg:
             raise ChvoiceError(f"--init {a.init}: its architecture ({init.config}) is not the one asked for ({cfg}); "
                                f"pass the same --arch/--width/--mask/--causal/--lookahead/--phase")
         model.load_state_dict(init.state_dict())
@@ -495,7 +502,7 @@ def cmd_live(a: argparse.Namespace) -> int:
                            f"{'causal' if causal_mode else 'non-causal'} model "
                            f"({'train one with chvoice train --causal' if causal_mode else 'use --mode causal'})")
     try:
-        engine = make_streamer(den.model, a.mode, backend=a.backend)
+        engine = make_streamer(den.model, a.mode, fe=den.fe, backend=a.backend)
     except ImportError as e:
         raise ChvoiceError(f"--backend {a.backend}: {e}") from None
     engine.warm_up()
@@ -583,6 +590,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "(offline models, --loss perceptual; --init may name the same model without it)")
     t.add_argument("--causal", action="store_true", help="time-causal U-Net for live use (streams frame by frame)")
     t.add_argument("--lookahead", type=int, default=2, help="frames of lookahead of a --causal model (default 2: 31.75 ms latency)")
+    t.add_argument("--n-fft", type=int, default=254, help="STFT frame in samples (default: the report's 254, 128 "
+                   "bins); saved with the model. 510 gives 32 ms frames and 256 bins")
+    t.add_argument("--hop", type=int, default=127, help="STFT hop in samples (default 127); saved with the model")
     t.add_argument("--loss", default="db-mse", help="db-mse (the report) | perceptual (compressed magnitude + SI-SDR)")
     t.add_argument("--sisdr-weight", type=float,
                    help="weight of the SI-SDR term of the perceptual loss, per dB, against 10 x the compressed-"

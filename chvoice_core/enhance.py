@@ -12,23 +12,23 @@ from .audio_io import SAMPLE_RATE
 from .dsp import (FrontEnd, analyse, enhance_db, from_db, normalise, phase_features, rotate_phase, stft,
                   synthesise, to_db)
 from .errors import ChvoiceError
-from .models.unet import (causal_lookahead, fuse_for_inference, inference_layout, is_causal, is_phase_aware,
-                          normaliser_for, set_streaming)
+from .models.unet import (causal_lookahead, front_end, fuse_for_inference, inference_layout, is_causal,
+                          is_phase_aware, normaliser_for, set_streaming)
 
 
 class Denoiser:
     """Wraps a tile model ([B,1,F,T] normalised dB -> same; phase-aware: [B,5,F,T] -> [B,3,F,T]) into
     waveform -> waveform."""
 
-    def __init__(self, model: nn.Module, fe: FrontEnd = FrontEnd(), device: str | torch.device = "cpu",
+    def __init__(self, model: nn.Module, fe: FrontEnd | None = None, device: str | torch.device = "cpu",
                  batch_size: int = 16, name: str = "model"):
         self.device = torch.device(device)
+        self.fe = fe or front_end(model)      # the STFT the model was trained on unless told otherwise
         self.causal = is_causal(model)
         self.phase = is_phase_aware(model)
         if self.causal and self.device.type == "cpu":
             model = fuse_for_inference(model.eval())
         self.model = inference_layout(model, self.device)
-        self.fe = fe
         self.batch_size = batch_size
         self.name = name
 

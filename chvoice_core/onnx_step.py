@@ -18,7 +18,7 @@ from torch import nn
 
 from .compress.ort import available  # noqa: F401  (re-exported: one check for every ONNX path)
 from .errors import ChvoiceError
-from .models.unet import is_causal, set_streaming, stream_pads
+from .models.unet import front_end, is_causal, set_streaming, stream_pads
 
 Tensor = torch.Tensor
 
@@ -99,15 +99,18 @@ class OrtStep:
 
 
 @torch.no_grad()
-def export_model(model: nn.Module, path, frames: int = 128, n_bins: int = 128) -> dict:
+def export_model(model: nn.Module, path, frames: int = 128, n_bins: int | None = None) -> dict:
     """Write a model as ONNX for deployment. Non-causal U-Nets: the tile model [B, 1, F, T] (normalised dB in,
     normalised dB out; batch dynamic, T = `frames`, a multiple of 2**depth); models that already run in ONNX
     Runtime (the `onnx` and `ort-int8` steps: float or QDQ int8) are written as they are. Causal U-Nets: the
     streaming step (one frame and every layer's state in, the output frame and the new states out), which is
-    what a live deployment runs. Returns a description of the graph's inputs and outputs."""
+    what a live deployment runs. F (`n_bins`): the model's front end's bins unless given. Returns a description of
+    the graph's inputs and outputs and the STFT around it."""
     from .audio_io import atomic_path
     from .compress.ort import OrtTileModel, tile_graph
     from .compress.quantize import int8_layers
+    fe = front_end(model)
+    n_bins = n_bins or fe.n_bins
     if isinstance(model, OrtTileModel):
         graph = model.graph.numpy().tobytes()
         desc = {"kind": "tile", "inputs": {"tiles": ["batch", 1, n_bins, frames]}, "outputs": ["out"],
@@ -125,4 +128,4 @@ def export_model(model: nn.Module, path, frames: int = 128, n_bins: int = 128) -
         desc = {"kind": "tile", "inputs": {"tiles": ["batch", 1, n_bins, frames]}, "outputs": ["out"]}
     with atomic_path(path) as tmp:
         tmp.write_bytes(graph)
-    return desc
+    return {**desc, "front_end": {"n_fft": fe.n_fft, "hop": fe.hop, "window": "hann", "sample_rate": fe.sample_rate}}

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from .dsp import FrontEnd, normalise, normalise_fixed, to_db, from_db
-from .models.unet import causal_lookahead, fuse_for_inference, inference_layout, is_causal, is_phase_aware, set_streaming
+from .models.unet import (causal_lookahead, front_end, fuse_for_inference, inference_layout, is_causal, is_phase_aware,
+                          set_streaming)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,8 @@ class StreamingDenoiser:
     """process(block [n]) -> denoised samples (any count); flush() -> the rest. Output lags input by
     `delay_samples` (= n_fft - hop): out[i] is the denoised input[i - delay_samples]."""
 
-    def __init__(self, model: nn.Module, cfg: StreamConfig = LIVE_MODES["low-latency"], fe: FrontEnd = FrontEnd()):
+    def __init__(self, model: nn.Module, cfg: StreamConfig = LIVE_MODES["low-latency"], fe: FrontEnd | None = None):
+        fe = fe or front_end(model)
         self.model, self.cfg, self.fe = inference_layout(model.eval()), cfg, fe
         self.window = fe.window().numpy().astype(np.float64)
         self.half = fe.n_fft // 2                                 # 127: frame j spans [j*hop - half, j*hop + half)
@@ -212,7 +214,8 @@ class CausalStreamingDenoiser(StreamingDenoiser):
     its input by `lookahead` frames) is the engine's lookahead. The output equals `causal_offline` on the whole
     signal for any block size. Latency: (step_frames + lookahead) * hop + n_fft - hop samples."""
 
-    def __init__(self, model: nn.Module, step_frames: int = 1, fe: FrontEnd = FrontEnd(), backend: str = "auto"):
+    def __init__(self, model: nn.Module, step_frames: int = 1, fe: FrontEnd | None = None, backend: str = "auto"):
+        fe = fe or front_end(model)
         look = causal_lookahead(model)
         if not is_causal(model):
             raise ValueError("CausalStreamingDenoiser needs a causal model (UNetConfig(causal=True))")
@@ -251,7 +254,7 @@ class CausalStreamingDenoiser(StreamingDenoiser):
         return (y.float() * std + mean)[0, 0]
 
 
-def make_streamer(model: nn.Module, mode: str | None = None, fe: FrontEnd = FrontEnd(),
+def make_streamer(model: nn.Module, mode: str | None = None, fe: FrontEnd | None = None,
                   backend: str = "auto") -> StreamingDenoiser:
     """The live engine of a named mode: `causal` streams a causal model frame by frame (one hop per call, on
     `backend`); the other modes run a non-causal model over a rolling context. mode None: the model decides

@@ -24,7 +24,7 @@ from .dsp import FrontEnd, analyse, from_db, istft, phase_features, rotate_phase
 from .errors import ChvoiceError
 from .metrics import TOP_DB
 from .models.io import model_to_dict, save_model
-from .models.unet import causal_lookahead, is_phase_aware, normaliser_for
+from .models.unet import causal_lookahead, front_end, is_phase_aware, normaliser_for
 
 if TYPE_CHECKING:
     from .data import DataSplit, NoiseProfile
@@ -150,7 +150,7 @@ class Validation:
     clean: list[np.ndarray]
     key: str = "pesq_wb"      # pesq_wb | si_sdr | stoi
 
-    def score(self, model: nn.Module, fe: FrontEnd) -> dict[str, float]:
+    def score(self, model: nn.Module, fe: FrontEnd | None = None) -> dict[str, float]:
         from .enhance import Denoiser
         from .metrics import pesq_wb, si_sdr, stoi
         was = model.training
@@ -211,7 +211,7 @@ def _dist_info() -> tuple[int, int, int]:
 
 def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str | os.PathLike | None = None,
           meta: dict[str, Any] | None = None, target_fn: TargetFn | None = None, resume: bool = False,
-          fe: FrontEnd = FrontEnd(), on_step: Callable[[int, nn.Module], nn.Module | None] | None = None,
+          fe: FrontEnd | None = None, on_step: Callable[[int, nn.Module], nn.Module | None] | None = None,
           make_optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None,
           validation: Validation | None = None) -> dict[str, Any]:
     """Train `model` in place for cfg.steps steps. Writes <out_dir>/checkpoint.pt every checkpoint_every
@@ -220,6 +220,7 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
 
     `on_step(step, model)` may return a replaced model (pruning changes the architecture); the optimiser
     is then rebuilt. Returns {'history': [...], 'steps': n, ...}."""
+    fe = fe or front_end(model)
     world, rank, local_rank = _dist_info()
     device = torch.device(cfg.device)
     if device.type == "cuda":

@@ -31,7 +31,7 @@ from .data.rooms import TEST_ROOM_SEED, TRAIN_ROOM_SEED
 from .dsp import FrontEnd, normalise, normalise_fixed
 from .errors import ChvoiceError
 from .models.archs import arch_config
-from .models.unet import UNet, UNetConfig, count_macs, count_params, inference_layout, start_as_identity
+from .models.unet import UNet, UNetConfig, count_macs, count_params, front_end, inference_layout, start_as_identity
 from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
 from .version import CODE_VERSION
@@ -102,9 +102,10 @@ class Zoo:
     def data_label(self) -> str:
         return self.data.label
 
-    def sampler(self, profile: str) -> PairSampler:
+    def sampler(self, profile: str, fe: FrontEnd | None = None) -> PairSampler:
+        """Training pairs of one tile of `fe` (default: the zoo's, the report's front end)."""
         p, split = get_profile(profile), self.split_for(profile)
-        return PairSampler(split.train_speech, split.train_noise, p, self.fe.tile_samples, seed=self.seed,
+        return PairSampler(split.train_speech, split.train_noise, p, (fe or self.fe).tile_samples, seed=self.seed,
                            rooms=split.rooms(seed=TRAIN_ROOM_SEED) if p.p_room else None)
 
     def testset(self, profile: str, n: int | None = None) -> list:
@@ -117,17 +118,18 @@ class Zoo:
                                                 rooms=split.rooms(seed=TEST_ROOM_SEED) if p.p_room else None)
         return self._testsets[key]
 
-    def calibration(self, profile: str, n: int = 256, causal: bool = False) -> torch.Tensor:
+    def calibration(self, profile: str, n: int = 256, causal: bool = False, fe: FrontEnd | None = None) -> torch.Tensor:
         """Normalised noisy training tiles [n, 1, F, T] for static-quantization calibration (causal: with the
-        causal models' fixed standardisation)."""
-        key = f"{profile}:{n}:{causal}"
+        causal models' fixed standardisation), through `fe` (default: the zoo's)."""
+        fe = fe or self.fe
+        key = f"{profile}:{n}:{causal}:{fe.n_fft}/{fe.hop}"
         if key not in self._calibration:
-            s = self.sampler(profile)
+            s = self.sampler(profile, fe)
             norm = normalise_fixed if causal else normalise
             tiles = []
             for i in range(0, n, 16):
                 noisy, clean = s.batch(10_000_000 + i, min(16, n - i))
-                tiles.append(norm(db_pairs(noisy, clean, self.fe, torch.device("cpu"))[0])[0])
+                tiles.append(norm(db_pairs(noisy, clean, fe, torch.device("cpu"))[0])[0])
             self._calibration[key] = torch.cat(tiles)
         return self._calibration[key]
 
@@ -271,9 +273,10 @@ class Zoo:
         """Run one registered compression step (compress.steps) on `parent`."""
         if pmeta.get("quant"):
             raise ChvoiceError(f"cannot apply {kind_of(s).name} to an already quantized model")
+        fe = front_end(parent)      # a model from outside the zoo may read another STFT than the report's
         ctx = BuildContext(budget=self.budget, seed=self.seed, profile=profile,
-                           sampler=lambda: self.sampler(profile),
-                           calibration=lambda n, causal: self.calibration(profile, n, causal=causal),
+                           sampler=lambda: self.sampler(profile, fe),
+                           calibration=lambda n, causal: self.calibration(profile, n, causal=causal, fe=fe),
                            train_cfg=lambda steps, lr: self._train_cfg(steps, lr=lr))
         r = kind_of(s).apply(ctx, parent, s)
         return r.model, r.quant, {**r.extra, "recipe": list(pmeta.get("recipe", [])) + [slug(s)]}

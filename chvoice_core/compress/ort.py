@@ -34,9 +34,11 @@ def _need() -> None:
 
 
 @torch.no_grad()
-def tile_graph(model: nn.Module, n_bins: int = 128, frames: int = 128) -> bytes:
-    """The ONNX graph of a float, non-causal tile model: 'tiles' [batch, 1, F, T] -> 'out' (batch dynamic)."""
-    from ..models.unet import is_causal
+def tile_graph(model: nn.Module, n_bins: int | None = None, frames: int = 128) -> bytes:
+    """The ONNX graph of a float, non-causal tile model: 'tiles' [batch, 1, F, T] -> 'out' (batch dynamic; F: the
+    model's front end's bins unless given)."""
+    from ..models.unet import front_end, is_causal
+    n_bins = n_bins or front_end(model).n_bins
     from .quantize import int8_layers
     _need()
     if is_causal(model):

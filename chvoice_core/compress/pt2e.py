@@ -23,12 +23,14 @@ def _quantizer(qat: bool = False):
     return xiq.X86InductorQuantizer().set_global(xiq.get_default_x86_inductor_quantization_config(is_qat=qat))
 
 
-def prepare(model: nn.Module, n_bins: int = 128, frames: int = 128, qat: bool = False) -> torch.fx.GraphModule:
-    """Export a float tile model ([B, 1, F, T], batch dynamic) and insert PT2E observers (qat: fake-quantize
-    modules, exported in training mode so BatchNorm trains with them; .train()/.eval() work on the result)."""
+def prepare(model: nn.Module, n_bins: int | None = None, frames: int = 128, qat: bool = False) -> torch.fx.GraphModule:
+    """Export a float tile model ([B, 1, F, T], batch dynamic; F: the model's front end's bins unless given) and
+    insert PT2E observers (qat: fake-quantize modules, exported in training mode so BatchNorm trains with them;
+    .train()/.eval() work on the result)."""
     from torchao.quantization.pt2e import allow_exported_model_train_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
-    from ..models.unet import is_causal
+    from ..models.unet import front_end, is_causal
+    n_bins = n_bins or front_end(model).n_bins
     if is_causal(model):
         raise ChvoiceError("PT2E int8 takes non-causal tile models (causal models keep their streaming state "
                            "in modules that torch.export would freeze)")

@@ -98,7 +98,14 @@ def static_int8(model: nn.Module, calibration: torch.Tensor, cfg: StaticQuantCon
     prepared = prepare_static(model, cfg.backend)
     for i in range(0, calibration.shape[0], 32):
         prepared(calibration[i:i + 32])
-    return convert(prepared)
+    return _with_config(convert(prepared), model)
+
+
+def _with_config(q: nn.Module, model: nn.Module) -> nn.Module:
+    """The quantized model keeps its float model's spec (its front end included), as a loaded artifact does."""
+    if getattr(model, "config", None) is not None:
+        q.config = model.config
+    return q
 
 
 def prepare_qat(model: nn.Module, backend: str = "x86") -> nn.Module:

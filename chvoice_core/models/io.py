@@ -58,13 +58,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
 MAX_DEPTH = 6
 MAX_WIDTH = 2048
 MAX_PARAMS = 50_000_000
+MIN_FFT, MAX_FFT = 30, 4094   # STFT frame: 2 ms .. 256 ms at 16 kHz
 MAX_LOOKAHEAD = 16       # frames (127 ms): beyond that a "live" model is not live
 
 
 def _check_spec(raw: Any, name: str) -> UNetConfig:
     if not isinstance(raw, dict):
         raise ChvoiceError(f"{name}: bad architecture spec (not a mapping)")
-    known = {"depth", "base_width", "bilinear", "residual", "widths", "mask", "causal", "lookahead", "phase"}
+    known = {"depth", "base_width", "bilinear", "residual", "widths", "mask", "causal", "lookahead", "phase",
+             "n_fft", "hop"}
     extra = set(raw) - known
     if extra:
         raise ChvoiceError(f"{name}: bad architecture spec (unknown field {sorted(extra)[0]!r})")
@@ -78,6 +80,11 @@ def _check_spec(raw: Any, name: str) -> UNetConfig:
     look = raw.get("lookahead", 0)
     if not is_int(look) or not 0 <= look <= MAX_LOOKAHEAD:
         raise ChvoiceError(f"{name}: bad architecture spec (lookahead {look!r}: must be an integer 0..{MAX_LOOKAHEAD})")
+    n_fft, hop = raw.get("n_fft", 254), raw.get("hop", 127)
+    if not is_int(n_fft) or not MIN_FFT <= n_fft <= MAX_FFT:
+        raise ChvoiceError(f"{name}: bad architecture spec (n_fft {n_fft!r}: must be an integer {MIN_FFT}..{MAX_FFT})")
+    if not is_int(hop) or not 1 <= hop <= n_fft:
+        raise ChvoiceError(f"{name}: bad architecture spec (hop {hop!r}: must be an integer 1..n_fft)")
     for flag in ("bilinear", "residual", "mask", "causal", "phase"):
         if flag in raw and not isinstance(raw[flag], bool):
             raise ChvoiceError(f"{name}: bad architecture spec ({flag} must be true or false)")

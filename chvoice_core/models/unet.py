@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
+from ..dsp import FrontEnd
+
 Tensor = torch.Tensor
 CAUSAL_DOUBLINGS = 0
 PHASE_CHANNELS = 4      # dsp.phase_features: cos/sin of the instantaneous-frequency deviation and of the phase step
@@ -48,8 +50,18 @@ class UNetConfig:
     # phase-aware head (see the module docstring): input [B, 1 + PHASE_CHANNELS, F, T] (normalised dB, then
     # dsp.phase_features), output [B, 3, F, T] (dB, then the rotation (a, b) of dsp.rotate_phase)
     phase: bool = False
+    # the STFT the model reads and writes (dsp.FrontEnd): the report's 16 ms frames at 50 % overlap by default;
+    # 510/127 gives 32 ms frames at 75 % overlap with the same frame rate and tiles (256 bins instead of 128)
+    n_fft: int = 254
+    hop: int = 127
 
     def __post_init__(self) -> None:
+        bins = self.n_fft // 2 + 1
+        if self.n_fft < 2 or self.n_fft % 2 or bins % 2 ** self.depth:
+            raise ValueError(f"n_fft {self.n_fft}: its {bins} bins must halve {self.depth} times (depth); "
+                             f"use an even n_fft with n_fft // 2 + 1 a multiple of {2 ** self.depth}, e.g. 254 or 510")
+        if not 1 <= self.hop <= self.n_fft:
+            raise ValueError(f"hop {self.hop}: must be 1..n_fft ({self.n_fft})")
         if self.phase and self.causal:
             raise ValueError("a phase-aware head is offline only (its phase cues need the previous frame's "
                              "phase, which the streaming state does not carry yet)")
@@ -226,6 +238,15 @@ def is_causal(model: nn.Module) -> bool:
     return bool(stream_pads(model))
 
 
+def front_end(model: nn.Module) -> FrontEnd:
+    """The STFT a model (float, DDP-wrapped or loaded artifact) was trained on; the report's for models that
+    carry no config."""
+    config = getattr(getattr(model, "module", model), "config", None)
+    if config is None:
+        return FrontEnd()
+    return FrontEnd(n_fft=getattr(config, "n_fft", FrontEnd.n_fft), hop=getattr(config, "hop", FrontEnd.hop))
+
+
 def is_phase_aware(model: nn.Module) -> bool:
     """Whether a model (float, DDP-wrapped or loaded artifact) has the phase-aware head (UNetConfig.phase)."""
     config = getattr(getattr(model, "module", model), "config", None)
@@ -319,10 +340,10 @@ def count_params(model: nn.Module) -> int:
 
 def count_macs(model: nn.Module, shape: tuple[int, ...] | None = None) -> int:
     """Multiply-accumulates of the conv layers for one forward pass on a zero tensor of `shape` (default: one
-    128x128 tile with the model's input channels)."""
+    tile of the model's front end, 128 frames of its bins, with its input channels)."""
     if shape is None:
-        cfg = getattr(model, "config", None)
-        shape = (1, cfg.in_channels if cfg is not None else 1, 128, 128)
+        cfg, fe = getattr(model, "config", None), front_end(model)
+        shape = (1, cfg.in_channels if cfg is not None else 1, fe.n_bins, fe.tile_frames)
     total = 0
 
     def hook(mod: nn.Module, inp: tuple[Tensor, ...], out: Tensor) -> None:
