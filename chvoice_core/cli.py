@@ -338,7 +338,7 @@ def _live_enhancer(den, mode: str):
     if mode != "causal" and den.causal:
         raise ChvoiceError(f"--live {mode}: a causal model streams with --live causal")
     try:
-        return make_streamer(den.model, mode).denoise     # causal: ONNX Runtime when installed, the same samples
+        return make_streamer(den.model, mode, fe=den.fe).denoise     # causal: ONNX Runtime when installed, the same samples
     except ValueError as e:
         raise ChvoiceError(f"--live: {e}, causal") from None
 

@@ -17,7 +17,7 @@ from chvoice_core.models import UNet, UNetConfig, start_as_identity
 from chvoice_core.models.io import load_model, model_from_dict, model_to_dict, save_model
 from chvoice_core.models.unet import count_macs, front_end
 from chvoice_core.onnx_step import available as ort_available
-from chvoice_core.stream import CausalStreamingDenoiser
+from chvoice_core.stream import CausalStreamingDenoiser, make_streamer
 from tests.conftest import speechlike
 
 LONG = dict(n_fft=510, hop=127)       # 32 ms frames, 75 % overlap, 256 bins
@@ -72,6 +72,23 @@ def test_an_identity_model_passes_speech_through_its_own_stft():
     assert _input_bins(den.model, lambda: y.setdefault("out", den(x))) == {256}
     assert y["out"].shape == x.shape and si_sdr(y["out"], x) > 40
     assert si_sdr(den.long(x), x) > 40                       # the bounded-memory path too
+
+
+class _Identity(torch.nn.Module):
+    """Gives its tiles back, and says it reads the long STFT."""
+    config = UNetConfig(depth=2, base_width=4, **LONG)
+
+    def forward(self, x):
+        return x
+
+
+def test_the_rolling_context_engine_streams_an_identity_back_on_the_models_stft():
+    x = speechlike(1.3, seed=4)
+    eng = make_streamer(_Identity(), "low-latency")
+    assert eng.fe == FrontEnd(**LONG)
+    out = {}
+    assert _input_bins(eng.model, lambda: out.setdefault("y", eng.run(x, 381))) == {256}
+    assert out["y"].shape == x.shape and np.abs(out["y"] - x).max() < 1e-5
 
 
 def test_a_causal_model_streams_like_its_offline_output_on_its_own_stft():

@@ -11,7 +11,6 @@ import json
 
 from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.data import DataConfig, get_profile, load_data
-from chvoice_core.dsp import FrontEnd
 from chvoice_core.train import validation_set, validation_split
 
 
@@ -28,7 +27,7 @@ def main() -> None:
     val = validation_set(data, val_speech, profile, a.items, a.seed)
     for path in a.models:
         model, _ = load_artifact(path)
-        print(json.dumps({"model": path, **{k: round(v, 4) for k, v in val.score(model, FrontEnd()).items()}}))
+        print(json.dumps({"model": path, **{k: round(v, 4) for k, v in val.score(model).items()}}))
 
 
 if __name__ == "__main__":
