@@ -17,7 +17,8 @@ Tensor = torch.Tensor
 
 @dataclass(frozen=True)
 class FrontEnd:
-    """STFT and tiling parameters. The defaults reproduce the report."""
+    """STFT and tiling parameters. The defaults reproduce the report; a model carries its own n_fft and hop in its
+    spec (UNetConfig), and models.unet.front_end(model) gives the FrontEnd to run it with."""
 
     sample_rate: int = 16_000
     n_fft: int = 254
