@@ -35,7 +35,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     from .data import get_profile, load_data
     from .data.pairs import PairSampler
     from .data.rooms import TRAIN_ROOM_SEED
-    from .dsp import FrontEnd
     from .models import UNet, start_as_identity
     from .models.archs import arch_config
     from .train import TrainConfig, train
@@ -64,7 +63,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         cfg = cfg.__class__(**{**cfg.to_dict(), "n_fft": a.n_fft, "hop": a.hop})
     except ValueError as e:
         raise ChvoiceError(f"--n-fft/--hop: {e}") from None
-    fe = FrontEnd(n_fft=cfg.n_fft, hop=cfg.hop)
+    fe = cfg.front_end()
     out = Path(a.out)
     if out.exists() and not out.is_dir():
         raise ChvoiceError(f"--out {out}: exists and is not a folder")

@@ -1,7 +1,5 @@
 """A model's front end (STFT frame and hop) travels with it: checkpoint spec, offline denoising, streaming,
 int8, ONNX export and training all read the model's own STFT, not the report's."""
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -132,7 +130,7 @@ def test_train_cli_saves_the_front_end_and_reframes_a_report_model(tmp_path, cap
     base = ["train", "--budget", "smoke", "--steps", "1", "--lr", "1e-9", "--quiet", "--cache-dir", str(cache_dir),
             "--mask", "--width", "4"]
     assert main(base + ["--n-fft", "510", "--init", str(tmp_path / "report.pt"), "--out", str(tmp_path / "f")]) == 0
-    tuned, meta = load_artifact(tmp_path / "f" / "model.pt")
+    tuned, _ = load_artifact(tmp_path / "f" / "model.pt")
     assert front_end(tuned) == FrontEnd(**LONG)
     w0, w1 = dict(start.named_parameters()), dict(tuned.named_parameters())
     assert all(torch.allclose(w0[k], w1[k], atol=1e-4) for k in w0)        # the report model's weights, re-framed

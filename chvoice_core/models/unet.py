@@ -88,6 +88,10 @@ class UNetConfig:
         dec = [enc[d - k - 1] if k < d else b for k in range(1, d + 1)]
         return tuple(w for w in enc + dec for _ in range(2))
 
+    def front_end(self) -> FrontEnd:
+        """The STFT this model reads and writes."""
+        return FrontEnd(n_fft=self.n_fft, hop=self.hop)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["widths"] = list(self.widths) if self.widths is not None else None
@@ -238,19 +242,20 @@ def is_causal(model: nn.Module) -> bool:
     return bool(stream_pads(model))
 
 
+def _spec(model: nn.Module) -> "UNetConfig | None":
+    """The UNetConfig of a model: float, DDP-wrapped (in .module) or a loaded artifact (which carries it too)."""
+    return getattr(getattr(model, "module", model), "config", None)
+
+
 def front_end(model: nn.Module) -> FrontEnd:
-    """The STFT a model (float, DDP-wrapped or loaded artifact) was trained on; the report's for models that
-    carry no config."""
-    config = getattr(getattr(model, "module", model), "config", None)
-    if config is None:
-        return FrontEnd()
-    return FrontEnd(n_fft=getattr(config, "n_fft", FrontEnd.n_fft), hop=getattr(config, "hop", FrontEnd.hop))
+    """The STFT a model was trained on; the report's for models that carry no config."""
+    config = _spec(model)
+    return config.front_end() if config is not None else FrontEnd()
 
 
 def is_phase_aware(model: nn.Module) -> bool:
-    """Whether a model (float, DDP-wrapped or loaded artifact) has the phase-aware head (UNetConfig.phase)."""
-    config = getattr(getattr(model, "module", model), "config", None)
-    return bool(getattr(config, "phase", False))
+    """Whether a model has the phase-aware head (UNetConfig.phase)."""
+    return bool(getattr(_spec(model), "phase", False))
 
 
 def causal_lookahead(model: nn.Module) -> int:
