@@ -53,7 +53,8 @@ class StreamConfig:
             raise ValueError(f"unknown live mode {name!r}; use {', '.join(LIVE_MODES)}") from None
 
 
-# Every low-latency mode has 31.75 ms of algorithmic latency; they trade model calls for lookahead.
+# Every low-latency mode has 31.75 ms of algorithmic latency on the report's STFT (47.75 ms on 510/127 frames);
+# they trade model calls for lookahead.
 LIVE_MODES: dict[str, StreamConfig] = {
     "low-latency": StreamConfig(2, 128, lookahead_frames=1),      # a call every 15.9 ms
     "low-latency-hq": StreamConfig(1, 128, lookahead_frames=2),   # a call every 7.9 ms: more compute, more quality

@@ -12,7 +12,7 @@
 #   bash tools/gpu_train.sh OUT_DIR                                            # there (BUDGET seconds each)
 #   INIT_DIR=gpu-init LR=5e-4 WARMUP=200 RUNS="w32 causal32" bash tools/gpu_train.sh OUT_DIR   # a second pass
 #
-# How the shipped default.pt and live.pt were made (one H100, 2026-11-26; README "The shipped default model"):
+# How the shipped default.pt and live.pt were made (one H100, 2026-11-26 and -27; README "The shipped default model"):
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11                      # 49 MB
 #   [GPU, carry gpu-data .whl]  BUDGET=480 WORKERS=4 bash tools/gpu_train.sh $OUT               # pass 1
 #   python tools/ship_model.py w32.pt --dest gpu-init/w32.pt  (and causal32)                   # fp16, 7 MB
@@ -23,22 +23,21 @@
 #   [GPU, carry gpu-data .whl gpu-init2]  INIT_DIR=gpu-init2 LR=5e-4 WARMUP=200 \
 #       RUNS="w32_s0.2 w32_s0.6 w32_s2 causal32_s0.6" BUDGET=510 WORKERS=3 bash tools/gpu_train.sh $OUT   # pass 3
 #   python tools/score_validation.py w32_s*.pt causal32_s0.6.pt                                # choose: w32_s2
-#   chvoice quantize w32_s2.pt --mode static --profile general --data-root ../shared/data --out w32_s2-int8.pt
-#   python tools/ship_model.py w32_s2-int8.pt --meta 'init_training={...pass 2, nesting pass 1...}'  (default.pt)
 #   python tools/ship_model.py causal32_s0.6.pt --dest chvoice_core/assets/live.pt --meta 'init_training={...}'
-# Prepared next (a GPU session; not run yet): the phase-aware head grown from pass 3's magnitude models. On the
-# 2-core CPU (45 min, 1 450 x 16 tiles) it bought no SI-SDR and cost 0.17 PESQ-WB, its rotation never learned
-# (README): run this only to see whether scale alone changes that; complex-valued inputs are the next design.
+#   (pass 3's w32_s2, int8, was the default until pass 6)
 #   python tools/ship_model.py runs/gpu3/w32_s2.pt --dest gpu-init3/w32.pt                    # fp16, 6.7 MB
 #   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
-#       RUNS="w32p_s2 w32p_s0.6 w32_s2" BUDGET=510 WORKERS=3 bash tools/gpu_train.sh $OUT         # pass 4
-#   python tools/score_validation.py w32p_s2.pt w32p_s0.6.pt w32_s2.pt   (w32_s2: the same time without phase)
-# Prepared next, and the likelier lever: 32 ms frames (w32f: --n-fft 510), re-framed from pass 3. On the 2-core CPU
-# (100 min, 2 535 x 16 tiles) it gave +0.32 dB SI-SDR over pass 3 on the real test set for -0.065 PESQ-WB (README);
-# this trains it at pass 3's scale beside a control of the same time at the report's frame:
+#       RUNS="w32f_s2 w32f_s0.6 w32_s2" BUDGET=495 WORKERS=3 bash tools/gpu_train.sh $OUT         # pass 5: 32 ms frames
+#   python tools/score_validation.py w32f_s2.pt w32f_s0.6.pt w32_s2.pt    # each on its own STFT; choose w32f_s0.6
+#   python tools/ship_model.py w32f_s0.6.pt --dest gpu-init5/w32f.pt                          # fp16, 6.7 MB
+#   [GPU, carry gpu-data .whl gpu-init5]  INIT_DIR=gpu-init5 LR=3e-4 WARMUP=100 RUNS="w32f_s0.6" \
+#       BUDGET=170 WORKERS=12 bash tools/gpu_train.sh $OUT                                      # pass 6: the GPU alone
+#   chvoice quantize w32f_s0.6.pt --mode static --profile general --data-root ../shared/data --out w32f_s0.6-int8.pt
+#   python tools/ship_model.py w32f_s0.6-int8.pt --meta 'init_training={...pass 5, nesting 3, 2, 1...}'  (default.pt)
+# (Pass 4, the phase-aware head, was prepared and not run on a GPU: on the 2-core CPU it bought no SI-SDR and cost
+# 0.17 PESQ-WB, its rotation never learned (README). Its recipe, should scale alone change that:
 #   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
-#       RUNS="w32f_s2 w32f_s0.6 w32_s2" BUDGET=510 WORKERS=3 bash tools/gpu_train.sh $OUT         # pass 5
-#   python tools/score_validation.py w32f_s2.pt w32f_s0.6.pt w32_s2.pt     (each scored on its own STFT)
+#       RUNS="w32p_s2 w32p_s0.6 w32_s2" BUDGET=510 WORKERS=3 bash tools/gpu_train.sh $OUT)
 # .whl: wheels the machine's image lacks, for its Python 3.12:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
