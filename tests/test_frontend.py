@@ -139,3 +139,16 @@ def test_train_cli_saves_the_front_end_and_reframes_a_report_model(tmp_path, cap
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--n-fft" in err[0] and "510" in err[0]
     assert not (tmp_path / "bad").exists()
+
+
+def test_qat_keeps_the_front_end_in_memory(tmp_path, cache_dir):
+    """The QAT step's converted model reads its float model's STFT before it is ever saved and loaded."""
+    from chvoice_core.budgets import get_budget
+    from chvoice_core.compress.steps import QAT
+    from chvoice_core.data import DataConfig
+    from chvoice_core.zoo import Zoo
+    m = _random(UNetConfig(depth=2, base_width=4, mask=True, **LONG))
+    zoo = Zoo(get_budget("smoke"), DataConfig(cache_dir=str(cache_dir)), cache_dir=tmp_path, progress=False)
+    q, quant, _ = zoo.apply_step(QAT(), m, "weighted")
+    assert quant == "qat" and front_end(q) == FrontEnd(**LONG)
+    assert _input_bins(q, lambda: Denoiser(q)(speechlike(1.0, seed=5))) == {256}

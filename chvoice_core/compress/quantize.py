@@ -114,8 +114,10 @@ def prepare_qat(model: nn.Module, backend: str = "x86") -> nn.Module:
     backend = select_backend(backend)
     torch.backends.quantized.engine = backend
     with _quiet():
-        return prepare_qat_fx(model.train(), _qconfig_mapping(backend, qat=True), (torch.zeros(2, 1, 128, 128),),
-                              prepare_custom_config=_custom_config())
+        prepared = prepare_qat_fx(model.train(), _qconfig_mapping(backend, qat=True), (torch.zeros(2, 1, 128, 128),),
+                                  prepare_custom_config=_custom_config())
+    # the fine-tune (its validation, its samples) and the converted model must read the float model's STFT
+    return _with_config(prepared, model)
 
 
 def skeleton_static(model: nn.Module, backend: str = "x86") -> nn.Module:
