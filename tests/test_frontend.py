@@ -141,14 +141,16 @@ def test_train_cli_saves_the_front_end_and_reframes_a_report_model(tmp_path, cap
     assert not (tmp_path / "bad").exists()
 
 
-def test_qat_keeps_the_front_end_in_memory(tmp_path, cache_dir):
-    """The QAT step's converted model reads its float model's STFT before it is ever saved and loaded."""
+@pytest.mark.parametrize("step", ["qat", "pt2e-qat"])
+def test_qat_fine_tunes_and_runs_on_the_models_stft(tmp_path, cache_dir, step):
+    """Both QAT steps fine-tune on the float model's STFT (the PT2E graph is exported with its bins and fails on
+    any other), and the result reads that STFT before it is ever saved and loaded."""
     from chvoice_core.budgets import get_budget
-    from chvoice_core.compress.steps import QAT
+    from chvoice_core.compress.steps import PT2EQAT, QAT
     from chvoice_core.data import DataConfig
     from chvoice_core.zoo import Zoo
     m = _random(UNetConfig(depth=2, base_width=4, mask=True, **LONG))
     zoo = Zoo(get_budget("smoke"), DataConfig(cache_dir=str(cache_dir)), cache_dir=tmp_path, progress=False)
-    q, quant, _ = zoo.apply_step(QAT(), m, "weighted")
-    assert quant == "qat" and front_end(q) == FrontEnd(**LONG)
+    q, quant, _ = zoo.apply_step({"qat": QAT, "pt2e-qat": PT2EQAT}[step](), m, "weighted")
+    assert quant == step and front_end(q) == FrontEnd(**LONG)
     assert _input_bins(q, lambda: Denoiser(q)(speechlike(1.0, seed=5))) == {256}

@@ -29,7 +29,7 @@ def prepare(model: nn.Module, n_bins: int | None = None, frames: int = 128, qat:
     .train()/.eval() work on the result)."""
     from torchao.quantization.pt2e import allow_exported_model_train_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
-    from ..models.unet import front_end, is_causal
+    from ..models.unet import carry_spec, front_end, is_causal
     n_bins = n_bins or front_end(model).n_bins
     if is_causal(model):
         raise ChvoiceError("PT2E int8 takes non-causal tile models (causal models keep their streaming state "
@@ -42,7 +42,7 @@ def prepare(model: nn.Module, n_bins: int | None = None, frames: int = 128, qat:
                                        dynamic_shapes=({0: batch},)).module()
         prepared = (prepare_qat_pt2e if qat else prepare_pt2e)(exported, _quantizer(qat))
     allow_exported_model_train_eval(prepared)    # in place
-    return prepared
+    return carry_spec(prepared, model)           # a QAT fine-tune reads the model's STFT from it
 
 
 class Pt2eInt8(nn.Module):

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ChvoiceError
+from ..models.unet import carry_spec
 
 
 
@@ -80,14 +81,15 @@ def prepare_static(model: nn.Module, backend: str = "x86") -> nn.Module:
     backend = select_backend(backend)
     torch.backends.quantized.engine = backend
     with _quiet():
-        return prepare_fx(model.eval(), _qconfig_mapping(backend), (torch.zeros(1, 1, 128, 128),),
-                          prepare_custom_config=_custom_config())
+        prepared = prepare_fx(model.eval(), _qconfig_mapping(backend), (torch.zeros(1, 1, 128, 128),),
+                              prepare_custom_config=_custom_config())
+    return carry_spec(prepared, model)
 
 
 def convert(prepared: nn.Module) -> nn.Module:
     from torch.ao.quantization.quantize_fx import convert_fx
     with _quiet():
-        return convert_fx(prepared.eval())
+        return carry_spec(convert_fx(prepared.eval()), prepared)
 
 
 @torch.no_grad()
@@ -98,14 +100,7 @@ def static_int8(model: nn.Module, calibration: torch.Tensor, cfg: StaticQuantCon
     prepared = prepare_static(model, cfg.backend)
     for i in range(0, calibration.shape[0], 32):
         prepared(calibration[i:i + 32])
-    return _with_config(convert(prepared), model)
-
-
-def _with_config(q: nn.Module, model: nn.Module) -> nn.Module:
-    """The quantized model keeps its float model's spec (its front end included), as a loaded artifact does."""
-    if getattr(model, "config", None) is not None:
-        q.config = model.config
-    return q
+    return convert(prepared)
 
 
 def prepare_qat(model: nn.Module, backend: str = "x86") -> nn.Module:
@@ -116,8 +111,7 @@ def prepare_qat(model: nn.Module, backend: str = "x86") -> nn.Module:
     with _quiet():
         prepared = prepare_qat_fx(model.train(), _qconfig_mapping(backend, qat=True), (torch.zeros(2, 1, 128, 128),),
                                   prepare_custom_config=_custom_config())
-    # the fine-tune (its validation, its samples) and the converted model must read the float model's STFT
-    return _with_config(prepared, model)
+    return carry_spec(prepared, model)      # the fine-tune reads the model's STFT from it
 
 
 def skeleton_static(model: nn.Module, backend: str = "x86") -> nn.Module:

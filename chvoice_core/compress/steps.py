@@ -322,11 +322,10 @@ def _int8(ctx: BuildContext, parent: nn.Module, s: Int8) -> StepResult:
 @register("qat", QAT, "qat", "QAT int8 (FX)", final=True, int8=True, trains="finetune")
 def _qat(ctx: BuildContext, parent: nn.Module, s: QAT) -> StepResult:
     from ..train import train
-    from .quantize import _with_config, convert, prepare_qat
+    from .quantize import convert, prepare_qat
     prepared = prepare_qat(copy.deepcopy(parent), s.backend)
     r = train(prepared, ctx.sampler(), ctx.train_cfg(ctx.budget.finetune_steps, s.lr))
-    return StepResult(_with_config(convert(r["model"].cpu()), parent), "qat",
-                      {"config": parent.config, "loss_history": r["history"]})
+    return StepResult(convert(r["model"].cpu()), "qat", {"config": parent.config, "loss_history": r["history"]})
 
 
 @register("pt2e", PT2E, "pt2e", "Static int8 (torchao PT2E, compiled)", final=True, int8=True)

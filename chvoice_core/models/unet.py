@@ -247,6 +247,15 @@ def _spec(model: nn.Module) -> "UNetConfig | None":
     return getattr(getattr(model, "module", model), "config", None)
 
 
+def carry_spec(derived: nn.Module, model: nn.Module) -> nn.Module:
+    """`derived` (a graph traced, prepared or converted from `model`) keeps model's spec, so front_end() and the
+    checkpoint see the same STFT and architecture for both. Returns `derived`."""
+    config = _spec(model)
+    if config is not None:
+        derived.config = config
+    return derived
+
+
 def front_end(model: nn.Module) -> FrontEnd:
     """The STFT a model was trained on; the report's for models that carry no config."""
     config = _spec(model)
