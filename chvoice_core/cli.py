@@ -105,11 +105,11 @@ def cmd_train(a: argparse.Namespace) -> int:
                      seed=a.seed, device=a.device, log_every=budget.log_every,
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
                      loss=a.loss, schedule=a.schedule, warmup_steps=a.warmup, clip_grad_norm=a.clip_grad,
-                     workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget,
+                     workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget, amp=a.amp,
                      **({"sisdr_weight": a.sisdr_weight} if a.sisdr_weight is not None else {}))
     meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
-            "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size, "device": a.device,
+            "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size, "device": a.device, "amp": a.amp,
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
@@ -600,6 +600,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
     t.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm to this (0: off)")
     t.add_argument("--workers", type=int, default=0, help="DataLoader processes that mix batches")
+    t.add_argument("--amp", default="none", choices=["none", "bf16"],
+                   help="mixed precision: bf16 runs the model's convolutions in bfloat16 (a GPU, or a CPU with "
+                        "bf16 units such as AMX); weights and loss stay float32 (default none)")
     t.add_argument("--validate-every", type=int, default=0, help="score a validation set every N steps, keep the best")
     t.add_argument("--val-items", type=int, default=40)
     t.add_argument("--val-key", default="pesq_wb", choices=["pesq_wb", "si_sdr", "stoi"])

@@ -172,6 +172,10 @@ def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_
     assert all(torch.allclose(w0[k], w1[k], atol=1e-4) for k in w0)
     assert meta["init"] == str(tmp_path / "start.pt")
     assert meta["init_training"] == {"train_steps": 7, "lr": 0.001} and meta["train_steps"] == 1
+    assert meta["amp"] == "none"
+    code, out, err = run(base + ["--amp", "bf16", "--init", tmp_path / "start.pt", "--out", tmp_path / "bf"], capsys)
+    assert code == 0, err
+    assert load_artifact(tmp_path / "bf" / "model.pt")[1]["amp"] == "bf16"
     code, out, err = run(base + ["--width", "16", "--init", tmp_path / "start.pt", "--out", tmp_path / "bad"], capsys)
     assert code == 2 and "is not the one asked for" in err and err.count("\n") == 1
     code, out, err = run(base + ["--time-budget", "-1", "--out", tmp_path / "bad"], capsys)

@@ -157,3 +157,45 @@ def test_time_budget_ends_the_run_annealed(sampler, tmp_path):
     assert meta["train_steps"] == r["steps"] and meta["train_seconds"] >= 1.5
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     assert state["step"] == r["steps"] and state["elapsed_s"] >= 1.5
+
+
+def test_bf16_autocast_trains_float32_weights(sampler):
+    """--amp bf16: the loss still falls on a fixed batch, and the weights (and optimiser) stay float32."""
+    torch.manual_seed(0)
+    model = UNet(TINY)
+    noisy, clean = db_pairs(*sampler.batch(10_000, 16), FrontEnd(), torch.device("cpu"))
+
+    def fixed_loss():
+        with torch.no_grad():
+            return float(tile_loss(model, noisy, clean))
+
+    before = fixed_loss()
+    seen = set()
+    hook = model.inc[0].register_forward_hook(lambda m, i, o: seen.add(o.dtype))
+    r = train(model, sampler, TrainConfig(steps=40, batch_size=4, lr=2e-3, progress=False, amp="bf16"))
+    hook.remove()
+    assert seen == {torch.bfloat16}      # the convolutions really ran in bf16
+    assert len(r["history"]) == 40 and all(np.isfinite(r["history"]))
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert fixed_loss() < 0.8 * before
+
+
+def test_unknown_amp_mode_is_refused(sampler):
+    from chvoice_core.errors import ChvoiceError
+    with pytest.raises(ChvoiceError, match="unknown --amp 'fp8'"):
+        train(UNet(TINY), sampler, TrainConfig(steps=1, batch_size=2, progress=False, amp="fp8"))
+
+
+def test_divergence_names_the_first_bad_step_and_saves_nothing(sampler, tmp_path):
+    """Losses are read back in batches (log_every), not every step; a NaN is still caught at the step it
+    appeared, before any checkpoint of the broken weights is written."""
+    from chvoice_core.errors import ChvoiceError
+    def poison(step: int, model: torch.nn.Module) -> None:
+        if step == 2:      # as if step 2's update had blown up: step 3's loss is NaN
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+
+    cfg = TrainConfig(steps=20, batch_size=2, progress=False, log_every=10, checkpoint_every=10)
+    with pytest.raises(ChvoiceError, match="training diverged at step 3 "):
+        train(UNet(TINY), sampler, cfg, out_dir=tmp_path, on_step=poison)
+    assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "model.pt").exists()

@@ -11,7 +11,9 @@ RESUME=""
 [ -f "$OUT/checkpoint.pt" ] && RESUME="--resume"
 # EXTRA: more `chvoice train` options (tools/train_causal.sh passes --causal --lookahead N; --init M.pt fine-tunes)
 # LR: peak learning rate (default 1e-3)
+# AMP=bf16: mixed precision (on this project's 2-core Xeon with AMX-BF16 a 510-frame step took 0.87 s, not 2.1 s;
+# the shipped models were trained in float32)
 chvoice train --data-root "$DATA" --profile general --arch normal --width 32 --mask ${EXTRA:-} --loss perceptual \
     --steps "${STEPS:-3500}" --batch-size 16 --lr "${LR:-1e-3}" --schedule cosine --warmup 100 --clip-grad 5 \
-    --workers 1 --threads "$THREADS" --validate-every "${VALIDATE_EVERY:-200}" --val-items 40 --checkpoint-every 50 \
+    --workers 1 --threads "$THREADS" --amp "${AMP:-none}" --validate-every "${VALIDATE_EVERY:-200}" --val-items 40 --checkpoint-every 50 \
     --out "$OUT" $RESUME
