@@ -81,7 +81,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
-    sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms)
+    if not 0 <= a.noise_warp <= 1:
+        raise ChvoiceError(f"--noise-warp {a.noise_warp}: a probability, 0..1")
+    from .data.mixing import NoiseWarp
+    warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
+    sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms,
+                          warp=warp)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
     if a.init:                    # fine-tune: start from a trained float model of the same architecture
@@ -110,6 +115,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
             "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size, "device": a.device, "amp": a.amp,
+            **({"noise_warp": a.noise_warp} if a.noise_warp else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
@@ -600,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
     t.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm to this (0: off)")
     t.add_argument("--workers", type=int, default=0, help="DataLoader processes that mix batches")
+    t.add_argument("--noise-warp", type=float, default=0.0, metavar="P",
+                   help="play each noise clip faster or slower (x0.8..1.25) with probability P: more noise sources "
+                        "from the same recordings (training only; default 0)")
     t.add_argument("--amp", default="none", choices=["none", "bf16"],
                    help="mixed precision: bf16 runs the model's convolutions in bfloat16 (a GPU, or a CPU with "
                         "bf16 units such as AMX); weights and loss stay float32 (default none)")

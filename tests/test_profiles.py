@@ -108,3 +108,36 @@ def test_general_profile_draws_every_category_rooms_levels_and_snrs():
     with pytest.raises(ValueError, match="rooms"):
         for _ in range(50):
             mix(speech, p, bank, rng)
+
+
+@pytest.mark.parametrize("factor", [0.8, 1.25])
+def test_noise_warp_moves_a_tone_by_its_factor_without_aliasing(factor):
+    """A warped 1 kHz (and 7.5 kHz) tone comes out at factor x its frequency; at x1.25 the 7.5 kHz tone would
+    fold back to 6.6 kHz if it aliased: it must instead be filtered out (9.4 kHz is above Nyquist)."""
+    from chvoice_core.data.mixing import NoiseWarp, warp_segment
+    sr, n = 16000, 16129
+    t = np.arange(3 * sr) / sr
+    rng = np.random.default_rng(0)
+    for f0 in (1000.0, 7500.0):
+        y = warp_segment(np.sin(2 * np.pi * f0 * t).astype(np.float32), n, rng, NoiseWarp(1.0, factor, factor))
+        assert y.shape == (n,) and y.dtype == np.float32 and np.all(np.isfinite(y))
+        spec = np.abs(np.fft.rfft(y * np.hanning(n)))
+        freqs = np.fft.rfftfreq(n, 1 / sr)
+        if f0 * factor < sr / 2:
+            assert abs(freqs[spec.argmax()] - f0 * factor) < 5
+        else:
+            assert np.sqrt(np.mean(y[500:-500] ** 2)) < 0.01 * np.sqrt(0.5)   # -40 dB: filtered, not folded
+
+
+def test_sampler_warps_noise_only_when_asked(builtin_data):
+    """PairSampler(warp=None) draws what it always drew; with a warp the same step gives other noise."""
+    from chvoice_core.data.mixing import NoiseWarp
+    from chvoice_core.data.pairs import PairSampler
+    profile = get_profile("weighted")
+    plain = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129)
+    again = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, warp=None)
+    warped = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, warp=NoiseWarp(p=1.0))
+    a, b, c = plain.batch(5, 8), again.batch(5, 8), warped.batch(5, 8)
+    assert np.array_equal(a[0], b[0])
+    assert not np.array_equal(a[0], c[0])
+    assert np.array_equal(warped.batch(5, 8)[0], c[0])        # still deterministic per step

@@ -5,6 +5,7 @@
 #   causal32  the live model's recipe (tools/train_causal.sh: causal, 2 frames of lookahead)
 #   w32p      w32 with the phase-aware head (--phase); INIT_DIR/w32.pt (a magnitude model) grows into it
 #   w32f      w32 on 32 ms frames at 75 % overlap (--n-fft 510: 256 bins, same hop); INIT_DIR/w32.pt re-framed
+#   w32fw     w32f with half the noise clips played x0.8..1.25 faster or slower (--noise-warp 0.5); INIT_DIR/w32f.pt
 # Data: a pack of the training side of ../shared/data (tools/pack_training_data.py), since a rented machine
 # sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
 #
@@ -90,6 +91,7 @@ declare -A ARGS=(
     [causal32]="--width 32 --causal --lookahead 2 --batch-size ${BATCH:-64}"
     [w32p]="--width 32 --phase --batch-size ${BATCH:-64}"
     [w32f]="--width 32 --n-fft 510 --batch-size ${BATCH:-64}"
+    [w32fw]="--width 32 --n-fft 510 --noise-warp 0.5 --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
     # a run named <recipe>_s<W> is that recipe with the perceptual loss's SI-SDR weight set to W (w32_s0.3)
@@ -98,7 +100,7 @@ for run in $RUNS; do
     # (a phase-aware recipe <recipe>p may start from the magnitude model <recipe>.pt: it grows the phase head;
     # a long-frame recipe <recipe>f from the report-STFT model <recipe>.pt: the same net, re-framed)
     INIT=""
-    for f in "$base" "${base%p}" "${base%f}"; do
+    for f in "$base" "${base%p}" "${base%f}" "${base%w}"; do
         [ -n "${INIT_DIR:-}" ] && [ -z "$INIT" ] && [ -f "$INIT_DIR/$f.pt" ] && INIT="--init $INIT_DIR/$f.pt"
     done
     # shellcheck disable=SC2086

@@ -77,8 +77,30 @@ def colour(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     return y.astype(np.float32), params
 
 
-def _environmental(profile: NoiseProfile, bank: NoiseBank, n: int, rng: np.random.Generator
-                   ) -> tuple[np.ndarray, list[str], list[str]]:
+@dataclass(frozen=True)
+class NoiseWarp:
+    """Training-only augmentation of noise recordings: with probability p a clip is played faster or slower
+    (factor log-uniform in [lo, hi]; pitch and tempo move together, as a tape would), so a few thousand seconds
+    of recordings stand for more sources. Test and validation sets never warp."""
+
+    p: float = 0.5
+    lo: float = 0.8
+    hi: float = 1.25
+
+
+def warp_segment(clip: np.ndarray, n: int, rng: np.random.Generator, warp: NoiseWarp) -> np.ndarray:
+    """An n-sample segment of clip [L] played at a random speed factor. Polyphase resampling with its
+    anti-aliasing filter: what speeding up pushes past Nyquist is filtered out, not folded back. -> float32 [n]."""
+    from fractions import Fraction
+    r = Fraction(float(np.exp(rng.uniform(np.log(warp.lo), np.log(warp.hi))))).limit_denominator(16)
+    src = _crop_or_loop(clip, int(np.ceil(n * r)) + 64, rng)
+    # r > 1: faster (higher pitch): resample the longer source down to n samples
+    y = signal.resample_poly(src.astype(np.float64), r.denominator, r.numerator)
+    return y[:n].astype(np.float32)
+
+
+def _environmental(profile: NoiseProfile, bank: NoiseBank, n: int, rng: np.random.Generator,
+                   warp: NoiseWarp | None = None) -> tuple[np.ndarray, list[str], list[str]]:
     probs = profile.probs_for(bank.categories)
     cats_all = list(probs)
     k = int(rng.integers(profile.clips[0], profile.clips[1] + 1))
@@ -88,7 +110,10 @@ def _environmental(profile: NoiseProfile, bank: NoiseBank, n: int, rng: np.rando
         cat = str(rng.choice(cats_all, p=[probs[c] for c in cats_all]))
         clips = bank.by_category[cat]
         clip = clips[int(rng.integers(len(clips)))]
-        seg = _crop_or_loop(clip.audio, n, rng)
+        if warp is not None and rng.random() < warp.p:
+            seg = warp_segment(clip.audio, n, rng, warp)
+        else:
+            seg = _crop_or_loop(clip.audio, n, rng)
         noise += seg / _rms(seg) * profile.gains.get(cat, 1.0) * rng.uniform(0.5, 1.0)
         cats.append(cat)
         ids.append(clip.id)
@@ -97,8 +122,9 @@ def _environmental(profile: NoiseProfile, bank: NoiseBank, n: int, rng: np.rando
 
 def mix(clean: np.ndarray, profile: NoiseProfile, bank: NoiseBank, rng: np.random.Generator,
         include_none: bool = True, revecho: RevEchoConfig = RevEchoConfig(),
-        rooms: list[Room] | None = None) -> Mixture:
-    """Draw a noise condition from the profile and apply it to clean [N].
+        rooms: list[Room] | None = None, warp: NoiseWarp | None = None) -> Mixture:
+    """Draw a noise condition from the profile and apply it to clean [N] (`warp`: training-only speed
+    perturbation of the noise recordings; None draws exactly what it always drew).
 
     The report's profiles draw exactly what they always drew; the augmentations of broader profiles
     (rooms, colouring, level) draw only when the profile enables them. With a room, the mixture holds the
@@ -131,7 +157,7 @@ def mix(clean: np.ndarray, profile: NoiseProfile, bank: NoiseBank, rng: np.rando
         noise = static_noise(n, rng)
         cats, ids = [], []
     else:
-        noise, cats, ids = _environmental(profile, bank, n, rng)
+        noise, cats, ids = _environmental(profile, bank, n, rng, warp)
     if room is not None:
         noise = reverberate(noise, room.noise)
     noise = noise * (_rms(speech) / _rms(noise)) * 10 ** (-snr / 20)
