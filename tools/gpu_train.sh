@@ -40,8 +40,12 @@
 # pass 6, not yet timed on a GPU; on this project's 2-core AMX CPU a 16-tile step took 0.87 s instead of 2.1 s.
 # Pass 6 in float32 kept the H100 74-79 % busy at 23.6 steps/s; compare the steps this pass reaches):
 #   python tools/ship_model.py runs/gpu6/w32f_s0.6.pt --dest gpu-init6/w32f.pt                # fp16, 6.7 MB
-#   [GPU, carry gpu-data .whl gpu-init6]  INIT_DIR=gpu-init6 LR=3e-4 WARMUP=100 RUNS="w32f_s0.6" AMP=bf16 \
+#   [GPU, carry gpu-data .whl gpu-init6]  INIT_DIR=gpu-init6 LR=3e-4 WARMUP=100 RUNS="w32fw_s0.6" AMP=bf16 \
 #       BUDGET=510 WORKERS=12 bash tools/gpu_train.sh $OUT                                      # pass 7
+# (w32fw: noise warp. Its CPU A/B from pass 6, 2 000 x 16 tiles each in bf16, one thread, 55 min, against the same
+# run without warp: validation PESQ-WB +0.055 and SI-SDR +0.12; test set PESQ-WB +0.021 (p = 0.007), SI-SDR equal.
+#   DEVICE=cpu NO_WHEELS=1 PYTHON=.venv/bin/python INIT_DIR=gpu-init6 LR=1.5e-4 WARMUP=50 BATCH=16 WORKERS=1 \
+#       RUNS="w32f_s0.6 w32fw_s0.6" AMP=bf16 BUDGET=3300 bash tools/gpu_train.sh runs/cpu-warp)
 # (Pass 4, the phase-aware head, was prepared and not run on a GPU: on the 2-core CPU it bought no SI-SDR and cost
 # 0.17 PESQ-WB, its rotation never learned (README). Its recipe, should scale alone change that:
 #   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
