@@ -31,6 +31,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     check_device(a.device)
     if a.time_budget < 0:
         raise ChvoiceError("--time-budget must be >= 0 seconds (0: no limit)")
+    if not 0 <= a.noise_warp <= 1:
+        raise ChvoiceError(f"--noise-warp {a.noise_warp}: a probability, 0..1")
     from .budgets import get_budget
     from .data import get_profile, load_data
     from .data.pairs import PairSampler
@@ -81,8 +83,6 @@ def cmd_train(a: argparse.Namespace) -> int:
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
-    if not 0 <= a.noise_warp <= 1:
-        raise ChvoiceError(f"--noise-warp {a.noise_warp}: a probability, 0..1")
     from .data.mixing import NoiseWarp
     warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
     sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms,

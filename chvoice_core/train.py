@@ -339,14 +339,15 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
             t = torch.tensor([float(out_of_time)], device=device)
             dist.all_reduce(t)
             out_of_time = bool(t.item() > 0)
+        log = (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps
         last = step + 1 == cfg.steps or out_of_time
         validate = bool(validation is not None and cfg.validate_every
                         and ((step + 1) % cfg.validate_every == 0 or last))
         checkpoint = ckpt_path is not None and ((step + 1) % cfg.checkpoint_every == 0 or out_of_time)
-        if (step + 1) % cfg.log_every == 0 or last or validate or checkpoint:   # the same steps on every rank
+        if log or last or validate or checkpoint:   # the same steps on every rank
             flush(step)
         validate, checkpoint = validate and is_main, checkpoint and is_main
-        if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+        if log:
             bar.set_postfix(loss=f"{np.mean(history[-cfg.log_every:]):.3f}",
                             **({"val": f"{val_history[-1][validation.key]:.3f}"} if val_history else {}))
         bar.update(1)

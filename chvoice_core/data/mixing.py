@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 import numpy as np
 
@@ -91,7 +92,6 @@ class NoiseWarp:
 def warp_segment(clip: np.ndarray, n: int, rng: np.random.Generator, warp: NoiseWarp) -> np.ndarray:
     """An n-sample segment of clip [L] played at a random speed factor. Polyphase resampling with its
     anti-aliasing filter: what speeding up pushes past Nyquist is filtered out, not folded back. -> float32 [n]."""
-    from fractions import Fraction
     r = Fraction(float(np.exp(rng.uniform(np.log(warp.lo), np.log(warp.hi))))).limit_denominator(16)
     src = _crop_or_loop(clip, int(np.ceil(n * r)) + 64, rng)
     # r > 1: faster (higher pitch): resample the longer source down to n samples
