@@ -31,8 +31,9 @@ def cmd_train(a: argparse.Namespace) -> int:
     check_device(a.device)
     if a.time_budget < 0:
         raise ChvoiceError("--time-budget must be >= 0 seconds (0: no limit)")
-    if not 0 <= a.noise_warp <= 1:
-        raise ChvoiceError(f"--noise-warp {a.noise_warp}: a probability, 0..1")
+    for flag, value in (("--noise-warp", a.noise_warp), ("--noise-eq", a.noise_eq)):
+        if not 0 <= value <= 1:
+            raise ChvoiceError(f"{flag} {value}: a probability, 0..1")
     from .budgets import get_budget
     from .data import get_profile, load_data
     from .data.pairs import PairSampler
@@ -83,10 +84,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
-    from .data.mixing import NoiseWarp
+    from .data.mixing import NoiseEQ, NoiseWarp
     warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
+    eq = NoiseEQ(p=a.noise_eq) if a.noise_eq > 0 else None
     sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms,
-                          warp=warp)
+                          warp=warp, eq=eq)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
     if a.init:                    # fine-tune: start from a trained float model of the same architecture
@@ -116,6 +118,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
             "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size, "device": a.device, "amp": a.amp,
             **({"noise_warp": a.noise_warp} if a.noise_warp else {}),
+            **({"noise_eq": a.noise_eq} if a.noise_eq else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
@@ -609,6 +612,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--noise-warp", type=float, default=0.0, metavar="P",
                    help="play each noise clip faster or slower (x0.8..1.25) with probability P: more noise sources "
                         "from the same recordings (training only; default 0)")
+    t.add_argument("--noise-eq", type=float, default=0.0, metavar="P",
+                   help="pass each noise clip through 1-3 random equalisers (shelves, peaks, +-12 dB) with "
+                        "probability P: the same sources through other rooms and microphones (training only; "
+                        "default 0)")
     t.add_argument("--amp", default="none", choices=["none", "bf16"],
                    help="mixed precision: bf16 runs the model's convolutions in bfloat16 (a GPU, or a CPU with "
                         "bf16 units such as AMX); weights and loss stay float32 (default none)")

@@ -129,15 +129,48 @@ def test_noise_warp_moves_a_tone_by_its_factor_without_aliasing(factor):
             assert np.sqrt(np.mean(y[500:-500] ** 2)) < 0.01 * np.sqrt(0.5)   # -40 dB: filtered, not folded
 
 
-def test_sampler_warps_noise_only_when_asked(builtin_data):
-    """PairSampler(warp=None) draws what it always drew; with a warp the same step gives other noise."""
-    from chvoice_core.data.mixing import NoiseWarp
+@pytest.mark.parametrize("aug", ["warp", "eq"])
+def test_sampler_augments_noise_only_when_asked(builtin_data, aug):
+    """PairSampler(warp=None, eq=None) draws what it always drew; with an augmentation the same step gives
+    other noise, and still the same noise every time it is asked for."""
+    from chvoice_core.data.mixing import NoiseEQ, NoiseWarp
     from chvoice_core.data.pairs import PairSampler
     profile = get_profile("weighted")
     plain = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129)
-    again = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, warp=None)
-    warped = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, warp=NoiseWarp(p=1.0))
-    a, b, c = plain.batch(5, 8), again.batch(5, 8), warped.batch(5, 8)
+    again = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, warp=None, eq=None)
+    kw = {"warp": NoiseWarp(p=1.0)} if aug == "warp" else {"eq": NoiseEQ(p=1.0)}
+    augmented = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, **kw)
+    a, b, c = plain.batch(5, 8), again.batch(5, 8), augmented.batch(5, 8)
     assert np.array_equal(a[0], b[0])
     assert not np.array_equal(a[0], c[0])
-    assert np.array_equal(warped.batch(5, 8)[0], c[0])        # still deterministic per step
+    unit = lambda x: x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
+    # the first item's speech is drawn before its noise: the same speech (its level may move); later items
+    # differ, as the augmentation draws from the same generator
+    np.testing.assert_allclose(unit(a[1])[0], unit(c[1])[0], atol=1e-5)
+    assert np.array_equal(augmented.batch(5, 8)[0], c[0])     # still deterministic per step
+
+
+def test_noise_eq_reshapes_the_spectrum_within_its_gains_at_any_level():
+    """Each draw changes the spectrum's shape (one band against another) by at most 3 x 12 dB, and a
+    full-scale clip boosted by the filters is not clipped (torchaudio's lfilter clamps to [-1, 1]): clipped noise
+    would hold its peak on many samples."""
+    from chvoice_core.data.mixing import NoiseEQ, eq_segment
+    n = 16129
+    x = np.random.default_rng(1).standard_normal(n)
+    x = (x / np.abs(x).max()).astype(np.float32)                  # peak 1.0: a boost would clip without care
+    freqs = np.fft.rfftfreq(n, 1 / 16000)
+    edges = np.geomspace(60, 7600, 13)
+
+    def band_db(y):
+        s = np.abs(np.fft.rfft(y.astype(np.float64))) ** 2
+        return np.array([10 * np.log10(s[(freqs >= lo) & (freqs < hi)].mean())
+                         for lo, hi in zip(edges[:-1], edges[1:])])
+
+    spread = []
+    for seed in range(20):
+        y = eq_segment(x, np.random.default_rng(seed), NoiseEQ(p=1.0))
+        assert y.shape == (n,) and y.dtype == np.float32 and np.all(np.isfinite(y))
+        assert np.sum(np.abs(y) >= 0.999 * np.abs(y).max()) <= 2
+        d = band_db(y) - band_db(x)
+        spread.append(d.max() - d.min())
+    assert max(spread) < 2 * 3 * 12 and np.median(spread) > 3

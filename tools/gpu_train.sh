@@ -6,6 +6,8 @@
 #   w32p      w32 with the phase-aware head (--phase); INIT_DIR/w32.pt (a magnitude model) grows into it
 #   w32f      w32 on 32 ms frames at 75 % overlap (--n-fft 510: 256 bins, same hop); INIT_DIR/w32.pt re-framed
 #   w32fw     w32f with half the noise clips played x0.8..1.25 faster or slower (--noise-warp 0.5); INIT_DIR/w32f.pt
+#   w32fe     w32f with half the noise clips through 1-3 random equalisers (--noise-eq 0.5); INIT_DIR/w32f.pt
+#   w32fwe    w32f with both (--noise-warp 0.5 --noise-eq 0.5); INIT_DIR/w32f.pt
 # Data: a pack of the training side of ../shared/data (tools/pack_training_data.py), since a rented machine
 # sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
 #
@@ -45,7 +47,10 @@
 # (w32fw: noise warp. Its CPU A/B from pass 6, 2 000 x 16 tiles each in bf16, one thread, 55 min, against the same
 # run without warp: validation PESQ-WB +0.055 and SI-SDR +0.12; test set PESQ-WB +0.021 (p = 0.007), SI-SDR equal.
 #   DEVICE=cpu NO_WHEELS=1 PYTHON=.venv/bin/python INIT_DIR=gpu-init6 LR=1.5e-4 WARMUP=50 BATCH=16 WORKERS=1 \
-#       RUNS="w32f_s0.6 w32fw_s0.6" AMP=bf16 BUDGET=3300 bash tools/gpu_train.sh runs/cpu-warp)
+#       RUNS="w32f_s0.6 w32fw_s0.6" AMP=bf16 BUDGET=3300 bash tools/gpu_train.sh runs/cpu-warp
+# The same A/B for w32fe and w32fwe (noise EQ, alone and with warp; RUNS="w32fe_s0.6 w32fwe_s0.6"): EQ alone
+# -0.09 dB SI-SDR on the test set against no augmentation (p = 0.02), with warp -0.03 dB and -0.025 PESQ-WB
+# against warp alone: not adopted for pass 7.)
 # (Pass 4, the phase-aware head, was prepared and not run on a GPU: on the 2-core CPU it bought no SI-SDR and cost
 # 0.17 PESQ-WB, its rotation never learned (README). Its recipe, should scale alone change that:
 #   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
@@ -96,6 +101,8 @@ declare -A ARGS=(
     [w32p]="--width 32 --phase --batch-size ${BATCH:-64}"
     [w32f]="--width 32 --n-fft 510 --batch-size ${BATCH:-64}"
     [w32fw]="--width 32 --n-fft 510 --noise-warp 0.5 --batch-size ${BATCH:-64}"
+    [w32fe]="--width 32 --n-fft 510 --noise-eq 0.5 --batch-size ${BATCH:-64}"
+    [w32fwe]="--width 32 --n-fft 510 --noise-warp 0.5 --noise-eq 0.5 --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
     # a run named <recipe>_s<W> is that recipe with the perceptual loss's SI-SDR weight set to W (w32_s0.3)
@@ -104,7 +111,7 @@ for run in $RUNS; do
     # (a phase-aware recipe <recipe>p may start from the magnitude model <recipe>.pt: it grows the phase head;
     # a long-frame recipe <recipe>f from the report-STFT model <recipe>.pt: the same net, re-framed)
     INIT=""
-    for f in "$base" "${base%p}" "${base%f}" "${base%w}"; do
+    for f in "$base" "${base%p}" "${base%f}" "${base%w}" "${base%e}" "${base%we}"; do
         [ -n "${INIT_DIR:-}" ] && [ -z "$INIT" ] && [ -f "$INIT_DIR/$f.pt" ] && INIT="--init $INIT_DIR/$f.pt"
     done
     # shellcheck disable=SC2086

@@ -5,7 +5,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
-
+import torch
+import torchaudio.functional as AF
 from scipy import signal
 
 from ..audio_io import SAMPLE_RATE
@@ -99,8 +100,43 @@ def warp_segment(clip: np.ndarray, n: int, rng: np.random.Generator, warp: Noise
     return y[:n].astype(np.float32)
 
 
+@dataclass(frozen=True)
+class NoiseEQ:
+    """Training-only augmentation of noise recordings: with probability p a clip goes through 1..max_filters
+    random second-order equalisers (low shelf, high shelf or peak, each -gain_db..+gain_db), so one recording
+    stands for the same source heard through other rooms, walls and microphones. Test and validation sets
+    never equalise."""
+
+    p: float = 0.5
+    gain_db: float = 12.0
+    max_filters: int = 3
+
+
+def eq_segment(seg: np.ndarray, rng: np.random.Generator, eq: NoiseEQ) -> np.ndarray:
+    """seg [N] through random biquads (torchaudio's; float64, so a 60 Hz shelf stays stable). -> float32 [N],
+    at an arbitrary level (the mixer normalises noise by its RMS)."""
+    peak = float(np.abs(seg).max())
+    if peak == 0:
+        return seg.astype(np.float32)
+    # torchaudio's lfilter clamps to [-1, 1]: start far below it, so even +36 dB of boost never clips
+    x = torch.from_numpy(seg.astype(np.float64) * (1e-3 / peak))
+    for _ in range(int(rng.integers(1, eq.max_filters + 1))):
+        kind = int(rng.integers(3))
+        gain = float(rng.uniform(-eq.gain_db, eq.gain_db))
+        if kind == 0:
+            x = AF.bass_biquad(x, SAMPLE_RATE, gain, central_freq=float(np.exp(rng.uniform(np.log(60), np.log(600)))))
+        elif kind == 1:
+            x = AF.treble_biquad(x, SAMPLE_RATE, gain,
+                                 central_freq=float(np.exp(rng.uniform(np.log(1000), np.log(6000)))))
+        else:
+            x = AF.equalizer_biquad(x, SAMPLE_RATE, float(np.exp(rng.uniform(np.log(80), np.log(7000)))), gain,
+                                    Q=float(rng.uniform(0.5, 3.0)))
+    return x.numpy().astype(np.float32)
+
+
 def _environmental(profile: NoiseProfile, bank: NoiseBank, n: int, rng: np.random.Generator,
-                   warp: NoiseWarp | None = None) -> tuple[np.ndarray, list[str], list[str]]:
+                   warp: NoiseWarp | None = None, eq: NoiseEQ | None = None
+                   ) -> tuple[np.ndarray, list[str], list[str]]:
     probs = profile.probs_for(bank.categories)
     cats_all = list(probs)
     k = int(rng.integers(profile.clips[0], profile.clips[1] + 1))
@@ -114,6 +150,8 @@ def _environmental(profile: NoiseProfile, bank: NoiseBank, n: int, rng: np.rando
             seg = warp_segment(clip.audio, n, rng, warp)
         else:
             seg = _crop_or_loop(clip.audio, n, rng)
+        if eq is not None and rng.random() < eq.p:
+            seg = eq_segment(seg, rng, eq)
         noise += seg / _rms(seg) * profile.gains.get(cat, 1.0) * rng.uniform(0.5, 1.0)
         cats.append(cat)
         ids.append(clip.id)
@@ -122,9 +160,9 @@ def _environmental(profile: NoiseProfile, bank: NoiseBank, n: int, rng: np.rando
 
 def mix(clean: np.ndarray, profile: NoiseProfile, bank: NoiseBank, rng: np.random.Generator,
         include_none: bool = True, revecho: RevEchoConfig = RevEchoConfig(),
-        rooms: list[Room] | None = None, warp: NoiseWarp | None = None) -> Mixture:
-    """Draw a noise condition from the profile and apply it to clean [N] (`warp`: training-only speed
-    perturbation of the noise recordings; None draws exactly what it always drew).
+        rooms: list[Room] | None = None, warp: NoiseWarp | None = None, eq: NoiseEQ | None = None) -> Mixture:
+    """Draw a noise condition from the profile and apply it to clean [N] (`warp`, `eq`: training-only speed
+    perturbation and equalisation of the noise recordings; None draws exactly what it always drew).
 
     The report's profiles draw exactly what they always drew; the augmentations of broader profiles
     (rooms, colouring, level) draw only when the profile enables them. With a room, the mixture holds the
@@ -157,7 +195,7 @@ def mix(clean: np.ndarray, profile: NoiseProfile, bank: NoiseBank, rng: np.rando
         noise = static_noise(n, rng)
         cats, ids = [], []
     else:
-        noise, cats, ids = _environmental(profile, bank, n, rng, warp)
+        noise, cats, ids = _environmental(profile, bank, n, rng, warp, eq)
     if room is not None:
         noise = reverberate(noise, room.noise)
     noise = noise * (_rms(speech) / _rms(noise)) * 10 ** (-snr / 20)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .mixing import NoiseWarp, mix
+from .mixing import NoiseEQ, NoiseWarp, mix
 from .noise import NoiseBank
 from .profiles import NoiseProfile
 from .rooms import Room
@@ -16,10 +16,11 @@ class PairSampler:
     sees exactly the batches it would have seen."""
 
     def __init__(self, speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile, n_samples: int,
-                 seed: int = 0, rank: int = 0, rooms: list[Room] | None = None, warp: NoiseWarp | None = None):
+                 seed: int = 0, rank: int = 0, rooms: list[Room] | None = None, warp: NoiseWarp | None = None,
+                 eq: NoiseEQ | None = None):
         self.speech, self.bank, self.profile = speech, bank, profile
         self.n, self.seed, self.rank = n_samples, seed, rank
-        self.rooms, self.warp = rooms, warp
+        self.rooms, self.warp, self.eq = rooms, warp, eq
         if profile.p_room > 0 and not rooms:
             raise ValueError(f"profile {profile.name} simulates rooms: pass rooms=")
 
@@ -38,7 +39,7 @@ class PairSampler:
         rng = np.random.default_rng([self.seed, self.rank, step])
         noisy, clean = [], []
         for _ in range(batch_size):
-            m = mix(self.crop(rng), self.profile, self.bank, rng, rooms=self.rooms, warp=self.warp)
+            m = mix(self.crop(rng), self.profile, self.bank, rng, rooms=self.rooms, warp=self.warp, eq=self.eq)
             noisy.append(m.noisy)
             clean.append(m.clean)
         return np.stack(noisy), np.stack(clean)
