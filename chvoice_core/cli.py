@@ -530,18 +530,14 @@ def cmd_live(a: argparse.Namespace) -> int:
 def cmd_quantize(a: argparse.Namespace) -> int:
     """One final compression step (int8, dynamic, pt2e, onnx, ort-int8, ...) applied to a float model file."""
     from .budgets import get_budget
-    from .compress.artifact import load_artifact, save_artifact
+    from .compress.artifact import load_float_model, save_artifact
     from .compress.quantize import int8_layers
     from .compress.steps import make_step, step_kind
     from .data.sources import default_cache_dir
     from .zoo import Zoo
 
-    model, meta = load_artifact(a.model)
-    if meta.get("quant"):
-        raise ChvoiceError(f"{a.model}: already quantized ({meta['quant']}); quantize the float model")
-    if meta["config"].phase:
-        raise ChvoiceError(f"{a.model}: a phase-aware model; quantization calibrates on dB tiles only (not yet "
-                           "for phase-aware models)")
+    model, meta = load_float_model(a.model, str(a.model), "quantization calibrates on dB tiles only (not yet for "
+                                                         "phase-aware models)")
     from dataclasses import fields
     kind = step_kind(a.mode)
     if not kind.final:

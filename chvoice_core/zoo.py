@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .budgets import Budget
-from .compress.artifact import load_artifact, save_artifact
+from .compress.artifact import load_artifact, load_float_model, save_artifact
 from .compress.quantize import float_conv_layers, int8_layers
 from .compress.recipes import Variant, get_variant
 from .compress.steps import BuildContext, StepConfig, kind_of, quant_format, slug
@@ -256,13 +256,9 @@ class Zoo:
 
     def _user_teacher(self, variant: Variant):
         """A user's float checkpoint as the chain's parent (its digest, not its path, keys the cache)."""
-        model, meta = load_artifact(variant.teacher)
-        if meta.get("quant"):
-            raise ChvoiceError(f"teacher {variant.teacher}: already quantized ({meta['quant']}); give a float model")
-        if meta["config"].phase:
-            raise ChvoiceError(f"teacher {variant.teacher}: a phase-aware model; the compression steps take "
-                               "magnitude models only (for now)")
-        return model.float().eval(), None, {"recipe": [], "teacher": {"path": variant.teacher,
+        model, _ = load_float_model(variant.teacher, f"teacher {variant.teacher}",
+                                    "the compression steps take magnitude models only (for now)")
+        return model, None, {"recipe": [], "teacher": {"path": variant.teacher,
                                                                       "digest": variant.teacher_digest}}
 
     def apply_step(self, s: StepConfig, parent: nn.Module, profile: str) -> tuple[nn.Module, str | None, dict]:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from chvoice_core.budgets import get_budget
-from chvoice_core.compress.artifact import load_artifact, save_artifact
+from chvoice_core.compress.artifact import load_artifact, load_float_model, save_artifact
 from chvoice_core.compress.distill import DistillConfig, teacher_target
 from chvoice_core.compress.pruning import (PruneConfig, Pruner, TaylorTracker, prunable_convs, remove_filters,
                                            select_filters)
@@ -179,6 +179,23 @@ def test_artifact_version_and_mode_errors(tmp_path):
     with pytest.raises(ChvoiceError, match="format version 0"):
         load_artifact(tmp_path / "c.pt")
 
+
+
+def test_steps_that_need_a_float_magnitude_model_refuse_others_in_one_line(tmp_path):
+    """`chvoice quantize` and a compression chain's user teacher start from a float magnitude model: a quantized
+    or phase-aware one is refused with the caller's label and reason, a float one comes back in eval mode."""
+    m = warmed(UNetConfig(depth=2, base_width=4))
+    save_artifact(tmp_path / "f.pt", m, m.config, None)
+    save_artifact(tmp_path / "q.pt", static_int8(m, torch.randn(8, 1, 128, 128)), m.config, "static")
+    ph = UNetConfig(**{**m.config.to_dict(), "phase": True})
+    save_artifact(tmp_path / "p.pt", UNet(ph).eval(), ph, None)
+    with pytest.raises(ChvoiceError, match=r"^teacher X: already quantized \(static\); give the float model$"):
+        load_float_model(tmp_path / "q.pt", "teacher X", "unused")
+    with pytest.raises(ChvoiceError, match=r"^teacher X: a phase-aware model; magnitude only$"):
+        load_float_model(tmp_path / "p.pt", "teacher X", "magnitude only")
+    f, meta = load_float_model(tmp_path / "f.pt", "teacher X", "unused")
+    x = torch.randn(2, 1, 128, 128)
+    assert not f.training and meta["quant"] is None and torch.equal(f(x), m(x))
 
 @pytest.mark.slow
 def test_every_variant_builds_and_round_trips(tmp_path_factory, cache_dir):

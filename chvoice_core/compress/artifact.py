@@ -51,3 +51,14 @@ def load_artifact(path: str | os.PathLike) -> tuple[nn.Module, dict[str, Any]]:
     meta = dict(ckpt.get("meta", {}))
     meta.update(config=cfg, quant=quant, size_bytes=Path(path).stat().st_size)
     return model.eval(), meta
+
+
+def load_float_model(path: str | os.PathLike, label: str, phase_why: str) -> tuple[nn.Module, dict[str, Any]]:
+    """A float magnitude model for a step that starts from one (quantization, a compression chain's teacher):
+    (model in eval mode, meta), or one clear line naming `label` when it is quantized or phase-aware."""
+    model, meta = load_artifact(path)
+    if meta.get("quant"):
+        raise ChvoiceError(f"{label}: already quantized ({meta['quant']}); give the float model")
+    if meta["config"].phase:
+        raise ChvoiceError(f"{label}: a phase-aware model; {phase_why}")
+    return model.float().eval(), meta
