@@ -31,7 +31,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     check_device(a.device)
     if a.time_budget < 0:
         raise ChvoiceError("--time-budget must be >= 0 seconds (0: no limit)")
-    for flag, value in (("--noise-warp", a.noise_warp), ("--noise-eq", a.noise_eq)):
+    for flag, value in (("--noise-warp", a.noise_warp), ("--noise-eq", a.noise_eq), ("--speech-warp", a.speech_warp)):
         if not 0 <= value <= 1:
             raise ChvoiceError(f"{flag} {value}: a probability, 0..1")
     from .budgets import get_budget
@@ -84,11 +84,12 @@ def cmd_train(a: argparse.Namespace) -> int:
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
-    from .data.mixing import NoiseEQ, NoiseWarp
+    from .data.mixing import NoiseEQ, NoiseWarp, SpeechWarp
     warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
     eq = NoiseEQ(p=a.noise_eq) if a.noise_eq > 0 else None
+    speech_warp = SpeechWarp(p=a.speech_warp) if a.speech_warp > 0 else None
     sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms,
-                          warp=warp, eq=eq)
+                          warp=warp, eq=eq, speech_warp=speech_warp)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
     if a.init:                    # fine-tune: start from a trained float model of the same architecture
@@ -119,6 +120,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size, "device": a.device, "amp": a.amp,
             **({"noise_warp": a.noise_warp} if a.noise_warp else {}),
             **({"noise_eq": a.noise_eq} if a.noise_eq else {}),
+            **({"speech_warp": a.speech_warp} if a.speech_warp else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
@@ -611,6 +613,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--noise-eq", type=float, default=0.0, metavar="P",
                    help="pass each noise clip through 1-3 random equalisers (shelves, peaks, +-12 dB) with "
                         "probability P: the same sources through other rooms and microphones (training only; "
+                        "default 0)")
+    t.add_argument("--speech-warp", type=float, default=0.0, metavar="P",
+                   help="play the clean speech of a training pair faster or slower (x0.9..1.1, target included) "
+                        "with probability P: higher and lower voices from the same speakers (training only; "
                         "default 0)")
     t.add_argument("--amp", default="none", choices=["none", "bf16"],
                    help="mixed precision: bf16 runs the model's convolutions in bfloat16 (a GPU, or a CPU with "

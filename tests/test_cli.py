@@ -184,3 +184,5 @@ def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_
     assert code == 2 and "--noise-warp 1.5" in err and err.count("\n") == 1
     code, out, err = run(base + ["--noise-eq", "-0.1", "--out", tmp_path / "bad"], capsys)
     assert code == 2 and "--noise-eq -0.1" in err and err.count("\n") == 1
+    code, out, err = run(base + ["--speech-warp", "2", "--out", tmp_path / "bad"], capsys)
+    assert code == 2 and "--speech-warp 2" in err and err.count("\n") == 1

@@ -129,24 +129,29 @@ def test_noise_warp_moves_a_tone_by_its_factor_without_aliasing(factor):
             assert np.sqrt(np.mean(y[500:-500] ** 2)) < 0.01 * np.sqrt(0.5)   # -40 dB: filtered, not folded
 
 
-@pytest.mark.parametrize("aug", ["warp", "eq"])
-def test_sampler_augments_noise_only_when_asked(builtin_data, aug):
-    """PairSampler(warp=None, eq=None) draws what it always drew; with an augmentation the same step gives
-    other noise, and still the same noise every time it is asked for."""
-    from chvoice_core.data.mixing import NoiseEQ, NoiseWarp
+@pytest.mark.parametrize("aug", ["warp", "eq", "speech"])
+def test_sampler_augments_only_when_asked(builtin_data, aug):
+    """PairSampler with no augmentation draws what it always drew; with one the same step gives another batch,
+    and still the same batch every time it is asked for. Noise augmentations leave the speech alone; speech warp
+    changes the target too."""
+    from chvoice_core.data.mixing import NoiseEQ, NoiseWarp, SpeechWarp
     from chvoice_core.data.pairs import PairSampler
     profile = get_profile("weighted")
     plain = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129)
-    again = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, warp=None, eq=None)
-    kw = {"warp": NoiseWarp(p=1.0)} if aug == "warp" else {"eq": NoiseEQ(p=1.0)}
+    again = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, warp=None, eq=None,
+                        speech_warp=None)
+    kw = {"warp": {"warp": NoiseWarp(p=1.0)}, "eq": {"eq": NoiseEQ(p=1.0)},
+          "speech": {"speech_warp": SpeechWarp(p=1.0)}}[aug]
     augmented = PairSampler(builtin_data.train_speech, builtin_data.train_noise, profile, 16129, **kw)
     a, b, c = plain.batch(5, 8), again.batch(5, 8), augmented.batch(5, 8)
-    assert np.array_equal(a[0], b[0])
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
     assert not np.array_equal(a[0], c[0])
+    assert c[0].shape == c[1].shape == a[0].shape and np.all(np.isfinite(c[0]))
     unit = lambda x: x / (np.linalg.norm(x, axis=1, keepdims=True) + 1e-12)
-    # the first item's speech is drawn before its noise: the same speech (its level may move); later items
-    # differ, as the augmentation draws from the same generator
-    np.testing.assert_allclose(unit(a[1])[0], unit(c[1])[0], atol=1e-5)
+    # the first item's speech is drawn before its noise: the same speech (its level may move) unless it is
+    # the speech that warps; later items differ, as the augmentation draws from the same generator
+    same_speech = np.allclose(unit(a[1])[0], unit(c[1])[0], atol=1e-5)
+    assert same_speech == (aug != "speech")
     assert np.array_equal(augmented.batch(5, 8)[0], c[0])     # still deterministic per step
 
 
@@ -174,3 +179,17 @@ def test_noise_eq_reshapes_the_spectrum_within_its_gains_at_any_level():
         d = band_db(y) - band_db(x)
         spread.append(d.max() - d.min())
     assert max(spread) < 2 * 3 * 12 and np.median(spread) > 3
+
+
+@pytest.mark.parametrize("factor", [0.9, 1.1])
+def test_speech_warp_moves_a_voice_by_its_factor(factor):
+    """A crop played at x0.9 / x1.1 moves a 200 Hz voice-like tone to 180 / 220 Hz and keeps its length."""
+    from fractions import Fraction
+    from chvoice_core.data.mixing import play_at
+    sr, n = 16000, 16129
+    r = Fraction(factor).limit_denominator(16)
+    t = np.arange(int(np.ceil(n * r)) + 64) / sr
+    y = play_at(np.sin(2 * np.pi * 200 * t).astype(np.float32), r, n)
+    assert y.shape == (n,) and y.dtype == np.float32
+    spec = np.abs(np.fft.rfft(y * np.hanning(n)))
+    assert abs(np.fft.rfftfreq(n, 1 / sr)[spec.argmax()] - 200 * factor) < 2

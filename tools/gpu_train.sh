@@ -8,6 +8,8 @@
 #   w32fw     w32f with half the noise clips played x0.8..1.25 faster or slower (--noise-warp 0.5); INIT_DIR/w32f.pt
 #   w32fe     w32f with half the noise clips through 1-3 random equalisers (--noise-eq 0.5); INIT_DIR/w32f.pt
 #   w32fwe    w32f with both (--noise-warp 0.5 --noise-eq 0.5); INIT_DIR/w32f.pt
+#   w32fs     w32f with half the speech crops played x0.9..1.1 faster or slower (--speech-warp 0.5); INIT_DIR/w32f.pt
+#   w32fws    w32f with noise and speech warp (--noise-warp 0.5 --speech-warp 0.5); INIT_DIR/w32f.pt
 # Data: a pack of the training side of ../shared/data (tools/pack_training_data.py), since a rented machine
 # sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
 #
@@ -103,6 +105,8 @@ declare -A ARGS=(
     [w32fw]="--width 32 --n-fft 510 --noise-warp 0.5 --batch-size ${BATCH:-64}"
     [w32fe]="--width 32 --n-fft 510 --noise-eq 0.5 --batch-size ${BATCH:-64}"
     [w32fwe]="--width 32 --n-fft 510 --noise-warp 0.5 --noise-eq 0.5 --batch-size ${BATCH:-64}"
+    [w32fs]="--width 32 --n-fft 510 --speech-warp 0.5 --batch-size ${BATCH:-64}"
+    [w32fws]="--width 32 --n-fft 510 --noise-warp 0.5 --speech-warp 0.5 --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
     # a run named <recipe>_s<W> is that recipe with the perceptual loss's SI-SDR weight set to W (w32_s0.3)
@@ -111,7 +115,7 @@ for run in $RUNS; do
     # (a phase-aware recipe <recipe>p may start from the magnitude model <recipe>.pt: it grows the phase head;
     # a long-frame recipe <recipe>f from the report-STFT model <recipe>.pt: the same net, re-framed)
     INIT=""
-    for f in "$base" "${base%p}" "${base%f}" "${base%w}" "${base%e}" "${base%we}"; do
+    for f in "$base" "${base%p}" "${base%f}" "${base%w}" "${base%e}" "${base%we}" "${base%s}" "${base%ws}"; do
         [ -n "${INIT_DIR:-}" ] && [ -z "$INIT" ] && [ -f "$INIT_DIR/$f.pt" ] && INIT="--init $INIT_DIR/$f.pt"
     done
     # shellcheck disable=SC2086

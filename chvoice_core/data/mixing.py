@@ -90,14 +90,34 @@ class NoiseWarp:
     hi: float = 1.25
 
 
-def warp_segment(clip: np.ndarray, n: int, rng: np.random.Generator, warp: NoiseWarp) -> np.ndarray:
-    """An n-sample segment of clip [L] played at a random speed factor. Polyphase resampling with its
-    anti-aliasing filter: what speeding up pushes past Nyquist is filtered out, not folded back. -> float32 [n]."""
-    r = Fraction(float(np.exp(rng.uniform(np.log(warp.lo), np.log(warp.hi))))).limit_denominator(16)
-    src = _crop_or_loop(clip, int(np.ceil(n * r)) + 64, rng)
-    # r > 1: faster (higher pitch): resample the longer source down to n samples
+@dataclass(frozen=True)
+class SpeechWarp:
+    """Training-only augmentation of the clean speech: with probability p a crop is played faster or slower
+    (factor log-uniform in [lo, hi], the range of Kaldi-style speed perturbation), target and mixture alike, so
+    each training speaker also stands for a higher or lower voice. Test and validation sets never warp."""
+
+    p: float = 0.5
+    lo: float = 0.9
+    hi: float = 1.1
+
+
+def speed_factor(rng: np.random.Generator, lo: float, hi: float) -> Fraction:
+    """A log-uniform speed factor in [lo, hi] as a small fraction, for polyphase resampling."""
+    return Fraction(float(np.exp(rng.uniform(np.log(lo), np.log(hi))))).limit_denominator(16)
+
+
+def play_at(src: np.ndarray, r: Fraction, n: int) -> np.ndarray:
+    """The first n samples of src [>= n * r] played r times faster (r > 1: higher pitch). Polyphase resampling
+    with its anti-aliasing filter: what speeding up pushes past Nyquist is filtered out, not folded back.
+    -> float32 [n]."""
     y = signal.resample_poly(src.astype(np.float64), r.denominator, r.numerator)
     return y[:n].astype(np.float32)
+
+
+def warp_segment(clip: np.ndarray, n: int, rng: np.random.Generator, warp: NoiseWarp) -> np.ndarray:
+    """An n-sample segment of clip [L] played at a random speed factor. -> float32 [n]."""
+    r = speed_factor(rng, warp.lo, warp.hi)
+    return play_at(_crop_or_loop(clip, int(np.ceil(n * r)) + 64, rng), r, n)
 
 
 @dataclass(frozen=True)

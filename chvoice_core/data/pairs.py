@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .mixing import NoiseEQ, NoiseWarp, mix
+from .mixing import NoiseEQ, NoiseWarp, SpeechWarp, mix, play_at, speed_factor
 from .noise import NoiseBank
 from .profiles import NoiseProfile
 from .rooms import Room
@@ -17,23 +17,29 @@ class PairSampler:
 
     def __init__(self, speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile, n_samples: int,
                  seed: int = 0, rank: int = 0, rooms: list[Room] | None = None, warp: NoiseWarp | None = None,
-                 eq: NoiseEQ | None = None):
+                 eq: NoiseEQ | None = None, speech_warp: SpeechWarp | None = None):
         self.speech, self.bank, self.profile = speech, bank, profile
         self.n, self.seed, self.rank = n_samples, seed, rank
-        self.rooms, self.warp, self.eq = rooms, warp, eq
+        self.rooms, self.warp, self.eq, self.speech_warp = rooms, warp, eq, speech_warp
         if profile.p_room > 0 and not rooms:
             raise ValueError(f"profile {profile.name} simulates rooms: pass rooms=")
 
     def crop(self, rng: np.random.Generator) -> np.ndarray:
+        """A random n-sample crop of a random utterance (zero-padded when shorter), speed-warped when asked."""
         utt = self.speech.utterances[int(rng.integers(len(self.speech)))]
         x = self.speech.audio(utt)
-        if len(x) >= self.n:
-            s = int(rng.integers(0, len(x) - self.n + 1))
-            return x[s:s + self.n]
-        out = np.zeros(self.n, np.float32)
-        s = int(rng.integers(0, self.n - len(x) + 1))
-        out[s:s + len(x)] = x
-        return out
+        r = None
+        if self.speech_warp is not None and rng.random() < self.speech_warp.p:
+            r = speed_factor(rng, self.speech_warp.lo, self.speech_warp.hi)
+        n = self.n if r is None else int(np.ceil(self.n * r)) + 64
+        if len(x) >= n:
+            s = int(rng.integers(0, len(x) - n + 1))
+            out = x[s:s + n]
+        else:
+            out = np.zeros(n, np.float32)
+            s = int(rng.integers(0, n - len(x) + 1))
+            out[s:s + len(x)] = x
+        return out if r is None else play_at(out, r, self.n)
 
     def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, self.rank, step])
