@@ -53,6 +53,9 @@
 # The same A/B for w32fe and w32fwe (noise EQ, alone and with warp; RUNS="w32fe_s0.6 w32fwe_s0.6"): EQ alone
 # -0.09 dB SI-SDR on the test set against no augmentation (p = 0.02), with warp -0.03 dB and -0.025 PESQ-WB
 # against warp alone: not adopted for pass 7.)
+# Alternative pass 7, an A/B at GPU scale in the same call (the unseen-speaker gap, tools/generalisation_gap.py, is
+# as large as the unseen-noise one, so speech warp is the other candidate; two runs share the GPU, as passes 3 and 5
+# did): INIT_DIR=gpu-init6 LR=3e-4 WARMUP=100 RUNS="w32fw_s0.6 w32fws_s0.6" AMP=bf16 BUDGET=510 WORKERS=7 ...
 # (Pass 4, the phase-aware head, was prepared and not run on a GPU: on the 2-core CPU it bought no SI-SDR and cost
 # 0.17 PESQ-WB, its rotation never learned (README). Its recipe, should scale alone change that:
 #   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
