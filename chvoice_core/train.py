@@ -27,7 +27,8 @@ from .models.io import model_to_dict, save_model
 from .models.unet import causal_lookahead, front_end, is_phase_aware, normaliser_for
 
 if TYPE_CHECKING:
-    from .data import DataSplit, NoiseProfile
+    from .data import DataSplit, Mixture, NoiseProfile
+    from .data.noise import NoiseBank
     from .data.speech import SpeechCorpus
 
 Tensor = torch.Tensor
@@ -179,16 +180,23 @@ def validation_split(train_speech: "SpeechCorpus", seed: int = 0) -> tuple["Spee
     return train_speech.split_speakers(0.05, seed=seed + 1)
 
 
-def validation_set(data: "DataSplit", val_speech: "SpeechCorpus", profile: "NoiseProfile", n_items: int = 40,
-                   seed: int = 0, key: str = "pesq_wb") -> Validation:
-    """The fixed validation mixtures of a run: `n_items` of at most 4 s from the validation speakers and the
-    training noise, in rooms of their own seed when the profile uses rooms."""
+def validation_mixtures(data: "DataSplit", speech: "SpeechCorpus", bank: "NoiseBank", profile: "NoiseProfile",
+                        n_items: int = 40, seed: int = 0) -> list["Mixture"]:
+    """The validation recipe: `n_items` mixtures of at most 4 s of `speech` with noise from `bank`, in rooms of
+    their own seed when the profile uses rooms (item i's noise, SNR and room depend only on seed and i)."""
     from .data import TestSetConfig, build_testset
     from .data.rooms import VALIDATION_ROOM_SEED
-    items = build_testset(val_speech, data.train_noise, profile,
-                          TestSetConfig(n=n_items, seed=seed + 77, max_seconds=4.0),
+    items = build_testset(speech, bank, profile, TestSetConfig(n=n_items, seed=seed + 77, max_seconds=4.0),
                           rooms=data.rooms(seed=VALIDATION_ROOM_SEED) if profile.p_room else None)
-    return Validation([it.mixture.noisy for it in items], [it.mixture.clean for it in items], key)
+    return [it.mixture for it in items]
+
+
+def validation_set(data: "DataSplit", val_speech: "SpeechCorpus", profile: "NoiseProfile", n_items: int = 40,
+                   seed: int = 0, key: str = "pesq_wb") -> Validation:
+    """The fixed validation mixtures of a run: the validation recipe on the validation speakers and the
+    training noise."""
+    mixtures = validation_mixtures(data, val_speech, data.train_noise, profile, n_items, seed)
+    return Validation([m.noisy for m in mixtures], [m.clean for m in mixtures], key)
 
 
 def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:
