@@ -63,29 +63,25 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
     sections: list[tuple[str, str, Path | None]] = []
     figs: list[Path] = []
     hd = header(run)
-    t1 = tables.table1(run)
-    sections.append(table_section("Table 1: spectrogram RMS (dB, vs clean) of the trained models, and the report's inference "
-                                  "time: model call on one 1.02 s tile of the untrained full-width architecture (best round; "
-                                  "architecture cost, not the trained models' speed)", t1, out, "table1"))
-    t2 = tables.table2(run)
-    sections.append(table_section("Table 2: compression rows of the report (RMS dB per profile of the trained models; full-scale "
-                                  "architecture's model call, best round, mean over profiles)", t2, out, "table2"))
-    ext = tables.extended(run)
-    sections.append(table_section("Extended table: every variant, the noisy input and the peers. Quality and speed of a row "
-                                  "describe one artifact (digest): ms of compute per second of audio end to end (STFT, every "
-                                  "tile with its overlap, iSTFT; peers: their whole path incl. resampling), 1 thread, batch 1, "
-                                  "a 4 s clip; model ms / tile is the model call alone; gains over the noisy input on the "
-                                  "utterances scored for both", ext, out, "extended"))
-    sp = tables.speedup_vs(run)
-    sections.append(table_section("Speed-up over the fp32 `normal` teacher (end to end, same artifacts) and share of its SI-SDR "
-                                  "improvement kept", sp, out, "speedup"))
-    fs = tables.full_scale(run)
-    sections.append(table_section("Full-scale architecture cost (untrained, widths 64/32 with each variant's pruning ratios and "
-                                  "quantization; model call on one tile, 1 thread): the report's speed question, never divided "
-                                  "by a trained model's quality", fs, out, "full_scale"))
-    lv = tables.live(run)
-    sections.append(table_section("Live mode: per-call compute (1 thread) against the call budget, and quality streamed vs "
-                                  "offline, each row one artifact", lv, out, "live"))
+    ext = tables.extended(run)      # also the Pareto figure's input
+    for name, frame, title in (
+            ("table1", tables.table1(run), "Table 1: spectrogram RMS (dB, vs clean) of the trained models, and the "
+             "report's inference time: model call on one 1.02 s tile of the untrained full-width architecture (best "
+             "round; architecture cost, not the trained models' speed)"),
+            ("table2", tables.table2(run), "Table 2: compression rows of the report (RMS dB per profile of the trained "
+             "models; full-scale architecture's model call, best round, mean over profiles)"),
+            ("extended", ext, "Extended table: every variant, the noisy input and the peers. Quality and speed of a "
+             "row describe one artifact (digest): ms of compute per second of audio end to end (STFT, every tile with "
+             "its overlap, iSTFT; peers: their whole path incl. resampling), 1 thread, batch 1, a 4 s clip; model ms / "
+             "tile is the model call alone; gains over the noisy input on the utterances scored for both"),
+            ("speedup", tables.speedup_vs(run), "Speed-up over the fp32 `normal` teacher (end to end, same artifacts) "
+             "and share of its SI-SDR improvement kept"),
+            ("full_scale", tables.full_scale(run), "Full-scale architecture cost (untrained, widths 64/32 with each "
+             "variant's pruning ratios and quantization; model call on one tile, 1 thread): the report's speed "
+             "question, never divided by a trained model's quality"),
+            ("live", tables.live(run), "Live mode: per-call compute (1 thread) against the call budget, and quality "
+             "streamed vs offline, each row one artifact")):
+        sections.append(table_section(title, frame, out, name))
     tp = stats.against_parents(run.quality, run.rows, QUALITY_METRICS) if not run.quality.empty else pd.DataFrame()
     sections.append(table_section(f"Paired tests: each variant against its uncompressed parent (utterances scored for both; "
                      f"t-test over per-speaker mean differences; Holm-corrected; α = {stats.ALPHA}; effect size dz over "
