@@ -17,7 +17,7 @@ the validation ones, training noise and rooms), mixed once into memory with the 
 scored on the validation set of tools/score_validation.py (the frozen model: 11.17 dB for the shipped one).
 
     python tools/deep_filter_probe.py [--model chvoice_core/assets/default.pt] [--tiles 8000] [--seconds 2400]
-        [--out runs/deep-filter]
+        [--out runs/deep-filter] [--device cuda]
 """
 from __future__ import annotations
 
@@ -32,12 +32,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from chvoice_core.cli import check_device
 from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.data import DataConfig, get_profile, load_data
 from chvoice_core.data.pairs import PairSampler
 from chvoice_core.data.rooms import TRAIN_ROOM_SEED
 from chvoice_core.dsp import FrontEnd, analyse, enhance_db, from_db, istft, stft
 from chvoice_core.enhance import Denoiser
+from chvoice_core.errors import ChvoiceError
 from chvoice_core.metrics import pesq_wb, si_sdr, stoi
 from chvoice_core.train import batch_si_sdr, validation_set, validation_split
 
@@ -129,10 +131,16 @@ def main() -> None:
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--validate-every", type=int, default=250)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="where the head trains (the frozen int8 model runs on the CPU)")
     ap.add_argument("--out", default="runs/deep-filter")
     a = ap.parse_args()
+    try:
+        check_device(a.device)
+    except ChvoiceError as e:
+        raise SystemExit(f"deep_filter_probe: error: {e}") from None
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
+    dev = torch.device(a.device)
     model, _ = load_artifact(a.model)
     den = Denoiser(model)
     fe = den.fe
@@ -160,14 +168,14 @@ def main() -> None:
         head.eval()
         rows = []
         for w, y, o in val_items:
-            X = stft(w, fe).unsqueeze(0)
-            e = istft(head(X, gain(X, o.unsqueeze(0))), fe, len(w))[0].numpy()
+            X = stft(w.to(dev), fe).unsqueeze(0)
+            e = istft(head(X, gain(X, o.to(dev).unsqueeze(0))), fe, len(w))[0].cpu().numpy()
             rows.append((si_sdr(e, y),) + ((pesq_wb(e, y), stoi(e, y)) if full else ()))
         head.train()
         m = np.mean(rows, axis=0)
         return {"si_sdr": float(m[0]), **({"pesq_wb": float(m[1]), "stoi": float(m[2])} if full else {})}
 
-    head = DeepFilter(fe, tuple(int(t) for t in a.taps.split(",")), a.bins, a.width)
+    head = DeepFilter(fe, tuple(int(t) for t in a.taps.split(",")), a.bins, a.width).to(dev)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     history = [{"step": 0, **validate(head, full=True)}]
@@ -181,7 +189,7 @@ def main() -> None:
         for pg in opt.param_groups:   # 100 warm-up steps, cosine decay over the time budget
             pg["lr"] = a.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.475 * (1 + math.cos(math.pi * f)))
         idx = torch.randint(len(noisy), (a.batch_size,), generator=g)
-        value, sdr = loss(head, noisy[idx], clean[idx], out_db[idx].float(), a.sisdr_weight)
+        value, sdr = loss(head, noisy[idx].to(dev), clean[idx].to(dev), out_db[idx].to(dev).float(), a.sisdr_weight)
         opt.zero_grad()
         value.backward()
         torch.nn.utils.clip_grad_norm_(head.parameters(), 5.0)
@@ -198,7 +206,7 @@ def main() -> None:
                 torch.save(head.state_dict(), out / "head.pt")
         if f >= 1.0:
             break
-    head.load_state_dict(torch.load(out / "head.pt", weights_only=True))
+    head.load_state_dict(torch.load(out / "head.pt", weights_only=True, map_location=dev))
     history.append({"best": True, **validate(head, full=True)})
     print(json.dumps(history[-1]), flush=True)
     (out / "history.json").write_text(json.dumps(history, indent=1))
