@@ -100,8 +100,10 @@ def gain(X: Tensor, out_db: Tensor) -> Tensor:
     return (from_db(out_db) / X.abs().clamp_min(1e-8)).clamp(max=1.0)
 
 
-def loss(head: DeepFilter, noisy: Tensor, clean: Tensor, out_db: Tensor, sisdr_weight: float) -> tuple[Tensor, Tensor]:
-    """The perceptual loss of a phase-aware head and the batch's mean SI-SDR. noisy, clean: [B, N]."""
+def loss(head: DeepFilter, noisy: Tensor, clean: Tensor, out_db: Tensor, sisdr_weight: float,
+         complex_weight: float = 0.7) -> tuple[Tensor, Tensor]:
+    """The perceptual loss of a phase-aware head (spectral term: compressed magnitude and, weighted
+    `complex_weight`, compressed complex spectrum) and the batch's mean SI-SDR. noisy, clean: [B, N]."""
     X, S = stft(noisy, head.fe), stft(clean, head.fe)
     Y = head(X, gain(X, out_db))
     scale = noisy.pow(2).mean(-1).sqrt().clamp_min(1e-5)[:, None, None]
@@ -112,7 +114,8 @@ def loss(head: DeepFilter, noisy: Tensor, clean: Tensor, out_db: Tensor, sisdr_w
 
     (yc, ym), (sc, sm) = compressed(Y), compressed(S)
     diff = yc - sc
-    spectral = 0.3 * torch.mean((ym - sm) ** 2) + 0.7 * torch.mean(diff.real ** 2 + diff.imag ** 2)
+    spectral = ((1 - complex_weight) * torch.mean((ym - sm) ** 2)
+                + complex_weight * torch.mean(diff.real ** 2 + diff.imag ** 2))
     sdr = batch_si_sdr(istft(Y, head.fe, noisy.shape[-1]), clean).clamp(max=60.0)
     return spectral * 10.0 - sisdr_weight * sdr.mean(), sdr.mean()
 
@@ -126,6 +129,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--sisdr-weight", type=float, default=0.6)
+    ap.add_argument("--complex-weight", type=float, default=0.7,
+                    help="share of the compressed complex spectrum in the spectral term (0: magnitude only)")
     ap.add_argument("--bins", type=int, default=128, help="lowest bins the filter acts on (128 of 256: 0-4 kHz)")
     ap.add_argument("--taps", default="-2,-1,0,1,2", help="frame offsets of the filter taps")
     ap.add_argument("--width", type=int, default=32)
@@ -189,7 +194,8 @@ def main() -> None:
         for pg in opt.param_groups:   # 100 warm-up steps, cosine decay over the time budget
             pg["lr"] = a.lr * min(1.0, (step + 1) / 100) * (0.05 + 0.475 * (1 + math.cos(math.pi * f)))
         idx = torch.randint(len(noisy), (a.batch_size,), generator=g)
-        value, sdr = loss(head, noisy[idx].to(dev), clean[idx].to(dev), out_db[idx].to(dev).float(), a.sisdr_weight)
+        value, sdr = loss(head, noisy[idx].to(dev), clean[idx].to(dev), out_db[idx].to(dev).float(), a.sisdr_weight,
+                          a.complex_weight)
         opt.zero_grad()
         value.backward()
         torch.nn.utils.clip_grad_norm_(head.parameters(), 5.0)
