@@ -185,10 +185,10 @@ def test_noise_eq_reshapes_the_spectrum_within_its_gains_at_any_level():
 def test_speech_warp_moves_a_voice_by_its_factor(factor):
     """A crop played at x0.9 / x1.1 moves a 200 Hz voice-like tone to 180 / 220 Hz and keeps its length."""
     from fractions import Fraction
-    from chvoice_core.data.mixing import play_at
+    from chvoice_core.data.mixing import play_at, source_samples
     sr, n = 16000, 16129
     r = Fraction(factor).limit_denominator(16)
-    t = np.arange(int(np.ceil(n * r)) + 64) / sr
+    t = np.arange(source_samples(n, r)) / sr
     y = play_at(np.sin(2 * np.pi * 200 * t).astype(np.float32), r, n)
     assert y.shape == (n,) and y.dtype == np.float32
     spec = np.abs(np.fft.rfft(y * np.hanning(n)))

@@ -33,9 +33,8 @@ def mixtures(speech, bank, data, seeds: range) -> list:
     return [m for seed in seeds for m in validation_mixtures(data, speech, bank, profile, n_items=60, seed=seed)]
 
 
-def gains(model, items: list) -> np.ndarray:
+def gains(den: Denoiser, items: list) -> np.ndarray:
     """SI-SDR of the output minus that of the input, dB, per mixture."""
-    den = Denoiser(model)
     return np.array([si_sdr(den(m.noisy), m.clean) - si_sdr(m.noisy, m.clean) for m in items])
 
 
@@ -58,8 +57,8 @@ def main() -> None:
         seen = train_speech.subset({spk[i] for i in rng.choice(len(spk), n_val, replace=False)}, f"draw {k}")
         sets[f"seen_speakers_{k}"] = mixtures(seen, data.test_noise, data, seeds)
     for path in a.models:
-        model, _ = load_artifact(path)
-        g = {k: gains(model, v) for k, v in sets.items()}
+        den = Denoiser(load_artifact(path)[0])
+        g = {k: gains(den, v) for k, v in sets.items()}
         paired = g["seen_noise"] - g["unseen_noise"]
         # validation speakers with held-out noise are the "unseen_noise" set
         spk_gaps = np.array([g[f"seen_speakers_{k}"].mean() - g["unseen_noise"].mean() for k in range(a.speaker_draws)])

@@ -106,10 +106,16 @@ def speed_factor(rng: np.random.Generator, lo: float, hi: float) -> Fraction:
     return Fraction(float(np.exp(rng.uniform(np.log(lo), np.log(hi))))).limit_denominator(16)
 
 
+def source_samples(n: int, r: Fraction) -> int:
+    """How many source samples `play_at` needs for n output samples at factor r: n * r and a margin, so the
+    resampler's filter tail never reaches the output's last samples."""
+    return int(np.ceil(n * r)) + 64
+
+
 def play_at(src: np.ndarray, r: Fraction, n: int) -> np.ndarray:
-    """The first n samples of src [>= n * r] played r times faster (r > 1: higher pitch). Polyphase resampling
-    with its anti-aliasing filter: what speeding up pushes past Nyquist is filtered out, not folded back.
-    -> float32 [n]."""
+    """The first n samples of src [>= source_samples(n, r)] played r times faster (r > 1: higher pitch).
+    Polyphase resampling with its anti-aliasing filter: what speeding up pushes past Nyquist is filtered out, not
+    folded back. -> float32 [n]."""
     y = signal.resample_poly(src.astype(np.float64), r.denominator, r.numerator)
     return y[:n].astype(np.float32)
 
@@ -117,7 +123,7 @@ def play_at(src: np.ndarray, r: Fraction, n: int) -> np.ndarray:
 def warp_segment(clip: np.ndarray, n: int, rng: np.random.Generator, warp: NoiseWarp) -> np.ndarray:
     """An n-sample segment of clip [L] played at a random speed factor. -> float32 [n]."""
     r = speed_factor(rng, warp.lo, warp.hi)
-    return play_at(_crop_or_loop(clip, int(np.ceil(n * r)) + 64, rng), r, n)
+    return play_at(_crop_or_loop(clip, source_samples(n, r), rng), r, n)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .mixing import NoiseEQ, NoiseWarp, SpeechWarp, mix, play_at, speed_factor
+from .mixing import NoiseEQ, NoiseWarp, SpeechWarp, mix, play_at, source_samples, speed_factor
 from .noise import NoiseBank
 from .profiles import NoiseProfile
 from .rooms import Room
@@ -31,7 +31,7 @@ class PairSampler:
         r = None
         if self.speech_warp is not None and rng.random() < self.speech_warp.p:
             r = speed_factor(rng, self.speech_warp.lo, self.speech_warp.hi)
-        n = self.n if r is None else int(np.ceil(self.n * r)) + 64
+        n = self.n if r is None else source_samples(self.n, r)
         if len(x) >= n:
             s = int(rng.integers(0, len(x) - n + 1))
             out = x[s:s + n]
