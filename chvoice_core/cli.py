@@ -31,7 +31,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     check_device(a.device)
     if a.time_budget < 0:
         raise ChvoiceError("--time-budget must be >= 0 seconds (0: no limit)")
-    for flag, value in (("--noise-warp", a.noise_warp), ("--noise-eq", a.noise_eq), ("--speech-warp", a.speech_warp)):
+    for flag, value in (("--noise-warp", a.noise_warp), ("--noise-eq", a.noise_eq), ("--speech-warp", a.speech_warp),
+                        ("--low-floor", a.low_floor)):
         if not 0 <= value <= 1:
             raise ChvoiceError(f"{flag} {value}: a probability, 0..1")
     from .budgets import get_budget
@@ -83,13 +84,23 @@ def cmd_train(a: argparse.Namespace) -> int:
         from .train import validation_set, validation_split
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
+    if a.studio_speech:
+        from .data.studio import with_studio_speech
+        if not a.data_root:
+            raise ChvoiceError("--studio-speech reads clean-speech/ under --data-root")
+        train_speech = with_studio_speech(train_speech, a.data_root)
+    target_speech = None
+    if a.target_gate:
+        from .data.targets import GatedSpeech
+        target_speech = GatedSpeech(train_speech)
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
-    from .data.mixing import NoiseEQ, NoiseWarp, SpeechWarp
+    from .data.mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechWarp
     warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
     eq = NoiseEQ(p=a.noise_eq) if a.noise_eq > 0 else None
     speech_warp = SpeechWarp(p=a.speech_warp) if a.speech_warp > 0 else None
     sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms,
-                          warp=warp, eq=eq, speech_warp=speech_warp)
+                          warp=warp, eq=eq, speech_warp=speech_warp, target_speech=target_speech,
+                          floor=LowFloor(p=a.low_floor) if a.low_floor > 0 else None)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
     if a.init:                    # fine-tune: start from a trained float model of the same architecture
@@ -121,6 +132,9 @@ def cmd_train(a: argparse.Namespace) -> int:
             **({"noise_warp": a.noise_warp} if a.noise_warp else {}),
             **({"noise_eq": a.noise_eq} if a.noise_eq else {}),
             **({"speech_warp": a.speech_warp} if a.speech_warp else {}),
+            **({"low_floor": a.low_floor} if a.low_floor else {}),
+            **({"target_gate": True} if a.target_gate else {}),
+            **({"studio_speech": True} if a.studio_speech else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
@@ -279,7 +293,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from .audio_io import atomic_path, list_audio_files, read_audio
-    from .evaluate import evaluate_pairs, evaluate_unpaired
+    from .evaluate import evaluate_pairs, evaluate_unpaired, summary
 
     if a.model and a.peer:
         raise ChvoiceError("give a model or --peer, not both")
@@ -321,10 +335,15 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         df = evaluate_unpaired([(f.relative_to(nd).with_suffix("").as_posix(), read_audio(f)[0]) for f in files],
                                enhance, progress=not a.quiet)
     print(f"# {label}: {len(df)} files")
-    print(tabulate(df, headers="keys", tablefmt="github", floatfmt=".3f", showindex=False, missingval="n/a"))
-    means = df.drop(columns=["id"]).mean(numeric_only=True)
-    nan = df.drop(columns=["id"]).isna().sum()
-    print("\nmean: " + ", ".join(f"{k} {v:.3f}" + (f" ({nan[k]} n/a)" if nan[k] else "") for k, v in means.items()))
+    shown = df[[c for c in df.columns if not c.startswith(("pause_in_", "pause_out_"))]]
+    print(tabulate(shown, headers="keys", tablefmt="github", floatfmt=".3f", showindex=False, missingval="n/a"))
+    means = summary(df)
+    nan = shown.drop(columns=["id"]).isna().sum()
+    print("\nmean: " + ", ".join(f"{k} {v:.3f}" + (f" ({nan[k]} n/a)" if nan.get(k) else "")
+                                 for k, v in means.items() if not k.startswith("pause_")))
+    if "pause_frames" in means:
+        print(f"pause attenuation, pooled over {means['pause_frames']} pause frames (dB, input / output energy): "
+              + ", ".join(f"{k[len('pause_att_'):]} {v:.1f}" for k, v in means.items() if k.startswith("pause_att_")))
     if "pesq_wb" in nan and nan["pesq_wb"]:
         print(f"n/a: PESQ needs at least 0.25 s of audio with speech ({nan['pesq_wb']} file(s) without a score)")
     out = Path(a.out) if a.out else None
@@ -334,7 +353,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             df.to_csv(tmp, index=False)
         with atomic_path(out / "scores.json") as tmp:
             tmp.write_text(json.dumps({"model": a.model, "system": label, "files": df.to_dict(orient="records"),
-                                       "mean": means.to_dict()}, indent=1))
+                                       "mean": means}, indent=1))
         print(f"wrote {out / 'scores.csv'} and {out / 'scores.json'}")
     return 0
 
@@ -618,6 +637,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="play the clean speech of a training pair faster or slower (x0.9..1.1, target included) "
                         "with probability P: higher and lower voices from the same speakers (training only; "
                         "default 0)")
+    t.add_argument("--low-floor", type=float, default=0.0, metavar="P",
+                   help="add a stationary noise floor (pink, brown, steep or room tone) 20-50 dB under the speech "
+                        "to a mixture with probability P, the target unchanged (training only; default 0)")
+    t.add_argument("--target-gate", action="store_true",
+                   help="gate each training utterance's own stationary floor (room tone, hiss) out of the target; "
+                        "the mixture keeps it (data.targets)")
+    t.add_argument("--studio-speech", action="store_true",
+                   help="add the training-side studio speakers of DATA_ROOT/clean-speech/ to the training speech "
+                        "(the held-out ones never: data.studio.STUDIO_TEST_SPEAKERS)")
     t.add_argument("--amp", default="none", choices=["none", "bf16"],
                    help="mixed precision: bf16 runs the model's convolutions in bfloat16 (a GPU, or a CPU with "
                         "bf16 units such as AMX); weights and loss stay float32 (default none)")

@@ -1,4 +1,4 @@
-"""Score a denoiser (or the unprocessed input) on test items: one row per utterance."""
+"""Score a denoiser (or the unprocessed input) on noisy/clean pairs or on recordings alone: one row per file."""
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -7,32 +7,35 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .data.testset import TestItem
-from .metrics import METRICS, dnsmos, score
+from .metrics import METRICS, dnsmos, pause_energies, pooled_pause_attenuation, score
 
 EnhanceFn = Callable[[np.ndarray], np.ndarray]
 
 
-def evaluate_items(items: Iterable[TestItem], enhance: EnhanceFn | None, which: tuple[str, ...] = METRICS,
-                   progress: bool = False) -> pd.DataFrame:
-    """enhance=None scores the noisy input itself (the reference row of every table)."""
-    rows = []
-    items = list(items)
-    for it in tqdm(items, desc="score", disable=not progress):
-        est = it.mixture.noisy if enhance is None else enhance(it.mixture.noisy)
-        rows.append({"id": it.id, "kind": it.mixture.kind,
-                     "snr_db": it.mixture.snr_db, **score(est, it.mixture.clean, which=which)})
-    return pd.DataFrame(rows)
-
-
 def evaluate_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], enhance: EnhanceFn | None,
-                   which: tuple[str, ...] = METRICS, progress: bool = False) -> pd.DataFrame:
-    """(name, noisy [N], clean [N]) triples -> one row per file."""
+                   which: tuple[str, ...] = METRICS, progress: bool = False, perceptual: bool = True) -> pd.DataFrame:
+    """(name, noisy [N], clean [N]) triples -> one row per file: `which` against the clean reference and, with
+    `perceptual`, DNSMOS of the output and the noisy input's and output's energy in the reference's pauses per
+    band (metrics.pause_energies; `summary` pools them). enhance=None scores the noisy input itself."""
     rows = []
     for name, noisy, clean in tqdm(list(pairs), desc="score", disable=not progress):
         est = noisy if enhance is None else enhance(noisy)
-        rows.append({"id": name, **score(est, clean, which=which)})
+        row = {"id": name, **score(est, clean, which=which)}
+        if perceptual:
+            row.update(dnsmos(est))
+            row.update(pause_energies(est, noisy, clean))
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def summary(df: pd.DataFrame) -> dict[str, float]:
+    """Means of the per-file metrics and, when the rows hold pause energies, the pooled pause attenuation."""
+    per_file = df[[c for c in df.columns if not c.startswith(("pause_in_", "pause_out_")) and c != "pause_frames"]]
+    out = per_file.drop(columns=["id"]).mean(numeric_only=True).to_dict()
+    if "pause_frames" in df:
+        out["pause_frames"] = int(df["pause_frames"].sum())
+        out.update(pooled_pause_attenuation(df))
+    return out
 
 
 def evaluate_unpaired(files: Iterable[tuple[str, np.ndarray]], enhance: EnhanceFn | None,

@@ -1,11 +1,12 @@
 """Per-utterance quality metrics: the report's spectrogram RMS (against the clean target), SI-SDR,
-wideband PESQ and STOI / ESTOI."""
+wideband PESQ and STOI / ESTOI, DNSMOS, and the residual noise left in speech pauses per band."""
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
 import torch
+from scipy import signal
 
 from .dsp import FrontEnd, analyse
 
@@ -56,7 +57,6 @@ def stoi(estimate: np.ndarray, reference: np.ndarray, sr: int = 16_000, extended
 PESQ_MIN_SECONDS = 0.25
 
 METRICS = ("rms_db", "si_sdr", "pesq_wb", "stoi", "estoi")
-DNSMOS_METRICS = ("dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "dnsmos_p808")
 
 
 def dnsmos(x: np.ndarray, sr: int = 16_000) -> dict[str, float]:
@@ -71,6 +71,70 @@ def dnsmos(x: np.ndarray, sr: int = 16_000) -> dict[str, float]:
     r = _dnsmos.run(x, sr=sr)
     return {"dnsmos_ovrl": float(r["ovrl_mos"]), "dnsmos_sig": float(r["sig_mos"]),
             "dnsmos_bak": float(r["bak_mos"]), "dnsmos_p808": float(r["p808_mos"])}
+
+
+# Residual noise in speech pauses (the perceptual-quality issue; DESIGN.md section 8): a 512-sample Hann STFT with
+# hop 256; pause frames are those whose clean-reference energy is at least PAUSE_DB below the loudest clean frame
+# of the file; per band, the noisy input's and the output's energy summed over the pause frames. Attenuation is
+# 10 log10(input / output), pooled over files (sums first, then the ratio), never a mean of per-file ratios.
+PAUSE_BANDS_HZ = ((0, 500), (500, 1000), (1000, 2000), (2000, 3000), (3000, 4000), (4000, 5000), (5000, 6000),
+                  (6000, 7000), (7000, 8000))
+PAUSE_DB = 45.0
+PAUSE_FFT, PAUSE_HOP = 512, 256
+
+
+def band_name(lo: int, hi: int) -> str:
+    """'0-0.5k', '7-8k': the column suffix of a band."""
+    return f"{lo / 1000:g}-{hi / 1000:g}k"
+
+
+PAUSE_IN_COLUMNS = tuple(f"pause_in_{band_name(*b)}" for b in PAUSE_BANDS_HZ)
+PAUSE_OUT_COLUMNS = tuple(f"pause_out_{band_name(*b)}" for b in PAUSE_BANDS_HZ)
+
+
+def _band_power(x: np.ndarray, sr: int) -> np.ndarray:
+    """Power per frame and band of x [N]: [frames, bands] (zero-padded to one frame when shorter)."""
+    x = np.asarray(x, np.float64)
+    if len(x) < PAUSE_FFT:
+        x = np.pad(x, (0, PAUSE_FFT - len(x)))
+    frames = np.lib.stride_tricks.sliding_window_view(x, PAUSE_FFT)[::PAUSE_HOP]
+    power = np.abs(np.fft.rfft(frames * signal.get_window("hann", PAUSE_FFT), axis=1)) ** 2
+    freqs = np.fft.rfftfreq(PAUSE_FFT, 1 / sr)
+    last = len(PAUSE_BANDS_HZ) - 1
+    return np.stack([power[:, (freqs >= lo) & ((freqs < hi) | (i == last))].sum(axis=1)
+                     for i, (lo, hi) in enumerate(PAUSE_BANDS_HZ)], axis=1)
+
+
+def pause_energies(estimate: np.ndarray, noisy: np.ndarray, reference: np.ndarray, sr: int = 16_000
+                   ) -> dict[str, float]:
+    """Energy of the noisy input and of the estimate in the reference's pauses, per band (arrays [N], aligned):
+    {pause_frames, pause_in_<band>, pause_out_<band>}. Sum these over files and take the ratio
+    (`pooled_pause_attenuation`) for the pooled attenuation."""
+    n = min(len(estimate), len(noisy), len(reference))
+    ref = _band_power(reference[:n], sr).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        ref_db = 10 * np.log10(ref)
+    pause = ref_db <= ref_db.max() - PAUSE_DB
+    e_in = _band_power(noisy[:n], sr)[pause].sum(axis=0)
+    e_out = _band_power(estimate[:n], sr)[pause].sum(axis=0)
+    return {"pause_frames": int(pause.sum()), **dict(zip(PAUSE_IN_COLUMNS, map(float, e_in))),
+            **dict(zip(PAUSE_OUT_COLUMNS, map(float, e_out)))}
+
+
+def pooled_pause_attenuation(rows) -> dict[str, float]:
+    """Pooled attenuation in dB per band (`pause_att_<band>`) and its minimum over the bands from 1 kHz up
+    (`pause_att_min_1-8k`) and below 1 kHz (`pause_att_min_0-1k`), from rows holding `pause_energies` columns
+    (a DataFrame or a list of dicts). NaN where no file has a pause."""
+    import pandas as pd
+    df = pd.DataFrame(rows)
+    out = {}
+    for b, cin, cout in zip(PAUSE_BANDS_HZ, PAUSE_IN_COLUMNS, PAUSE_OUT_COLUMNS):
+        e_in, e_out = float(df[cin].sum()), float(df[cout].sum())
+        out[f"pause_att_{band_name(*b)}"] = 10 * np.log10(e_in / e_out) if e_in > 0 and e_out > 0 else float("nan")
+    vals = list(out.values())
+    out["pause_att_min_0-1k"] = float(np.min(vals[:2]))
+    out["pause_att_min_1-8k"] = float(np.min(vals[2:]))
+    return out
 
 
 def score(estimate: np.ndarray, reference: np.ndarray, sr: int = 16_000, fe: FrontEnd = FrontEnd(),

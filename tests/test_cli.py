@@ -90,6 +90,12 @@ def test_evaluate_paired_folders(model_file, tmp_path, capsys):
     scores = json.loads((tmp_path / "scores" / "scores.json").read_text())
     assert len(scores["files"]) == 3 and scores["model"] is None
     assert (tmp_path / "scores" / "scores.csv").read_text().startswith("id,rms_db,si_sdr")
+    # beside the reference metrics: DNSMOS of the output, and residual noise in the reference's pauses per band,
+    # pooled (the noisy input itself removes nothing: 0 dB in every band)
+    mean = scores["mean"]
+    assert {"dnsmos_ovrl", "dnsmos_sig", "dnsmos_bak", "pause_att_7-8k", "pause_att_min_1-8k"} <= set(mean)
+    assert abs(mean["pause_att_min_1-8k"]) < 1e-9 and mean["pause_frames"] > 0
+    assert "pause attenuation, pooled over" in out and "pause_in_" not in out
     code, out, err = run(["evaluate", model_file, "--noisy", tmp_path / "noisy", "--clean", tmp_path / "clean",
                           "--quiet"], capsys)
     assert code == 0 and "tiny" in out

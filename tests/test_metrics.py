@@ -46,3 +46,52 @@ def test_score_against_clean_not_noisy():
     assert set(s) == {"rms_db", "si_sdr", "pesq_wb", "stoi", "estoi"}
     assert s["rms_db"] > 1.0   # against the clean target, the noisy input is far from perfect
     assert score(noisy, noisy, which=("rms_db",))["rms_db"] == 0.0
+
+
+def _with_pause(seed=0):
+    """1 s of a steady harmonic tone, 1 s of digital silence, 1 s of tone; and white noise over all of it (a steady
+    tone: speechlike()'s syllable envelope dips 45 dB, and such frames count as pauses too)."""
+    t = np.arange(16000) / 16000
+    s = (0.1 * sum(np.sin(2 * np.pi * 150 * k * t + seed) / k for k in range(1, 40))).astype(np.float32)
+    clean = np.concatenate([s, np.zeros(16000, np.float32), s])
+    noise = (0.01 * np.random.default_rng(seed).standard_normal(len(clean))).astype(np.float32)
+    return clean, clean + noise, noise
+
+
+def test_pause_attenuation_is_what_the_output_removes_in_pauses_per_band():
+    from chvoice_core.metrics import PAUSE_BANDS_HZ, pause_energies, pooled_pause_attenuation
+    rows = []
+    for seed, gain in ((0, 0.1), (1, 0.1)):
+        clean, noisy, noise = _with_pause(seed)
+        rows.append(pause_energies(clean + gain * noise, noisy, clean))    # the noise 20 dB lower everywhere
+    assert rows[0]["pause_frames"] >= 55          # the second of silence: 61 frames of 512 at hop 256, less edges
+    att = pooled_pause_attenuation(rows)
+    assert len([k for k in att if k.startswith("pause_att_") and "min" not in k]) == len(PAUSE_BANDS_HZ)
+    for k, v in att.items():
+        assert v == pytest.approx(20.0, abs=0.01), k
+    clean, noisy, _ = _with_pause(2)
+    same = pooled_pause_attenuation([pause_energies(noisy, noisy, clean)])
+    assert all(v == pytest.approx(0.0, abs=1e-9) for v in same.values())
+
+
+def test_pause_attenuation_pools_energies_not_per_file_ratios():
+    from chvoice_core.metrics import pause_energies, pooled_pause_attenuation
+    clean, noisy, noise = _with_pause(0)
+    loud = pause_energies(clean + 0.1 * noise, noisy, clean)          # 20 dB
+    quiet_noisy = clean + 0.01 * noise
+    quiet = pause_energies(clean + 0.01 * 0.5 * noise, quiet_noisy, clean)   # 6 dB, at 1 % of the energy
+    v = pooled_pause_attenuation([loud, quiet])["pause_att_4-5k"]
+    # pooled: (E + 0.01 E) / (0.01 E + 0.0025 * 0.01 E) -> 19.97 dB, where a mean of dB would give 13
+    assert v == pytest.approx(10 * np.log10(1.0001 / (0.01 + 0.000025)), abs=0.01)
+
+
+def test_pause_attenuation_bands_see_where_the_noise_is():
+    from scipy import signal
+
+    from chvoice_core.metrics import pause_energies, pooled_pause_attenuation
+    clean, noisy, noise = _with_pause(3)
+    high = signal.sosfiltfilt(signal.butter(8, 4000, "high", fs=16000, output="sos"), noise).astype(np.float32)
+    out = clean + (noise - high) + 0.1 * high           # only the noise above 4 kHz taken down (by 20 dB)
+    att = pooled_pause_attenuation([pause_energies(out, noisy, clean)])
+    assert att["pause_att_0-0.5k"] < 0.5 and att["pause_att_1-2k"] < 0.5
+    assert att["pause_att_6-7k"] > 18 and att["pause_att_min_1-8k"] < 0.5

@@ -101,6 +101,26 @@ class SpeechWarp:
     hi: float = 1.1
 
 
+@dataclass(frozen=True)
+class LowFloor:
+    """Training-only: with probability p a stationary noise floor (data.studio.floor_noise: pink, brown, steep
+    or room tone) is added to the mixture `below_db` under the target's level, the target unchanged, so that
+    low, coloured floors are taught as noise rather than as part of speech."""
+
+    p: float = 0.5
+    below_db: tuple[float, float] = (20.0, 50.0)
+
+
+def add_floor(noisy: np.ndarray, target: np.ndarray, rng: np.random.Generator, floor: LowFloor) -> np.ndarray:
+    """noisy [N] plus, with probability floor.p, a floor drawn from rng under target's RMS. -> float32 [N]."""
+    from .studio import floor_noise
+    if rng.random() >= floor.p:
+        return noisy
+    x, _ = floor_noise(len(noisy), rng)
+    level = _rms(target) * 10 ** (-rng.uniform(*floor.below_db) / 20)
+    return (noisy + x * level).astype(np.float32)
+
+
 def speed_factor(rng: np.random.Generator, lo: float, hi: float) -> Fraction:
     """A log-uniform speed factor in [lo, hi] as a small fraction, for polyphase resampling."""
     return Fraction(float(np.exp(rng.uniform(np.log(lo), np.log(hi))))).limit_denominator(16)

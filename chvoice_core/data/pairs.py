@@ -4,7 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .mixing import NoiseEQ, NoiseWarp, SpeechWarp, mix, play_at, source_samples, speed_factor
+import copy
+
+from .mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechWarp, add_floor, mix, play_at, source_samples, speed_factor
 from .noise import NoiseBank
 from .profiles import NoiseProfile
 from .rooms import Room
@@ -13,41 +15,59 @@ from .speech import SpeechCorpus
 
 class PairSampler:
     """batch(step) -> (noisy [B, N], clean [B, N]); deterministic in (seed, rank, step), so a resumed run
-    sees exactly the batches it would have seen."""
+    sees exactly the batches it would have seen.
+
+    `target_speech` (the same utterances, processed: e.g. data.targets.GatedSpeech) supplies the targets while
+    `speech` goes into the mixtures; `floor` adds a low noise floor to some mixtures (target unchanged). Neither
+    changes the draws of the mixtures themselves: the floor draws from a stream of its own."""
 
     def __init__(self, speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile, n_samples: int,
                  seed: int = 0, rank: int = 0, rooms: list[Room] | None = None, warp: NoiseWarp | None = None,
-                 eq: NoiseEQ | None = None, speech_warp: SpeechWarp | None = None):
+                 eq: NoiseEQ | None = None, speech_warp: SpeechWarp | None = None,
+                 target_speech: SpeechCorpus | None = None, floor: LowFloor | None = None):
         self.speech, self.bank, self.profile = speech, bank, profile
         self.n, self.seed, self.rank = n_samples, seed, rank
         self.rooms, self.warp, self.eq, self.speech_warp = rooms, warp, eq, speech_warp
+        self.target_speech, self.floor = target_speech, floor
         if profile.p_room > 0 and not rooms:
             raise ValueError(f"profile {profile.name} simulates rooms: pass rooms=")
 
-    def crop(self, rng: np.random.Generator) -> np.ndarray:
-        """A random n-sample crop of a random utterance (zero-padded when shorter), speed-warped when asked."""
+    def crops(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """A random n-sample crop of a random utterance (zero-padded when shorter), speed-warped when asked,
+        and the same crop of its target version (None without target_speech)."""
         utt = self.speech.utterances[int(rng.integers(len(self.speech)))]
-        x = self.speech.audio(utt)
         r = None
         if self.speech_warp is not None and rng.random() < self.speech_warp.p:
             r = speed_factor(rng, self.speech_warp.lo, self.speech_warp.hi)
         n = self.n if r is None else source_samples(self.n, r)
-        if len(x) >= n:
-            s = int(rng.integers(0, len(x) - n + 1))
-            out = x[s:s + n]
-        else:
-            out = np.zeros(n, np.float32)
-            s = int(rng.integers(0, n - len(x) + 1))
-            out[s:s + len(x)] = x
-        return out if r is None else play_at(out, r, self.n)
+        length = len(self.speech.audio(utt))
+        s = int(rng.integers(0, abs(length - n) + 1))
+
+        def cut(x: np.ndarray) -> np.ndarray:
+            if len(x) >= n:
+                out = x[s:s + n]
+            else:
+                out = np.zeros(n, np.float32)
+                out[s:s + len(x)] = x
+            return out if r is None else play_at(out, r, self.n)
+        return cut(self.speech.audio(utt)), (cut(self.target_speech.audio(utt)) if self.target_speech else None)
 
     def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, self.rank, step])
+        floor_rng = np.random.default_rng([self.seed, self.rank, step, 1])
         noisy, clean = [], []
         for _ in range(batch_size):
-            m = mix(self.crop(rng), self.profile, self.bank, rng, rooms=self.rooms, warp=self.warp, eq=self.eq)
-            noisy.append(m.noisy)
-            clean.append(m.clean)
+            speech, target = self.crops(rng)
+            if target is not None:
+                # the target goes through the very draws the mixture takes (colour, room, level: all linear in
+                # the speech and independent of it), from a copy of the generator's state
+                t = mix(target, self.profile, self.bank, copy.deepcopy(rng), rooms=self.rooms, warp=self.warp,
+                        eq=self.eq)
+            m = mix(speech, self.profile, self.bank, rng, rooms=self.rooms, warp=self.warp, eq=self.eq)
+            y = m.clean if target is None else t.clean
+            x = m.noisy if self.floor is None else add_floor(m.noisy, y, floor_rng, self.floor)
+            noisy.append(x)
+            clean.append(y)
         return np.stack(noisy), np.stack(clean)
 
 
