@@ -19,23 +19,12 @@ import argparse
 import sys
 from dataclasses import replace
 
-import numpy as np
-
 from chvoice_core.data import DataConfig, load_data
 from chvoice_core.data.profiles import get_profile
+from chvoice_core.data.realset import MIN_DYNAMIC_RANGE_DB, dynamic_range_db
 from chvoice_core.data.rooms import TEST_ROOM_SEED
 from chvoice_core.data.speech import SpeechCorpus
 from chvoice_core.data.testset import TestSetConfig, build_testset, write_testset
-
-MIN_DYNAMIC_RANGE_DB = 30.0
-
-
-def dynamic_range_db(x: np.ndarray, sr: int = 16_000) -> float:
-    n = int(0.02 * sr)
-    frames = x[: len(x) // n * n].reshape(-1, n)
-    e = 10 * np.log10(np.mean(frames.astype(np.float64) ** 2, axis=1) + 1e-12)
-    return float(np.percentile(e, 95) - np.percentile(e, 10))
-
 
 def main() -> int:
     ap = argparse.ArgumentParser()

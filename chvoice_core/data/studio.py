@@ -81,9 +81,11 @@ def floor_noise(n: int, rng: np.random.Generator, kind: str | None = None) -> tu
     return (x / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32), kind
 
 
-def studio_items(corpus: SpeechCorpus, bank, seed: int = 2028) -> list:
+def studio_items(corpus: SpeechCorpus, bank, seed: int = 2028, group: int | None = None,
+                 max_seconds: float | None = None) -> list:
     """The studio-clean evaluation set: every held-out studio utterance once, in clean items of one EARS
-    utterance or two consecutive ARCTIC / VCC utterances of a speaker, with 0.3-0.6 s of digital silence before,
+    utterance or two consecutive ARCTIC / VCC utterances of a speaker (`group`: that many for every speaker;
+    `max_seconds`: each utterance cut to that length), with 0.3-0.6 s of digital silence before,
     0.4-1.0 s between and 0.3-0.6 s after (the pauses the residual-noise measure looks at). Each clean item comes
     twice: 'noise' (1-2 clips of `bank`, held-out real recordings, at 0-15 dB SNR, no room, no colouring) and
     'floor' (one stationary floor of FLOOR_KINDS alone, 25-45 dB under the speech). Deterministic in the sorted
@@ -98,26 +100,26 @@ def studio_items(corpus: SpeechCorpus, bank, seed: int = 2028) -> list:
     groups = []
     for spk in corpus.speakers():
         utts = [u for u in corpus.utterances if u.speaker == spk]
-        step = 1 if spk.startswith("ears/") else 2
+        step = group or (1 if spk.startswith("ears/") else 2)
         groups += [utts[i:i + step] for i in range(0, len(utts), step)]
     items = []
-    for i, group in enumerate(groups):
+    for i, members in enumerate(groups):
         rng = np.random.default_rng([seed, i])
         pieces = [np.zeros(int(rng.uniform(0.3, 0.6) * SAMPLE_RATE), np.float32)]
-        for j, u in enumerate(group):
+        for j, u in enumerate(members):
             if j:
                 pieces.append(np.zeros(int(rng.uniform(0.4, 1.0) * SAMPLE_RATE), np.float32))
-            pieces.append(corpus.audio(u))
+            pieces.append(corpus.audio(u)[: int(max_seconds * SAMPLE_RATE) if max_seconds else None])
         pieces.append(np.zeros(int(rng.uniform(0.3, 0.6) * SAMPLE_RATE), np.float32))
         clean = np.concatenate(pieces)
-        speech_rms = float(np.sqrt(np.mean(np.concatenate([corpus.audio(u) for u in group]) ** 2)))
-        utt = "+".join(u.id for u in group)
+        speech_rms = float(np.sqrt(np.mean(np.concatenate(pieces[1:-1:2]) ** 2)))
+        utt = "+".join(u.id for u in members)
         m = mix(clean, profile, bank, rng)
-        items.append(TestItem(f"noise-{i:03d}-{group[0].id}", utt, "studio-noise", m, group[0].speaker))
+        items.append(TestItem(f"noise-{i:03d}-{members[0].id}", utt, "studio-noise", m, members[0].speaker))
         floor, kind = floor_noise(len(clean), rng)
         below = float(rng.uniform(25, 45))
         noisy = clean + floor * speech_rms * 10 ** (-below / 20)
         f = Mixture(noisy.astype(np.float32), clean, "floor", [kind], [], measured_snr(clean, noisy),
                     {"floor_below_speech_db": below})
-        items.append(TestItem(f"floor-{i:03d}-{group[0].id}", utt, "studio-floor", f, group[0].speaker))
+        items.append(TestItem(f"floor-{i:03d}-{members[0].id}", utt, "studio-floor", f, members[0].speaker))
     return items
