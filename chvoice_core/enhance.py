@@ -26,7 +26,9 @@ class Denoiser:
         self.fe = fe or front_end(model)      # the STFT the model was trained on unless told otherwise
         self.causal = is_causal(model)
         self.phase = is_phase_aware(model)
-        if self.causal and self.device.type == "cpu":
+        if self.device.type == "cpu":
+            # conv + BatchNorm + ReLU folded into one conv for every float model, as int8 models are folded by
+            # their quantization: fp32 and int8 rows then run the same graph shape (exact up to float rounding)
             model = fuse_for_inference(model.eval())
         self.model = inference_layout(model, self.device)
         self.batch_size = batch_size
