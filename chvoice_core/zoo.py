@@ -210,6 +210,9 @@ class Zoo:
         model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile)
         if pmeta.get("pretrained"):
             extra["pretrained"] = pmeta["pretrained"]   # the chain started from a shipped teacher
+        for key in ("student_width", "full_base_width", "student_width_raised"):   # a distilled student's, down the chain
+            if key in pmeta:
+                extra.setdefault(key, pmeta[key])
         return model, quant, extra, extra.pop("base_config", pmeta["base_config"])
 
     def _train_cfg(self, steps: int, lr: float = 4e-4) -> TrainConfig:
@@ -423,7 +426,8 @@ class Zoo:
 
     def _full_config(self, e: Entry) -> UNetConfig:
         cfg, base = e.config, UNetConfig.from_dict(e.meta["base_config"])
-        full_base = replace(base, base_width=base.base_width * self.budget.width_divisor, widths=None)
+        full_base = replace(base, base_width=e.meta.get("full_base_width", base.base_width * self.budget.width_divisor),
+                            widths=None)
         if cfg.widths is None:
             return full_base
         ratios = [w / b for w, b in zip(cfg.conv_widths(), base.conv_widths())]

@@ -139,3 +139,18 @@ def test_quantize_cli_applies_one_final_step(tmp_path, cache_dir, capsys):
     assert main(["quantize", *common, "--mode", "dynamic", "--calibration-tiles", "8",
                  "--out", str(tmp_path / "x.pt")]) == 2
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_student_lifted_to_the_minimum_width_says_so_and_keeps_its_twin(tmp_path, cache_dir):
+    from chvoice_core.budgets import get_budget
+    from chvoice_core.data import DataConfig
+    from chvoice_core.zoo import Zoo
+    narrow = user_variant("kd16", "distil(width=16)+int8", arch="smaller")
+    zoo = Zoo(get_budget("smoke"), DataConfig(cache_dir=str(cache_dir)), cache_dir=tmp_path, progress=False,
+              extra_variants=(narrow,))
+    e = zoo.entry("kd16", "weighted")
+    assert e.config.base_width == 4                           # 16 / 8 = 2 is under the minimum width
+    assert e.meta["student_width"] == 4 and "trained at 4" in e.meta["student_width_raised"]
+    assert e.meta["full_base_width"] == 16
+    _, twin_meta = zoo.full_scale("kd16", "weighted")
+    assert twin_meta["config"].base_width == 16               # timed at the width asked for, not 4 x 8

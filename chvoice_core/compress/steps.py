@@ -279,13 +279,19 @@ def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
     from ..models.unet import UNet, start_as_identity
     from ..train import train
     from .distill import teacher_target
-    student_cfg = replace(parent.config, base_width=max(4, s.width // ctx.budget.width_divisor), widths=None)
+    scaled = s.width // ctx.budget.width_divisor
+    # a budget's student never goes under width 4; when that lifts it, the meta says so, and the full-scale twin
+    # that latency is timed on keeps the asked width (full_base_width), not 4 x the divisor
+    student_cfg = replace(parent.config, base_width=max(4, scaled), widths=None)
     torch.manual_seed(ctx.seed)
     student = start_as_identity(UNet(student_cfg))
     r = train(student, ctx.sampler(), ctx.train_cfg(ctx.budget.student_steps, ctx.budget.distill_lr),
               target_fn=teacher_target(copy.deepcopy(parent), s.alpha))
-    return StepResult(r["model"].cpu().eval(), None, {"loss_history": r["history"], "base_config": student_cfg,
-                                                      "lr": ctx.budget.distill_lr})
+    return StepResult(r["model"].cpu().eval(), None, {
+        "loss_history": r["history"], "base_config": student_cfg, "lr": ctx.budget.distill_lr,
+        "student_width": student_cfg.base_width, "full_base_width": s.width,
+        **({"student_width_raised": f"width {s.width} / {ctx.budget.width_divisor} = {s.width / ctx.budget.width_divisor:g}"
+                                    f" is under 4: trained at 4"} if scaled < 4 else {})})
 
 
 @register("prune", Prune, "prune", "Pruning", reshapes=True, trains="finetune")
