@@ -26,6 +26,22 @@ def _gain(run: Run, variant: str, profile: str, metric: str, reference: str = "n
     return float((both.x.astype(float) - both.y.astype(float)).mean()) if len(both) else np.nan
 
 
+def _residual(q: pd.DataFrame | None) -> dict[str, float]:
+    """Pooled pause attenuation (the least over 0-1 and over 1-8 kHz) and DNSMOS BAK / SIG means of a row's
+    utterances, where the run scored them."""
+    from chvoice_core.metrics import PAUSE_IN_COLUMNS, pooled_pause_attenuation
+    out: dict[str, float] = {}
+    if q is None or q.empty:
+        return out
+    if set(PAUSE_IN_COLUMNS) <= set(q.columns):
+        att = pooled_pause_attenuation(q)
+        out["pause att <1k (dB)"], out["pause att >1k (dB)"] = att["pause_att_min_0-1k"], att["pause_att_min_1-8k"]
+    for col, name in (("dnsmos_bak", "DNSMOS BAK"), ("dnsmos_sig", "DNSMOS SIG")):
+        if col in q:
+            out[name] = finite_mean(q[col])
+    return out
+
+
 def _nan_count(run: Run, variant: str, profile: str, metric: str) -> float:
     q = run.quality
     if q.empty or metric not in q:
@@ -138,6 +154,7 @@ def extended(run: Run) -> pd.DataFrame:
             # gains over the noisy input on the utterances scored for both
             row["ΔSI-SDR (dB)"] = _gain(run, vid, p, "si_sdr") if vid != "noisy" else 0.0
             row["ΔPESQ"] = _gain(run, vid, p, "pesq_wb") if vid != "noisy" else 0.0
+            row.update(_residual(q))
             lat_profile = None if vid.startswith("peer:") else p   # peers are timed once, not per profile
             ms = _latency(run, vid, lat_profile)
             row["ms / s (e2e)"] = ms
