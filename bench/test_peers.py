@@ -1,7 +1,6 @@
 """Peer denoisers on the same utterances and the same timing protocol, behind the same interface."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from bench._info import base_info, timing_info

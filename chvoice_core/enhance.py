@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio_io import SAMPLE_RATE
 from .dsp import (FrontEnd, analyse, enhance_db, from_db, normalise, phase_features, rotate_phase, stft,
                   synthesise, to_db)
 from .errors import ChvoiceError

@@ -2,7 +2,6 @@
 to speakers through sounddevice (PortAudio). Under-runs are counted and reported, never silent."""
 from __future__ import annotations
 
-import queue
 import sys
 import time
 from dataclasses import dataclass, field
@@ -72,7 +71,6 @@ def run_microphone(engine: StreamingDenoiser, block: int, device_in=None, device
         raise ChvoiceError(f"live microphone mode needs sounddevice and the PortAudio library "
                            f"(pip install sounddevice; Debian/Ubuntu: apt-get install libportaudio2): {e}") from None
     rep = LiveReport(mode, engine.algorithmic_latency_ms, block)
-    fifo: queue.SimpleQueue = queue.SimpleQueue()
     buffered = np.zeros(0, np.float32)
     sr = engine.fe.sample_rate
 

@@ -1,5 +1,4 @@
 """The models shipped in the package: the report profiles' pretrained teachers and the `general` default."""
-import numpy as np
 import pytest
 import torch
 

@@ -21,7 +21,7 @@ import torch
 
 from chvoice_core.cli import main
 from chvoice_core.models import UNet, UNetConfig
-from chvoice_core.models.io import FORMAT, FORMAT_VERSION, model_to_dict, save_model
+from chvoice_core.models.io import FORMAT, FORMAT_VERSION, save_model
 from tests.conftest import speechlike
 from tests.test_cli import run
 

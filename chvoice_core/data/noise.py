@@ -362,8 +362,3 @@ def load_rir(path: str | os.PathLike) -> np.ndarray:
     h = h[int(np.argmax(np.abs(h))):]
     return (h / np.abs(h).max()).astype(np.float32)
 
-
-def convolve_rir(x: np.ndarray, rir: np.ndarray) -> np.ndarray:
-    """x [N] convolved with a room impulse response, same length and RMS as x."""
-    y = signal.fftconvolve(x, rir)[: len(x)]
-    return (y * (np.sqrt(np.mean(x ** 2)) / (np.sqrt(np.mean(y ** 2)) + 1e-12))).astype(np.float32)

@@ -3,7 +3,7 @@ profile the shipped default model is trained on (every noise category of the sou
 random level and microphone colouring)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from ..errors import ChvoiceError
 from .noise import CATEGORIES
@@ -83,6 +83,3 @@ def get_profile(name: str) -> NoiseProfile:
     except KeyError:
         raise ChvoiceError(f"unknown noise profile {name!r}; known: {', '.join(PROFILES)}") from None
 
-
-def with_snr(profile: NoiseProfile, lo: float, hi: float) -> NoiseProfile:
-    return replace(profile, snr_db=(lo, hi))

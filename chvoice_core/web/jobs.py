@@ -13,7 +13,7 @@ import numpy as np
 
 import os
 
-from ..audio_io import SAMPLE_RATE, read_audio, write_audio
+from ..audio_io import read_audio, write_audio
 from ..enhance import Denoiser
 from ..errors import ChvoiceError
 from . import media
