@@ -10,6 +10,10 @@
 #   w32fwe    w32f with both (--noise-warp 0.5 --noise-eq 0.5); INIT_DIR/w32f.pt
 #   w32fs     w32f with half the speech crops played x0.9..1.1 faster or slower (--speech-warp 0.5); INIT_DIR/w32f.pt
 #   w32fws    w32f with noise and speech warp (--noise-warp 0.5 --speech-warp 0.5); INIT_DIR/w32f.pt
+#   w32fg     w32f with targets gated of their own floor (--target-gate); INIT_DIR/w32f.pt
+#   w32ff     w32f with low noise floors added to half the mixtures (--low-floor 0.5); INIT_DIR/w32f.pt
+#   w32fgf    both (the residual-noise fix of issue 28); INIT_DIR/w32f.pt
+#   causal32gf  the live model's recipe with both; INIT_DIR/causal32.pt
 # Data: a pack of the training side of ../shared/data (tools/pack_training_data.py), since a rented machine
 # sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
 #
@@ -53,6 +57,11 @@
 # The same A/B for w32fe and w32fwe (noise EQ, alone and with warp; RUNS="w32fe_s0.6 w32fwe_s0.6"): EQ alone
 # -0.09 dB SI-SDR on the test set against no augmentation (p = 0.02), with warp -0.03 dB and -0.025 PESQ-WB
 # against warp alone: not adopted for pass 7.)
+# Issue 28's residual-noise fix at GPU scale (gated targets + low floors, default and live model together; the float
+# default is the parent rebuilt from int8, tools/rebuild_float_default.py; CPU A/B: docs/experiments.md):
+#   mkdir gpu-init7 && cp chvoice_core/assets/default-float.pt gpu-init7/w32f.pt && cp chvoice_core/assets/live.pt gpu-init7/causal32.pt
+#   [GPU, carry gpu-data .whl gpu-init7]  INIT_DIR=gpu-init7 LR=3e-4 WARMUP=100 RUNS="w32fgf_s0.6 causal32gf_s0.6" \
+#       AMP=bf16 BUDGET=510 WORKERS=7 bash tools/gpu_train.sh $OUT
 # Alternative pass 7, an A/B at GPU scale in the same call (the unseen-speaker gap, tools/generalisation_gap.py, is
 # as large as the unseen-noise one, so speech warp is the other candidate; two runs share the GPU, as passes 3 and 5
 # did): INIT_DIR=gpu-init6 LR=3e-4 WARMUP=100 RUNS="w32fw_s0.6 w32fws_s0.6" AMP=bf16 BUDGET=510 WORKERS=7 ...
@@ -110,6 +119,10 @@ declare -A ARGS=(
     [w32fwe]="--width 32 --n-fft 510 --noise-warp 0.5 --noise-eq 0.5 --batch-size ${BATCH:-64}"
     [w32fs]="--width 32 --n-fft 510 --speech-warp 0.5 --batch-size ${BATCH:-64}"
     [w32fws]="--width 32 --n-fft 510 --noise-warp 0.5 --speech-warp 0.5 --batch-size ${BATCH:-64}"
+    [w32fg]="--width 32 --n-fft 510 --target-gate --batch-size ${BATCH:-64}"
+    [w32ff]="--width 32 --n-fft 510 --low-floor 0.5 --batch-size ${BATCH:-64}"
+    [w32fgf]="--width 32 --n-fft 510 --target-gate --low-floor 0.5 --batch-size ${BATCH:-64}"
+    [causal32gf]="--width 32 --causal --lookahead 2 --target-gate --low-floor 0.5 --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
     # a run named <recipe>_s<W> is that recipe with the perceptual loss's SI-SDR weight set to W (w32_s0.3)
@@ -118,7 +131,8 @@ for run in $RUNS; do
     # (a phase-aware recipe <recipe>p may start from the magnitude model <recipe>.pt: it grows the phase head;
     # a long-frame recipe <recipe>f from the report-STFT model <recipe>.pt: the same net, re-framed)
     INIT=""
-    for f in "$base" "${base%p}" "${base%f}" "${base%w}" "${base%e}" "${base%we}" "${base%s}" "${base%ws}"; do
+    for f in "$base" "${base%p}" "${base%f}" "${base%w}" "${base%e}" "${base%we}" "${base%s}" "${base%ws}" \
+             "${base%g}" "${base%gf}"; do
         [ -n "${INIT_DIR:-}" ] && [ -z "$INIT" ] && [ -f "$INIT_DIR/$f.pt" ] && INIT="--init $INIT_DIR/$f.pt"
     done
     # shellcheck disable=SC2086
