@@ -54,7 +54,9 @@ def test_smoke_suite_writes_the_agreed_json(tmp_path, cache_dir):
     for q in qual:
         n = q["n_utterances"]
         assert n == 8 and len(q["utterance_ids"]) == n
-        assert set(q["metrics"]) == {"rms_db", "si_sdr", "pesq_wb", "stoi"}
+        from chvoice_core.metrics import PAUSE_IN_COLUMNS, PAUSE_OUT_COLUMNS
+        assert set(q["metrics"]) == {"rms_db", "si_sdr", "pesq_wb", "stoi", "pause_frames",
+                                     *PAUSE_IN_COLUMNS, *PAUSE_OUT_COLUMNS}
         assert all(len(v) == n for v in q["metrics"].values())
     ids = {tuple(q["utterance_ids"]) for q in qual}
     assert len(ids) == 1                                  # every row scored on the same utterances
