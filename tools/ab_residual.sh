@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Issue 28's A/B fine-tunes of the float default, one change each (same seed, batches, schedule), run side by side,
+# then each scored on the studio-clean and real-noise sets. docs/experiments.md has the results.
+#   STEPS=600 ARMS="control gate floor studio gate-floor" bash tools/ab_residual.sh [OUT=runs/ab]
+#   python tools/ab_table.py --testset runs/studio-testset --ref control runs/scores/studio/*
+set -euo pipefail
+OUT=${1:-runs/ab}
+export CHVOICE_CACHE=${CHVOICE_CACHE:-$HOME/.cache/chvoice} OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
+STEPS=${STEPS:-600}
+declare -A EXTRA=([control]="" [gate]="--target-gate" [floor]="--low-floor 0.5" [studio]="--studio-speech"
+                  [gate-floor]="--target-gate --low-floor 0.5")
+mkdir -p "$OUT"
+for arm in ${ARMS:-control gate floor studio gate-floor}; do
+  # shellcheck disable=SC2086
+  chvoice train --data-root ../shared/data --profile general --arch normal --mask --loss perceptual \
+    --width 32 --n-fft 510 --sisdr-weight 0.6 --lr 1.5e-4 --schedule cosine --warmup 50 --clip-grad 5 \
+    --batch-size 16 --steps "$STEPS" --workers 1 --threads 1 --amp bf16 --validate-every "$STEPS" \
+    --init chvoice_core/assets/default-float.pt --checkpoint-every 50 --resume --quiet ${EXTRA[$arm]} \
+    --out "$OUT/$arm" > "$OUT/$arm.log" 2>&1 &
+done
+wait
+[ -d runs/studio-testset ] || python tools/build_studio_testset.py ../shared/data runs/studio-testset
+[ -d runs/real-testset ] || python tools/build_real_testset.py ../shared/data runs/real-testset
+for arm in ${ARMS:-control gate floor studio gate-floor}; do
+  for set in studio real; do
+    [ -f "runs/scores/$set/$arm/scores.csv" ] || chvoice evaluate "$OUT/$arm/model.pt" --noisy "runs/$set-testset/noisy" \
+        --clean "runs/$set-testset/clean" --out "runs/scores/$set/$arm" --quiet > /dev/null
+  done
+done
