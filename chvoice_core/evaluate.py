@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from .metrics import METRICS, dnsmos, pause_energies, pooled_pause_attenuation, score
+from .metrics import METRICS, dnsmos, pooled_pause_attenuation, score_pair
 
 EnhanceFn = Callable[[np.ndarray], np.ndarray]
 
@@ -20,11 +20,7 @@ def evaluate_pairs(pairs: Iterable[tuple[str, np.ndarray, np.ndarray]], enhance:
     rows = []
     for name, noisy, clean in tqdm(list(pairs), desc="score", disable=not progress):
         est = noisy if enhance is None else enhance(noisy)
-        row = {"id": name, **score(est, clean, which=which)}
-        if perceptual:
-            row.update(dnsmos(est))
-            row.update(pause_energies(est, noisy, clean))
-        rows.append(row)
+        rows.append({"id": name, **score_pair(est, noisy, clean, which + (("dnsmos", "pause") if perceptual else ()))})
     return pd.DataFrame(rows)
 
 

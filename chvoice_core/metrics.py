@@ -137,6 +137,16 @@ def pooled_pause_attenuation(rows) -> dict[str, float]:
     return out
 
 
+def score_pair(estimate: np.ndarray, noisy: np.ndarray, reference: np.ndarray, which: tuple[str, ...] = METRICS
+               ) -> dict[str, float]:
+    """`score` for the metrics of `which`, plus, in the order `which` names them, "pause" (pause_energies, which
+    needs the noisy input) and "dnsmos" (DNSMOS of the estimate)."""
+    out = score(estimate, reference, which=tuple(m for m in which if m not in ("pause", "dnsmos")))
+    for extra in (m for m in which if m in ("pause", "dnsmos")):
+        out.update(pause_energies(estimate, noisy, reference) if extra == "pause" else dnsmos(estimate))
+    return out
+
+
 def score(estimate: np.ndarray, reference: np.ndarray, sr: int = 16_000, fe: FrontEnd = FrontEnd(),
           which: tuple[str, ...] = METRICS) -> dict[str, float]:
     """All metrics of an estimate [N] against the clean reference [N]."""

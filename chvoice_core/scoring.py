@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .audio_io import atomic_path
-from .metrics import dnsmos, pause_energies, score
+from .metrics import score_pair
 from .parallel import one_thread_worker
 from .version import CODE_VERSION
 
@@ -109,12 +109,7 @@ def _job(args: tuple) -> dict[str, float]:
     est, enhancer, noisy, clean, which = args
     if est is None:
         est = _enhancer(enhancer)(noisy)
-    out = score(est, clean, which=tuple(m for m in which if m not in ("pause", "dnsmos")))
-    if "pause" in which:
-        out.update(pause_energies(est, noisy, clean))
-    if "dnsmos" in which:
-        out.update(dnsmos(est))
-    return out
+    return score_pair(est, noisy, clean, which)
 
 
 def _file_digest(path: str | os.PathLike) -> str:

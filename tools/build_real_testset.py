@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
-
 from chvoice_core.data import DataConfig, load_data
-from chvoice_core.data.profiles import get_profile
-from chvoice_core.data.realset import MIN_DYNAMIC_RANGE_DB, dynamic_range_db
+from chvoice_core.data.realset import clean_test_speech, real_noise_profile
 from chvoice_core.data.rooms import TEST_ROOM_SEED
-from chvoice_core.data.speech import SpeechCorpus
 from chvoice_core.data.testset import TestSetConfig, build_testset, write_testset
 
 def main() -> int:
@@ -34,22 +30,16 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=8.0)
     a = ap.parse_args()
     data = load_data(DataConfig(data_root=a.data_root), broad=True)
-    keep, dropped = [], []
-    for u in data.test_speech.utterances:
-        if "test-other" in u.path and dynamic_range_db(data.test_speech.audio(u)) < MIN_DYNAMIC_RANGE_DB:
-            dropped.append(u.id)
-        else:
-            keep.append(u)
-    speech = SpeechCorpus(keep, data.test_speech.name + "[clean]")
-    profile = replace(get_profile("general"), name="real-test", p_static=0.0, p_none=0.0, snr_db=(0.0, 15.0),
-                      p_room=0.25, p_colour=0.0, level_db=(0.0, 0.0))
+    speech = clean_test_speech(data)
+    dropped = len(data.test_speech) - len(speech)
+    profile = real_noise_profile("real-test")
     items = build_testset(speech, data.test_noise, profile,
                           TestSetConfig(n=len(speech), seed=a.seed, max_seconds=a.max_seconds),
                           rooms=data.rooms(seed=TEST_ROOM_SEED))
     write_testset(items, a.out)
     n_spk = len(speech.speakers())
     rooms = sum("rt60" in it.mixture.params for it in items)
-    print(f"wrote {len(items)} items ({len(speech)} distinct utterances of {n_spk} speakers; {len(dropped)} test-other "
+    print(f"wrote {len(items)} items ({len(speech)} distinct utterances of {n_spk} speakers; {dropped} test-other "
           f"files dropped as not clean; {rooms} in rooms; {len(data.test_noise.clips())} held-out noise clips in "
           f"{len(data.test_noise.categories)} categories) to {a.out}")
     return 0

@@ -27,6 +27,7 @@ import soundfile as sf
 from ..audio_io import SAMPLE_RATE
 from ..errors import ChvoiceError
 from .mixing import Mixture
+from .speech import SpeechCorpus
 from .testset import TestItem
 
 REALSET_DIR = Path(__file__).resolve().parents[2] / "testsets" / "real"
@@ -78,20 +79,13 @@ def realset_sources(root: str | os.PathLike = REALSET_DIR) -> dict[str, set[str]
 def build_realset(data_root: str | os.PathLike, out: str | os.PathLike = REALSET_DIR,
                   cfg: RealSetConfig = RealSetConfig()) -> Path:
     """Build the set from a data root laid out like ../shared/data; replaces `out` atomically."""
-    from .profiles import get_profile
     from .rooms import TEST_ROOM_SEED
     from .sources import DataConfig, load_data
-    from .speech import SpeechCorpus
     from .studio import split_studio, studio_items, studio_speech
     from .testset import TestSetConfig, build_testset
 
     data = load_data(DataConfig(data_root=str(data_root)), broad=True)
-    keep = [u for u in data.test_speech.utterances
-            if "test-other" not in u.path or dynamic_range_db(data.test_speech.audio(u)) >= MIN_DYNAMIC_RANGE_DB]
-    speech = SpeechCorpus(keep, data.test_speech.name + "[clean]")
-    profile = replace(get_profile("general"), name="real-libri", p_static=0.0, p_none=0.0, snr_db=(0.0, 15.0),
-                      p_room=0.25, p_colour=0.0, level_db=(0.0, 0.0))
-    libri = build_testset(speech, data.test_noise, profile,
+    libri = build_testset(clean_test_speech(data), data.test_noise, real_noise_profile("real-libri"),
                           TestSetConfig(n=cfg.libri_items, seed=cfg.seed, max_seconds=cfg.libri_seconds),
                           rooms=data.rooms(seed=TEST_ROOM_SEED))
     _, held = split_studio(studio_speech(data_root))
@@ -137,6 +131,22 @@ def _write_item(root: Path, part: str, it: TestItem) -> dict:
             "categories": ";".join(m.categories), "noise_ids": ";".join(m.noise_ids),
             "snr_db": round(float(m.snr_db), 3), "rt60": round(m.params["rt60"], 3) if "rt60" in m.params else "",
             "clean_file": clean_file, "noise_file": noise_file, "seconds": round(len(m.clean) / SAMPLE_RATE, 3)}
+
+
+def clean_test_speech(data) -> SpeechCorpus:
+    """The held-out test speech of a DataSplit whose references are clean: LibriSpeech test-other readings under
+    MIN_DYNAMIC_RANGE_DB are left out."""
+    keep = [u for u in data.test_speech.utterances
+            if "test-other" not in u.path or dynamic_range_db(data.test_speech.audio(u)) >= MIN_DYNAMIC_RANGE_DB]
+    return SpeechCorpus(keep, data.test_speech.name + "[clean]")
+
+
+def real_noise_profile(name: str, p_room: float = 0.25):
+    """The real test sets' noise: the `general` categories (held-out recordings), 1-2 clips at 0-15 dB, `p_room` of
+    the items in a room, no colouring, no level change. The name seeds the draws."""
+    from .profiles import get_profile
+    return replace(get_profile("general"), name=name, p_static=0.0, p_none=0.0, snr_db=(0.0, 15.0), p_room=p_room,
+                   p_colour=0.0, level_db=(0.0, 0.0))
 
 
 MIN_DYNAMIC_RANGE_DB = 30.0

@@ -90,13 +90,10 @@ def studio_items(corpus: SpeechCorpus, bank, seed: int = 2028, group: int | None
     twice: 'noise' (1-2 clips of `bank`, held-out real recordings, at 0-15 dB SNR, no room, no colouring) and
     'floor' (one stationary floor of FLOOR_KINDS alone, 25-45 dB under the speech). Deterministic in the sorted
     corpus and seed. Returns testset.TestItem objects."""
-    from dataclasses import replace
-
     from .mixing import Mixture, measured_snr, mix
-    from .profiles import get_profile
+    from .realset import real_noise_profile
     from .testset import TestItem
-    profile = replace(get_profile("general"), name="studio", p_static=0.0, p_none=0.0, snr_db=(0.0, 15.0),
-                      p_room=0.0, p_colour=0.0, level_db=(0.0, 0.0))
+    profile = real_noise_profile("studio", p_room=0.0)
     groups = []
     for spk in corpus.speakers():
         utts = [u for u in corpus.utterances if u.speaker == spk]
