@@ -10,5 +10,8 @@ def pytest_addoption(parser):
     g.addoption("--threads", type=int, default=1, help="torch threads for timed calls (default 1)")
     g.addoption("--profiles", default=None, help="comma-separated noise profiles (default: all)")
     g.addoption("--variants", default=None, help="comma-separated variant ids (default: all)")
+    g.addoption("--tracks", default="real,proxy",
+                help="benchmark tracks: real (the shipped models on the repo's real recordings), proxy (the "
+                     "report's table on budget-scale models and synthetic mixtures); default both")
     g.addoption("--recipes", default=None, help="TOML file of user recipes ([[recipe]] name, steps, arch or "
                                                 "teacher) to benchmark beside the variant table")

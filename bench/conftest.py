@@ -22,6 +22,9 @@ from chvoice_core.scoring import Scorer
 from chvoice_core.version import CODE_VERSION
 from chvoice_core.zoo import Zoo
 
+TRACKS = ("real", "proxy")
+REAL_TRACK_MODULES = ("test_real.py",)   # every other benchmark module is the proxy track
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -33,6 +36,7 @@ class Settings:
     variants: tuple[str, ...]
     cache_dir: Path
     recipes: tuple[Variant, ...] = ()      # user recipes (--recipes FILE), benchmarked beside the table
+    tracks: tuple[str, ...] = TRACKS
 
     def variant(self, variant_id: str) -> Variant:
         return get_variant(variant_id, self.recipes)
@@ -81,8 +85,21 @@ def _settings(config) -> Settings:
         except ChvoiceError as e:
             raise pytest.UsageError(str(e)) from None
     variants = _names(config.getoption("--variants"), VARIANTS, "variant")
+    tracks = _names(config.getoption("--tracks"), {t: t for t in TRACKS}, "track")
     return Settings(device, budget, data, threads, _names(config.getoption("--profiles"), report_profiles, "profile"),
-                    variants + tuple(r.id for r in recipes), cache, recipes)
+                    variants + tuple(r.id for r in recipes), cache, recipes, tracks)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Deselect the benchmarks of the tracks not asked for (--tracks)."""
+    tracks = config._chvoice_settings.tracks
+    keep, drop = [], []
+    for it in items:
+        track = "real" if it.path.name in REAL_TRACK_MODULES else "proxy"
+        (keep if track in tracks else drop).append(it)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_configure(config):
@@ -95,7 +112,8 @@ def pytest_configure(config):
 
 def pytest_report_header(config):
     s = config._chvoice_settings
-    lines = [f"chvoice: budget={s.budget.name} device={s.device} threads={s.threads} data={s.data.label} "
+    lines = [f"chvoice: tracks={','.join(s.tracks)} budget={s.budget.name} device={s.device} threads={s.threads} "
+             f"data={s.data.label} "
              f"profiles={','.join(s.profiles)} variants={len(s.variants)} cache={s.cache_dir}"]
     if s.device == "cuda" and not torch.cuda.is_available():
         lines.append("chvoice: --device cuda requested but no CUDA device is available: CUDA benchmarks will be SKIPPED")
@@ -134,7 +152,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["quantized_engines"] = list(torch.backends.quantized.supported_engines)
     machine_info["cpu_count"] = os.cpu_count()
     machine_info["platform"] = platform.platform()
-    machine_info["chvoice"] = {"budget": s.budget.name, "device": s.device, "threads": s.threads,
+    machine_info["chvoice"] = {"tracks": list(s.tracks), "budget": s.budget.name, "device": s.device, "threads": s.threads,
                                "data": s.data.label, "code_version": CODE_VERSION,
                                "pretrained": _pretrained_teachers(s)}
 
@@ -165,6 +183,13 @@ def settings(request) -> Settings:
 def zoo(settings) -> Zoo:
     return Zoo(settings.budget, settings.data, cache_dir=settings.cache_dir / "bench", device=settings.device,
                progress=True, extra_variants=settings.recipes)
+
+
+@pytest.fixture(scope="session")
+def zoo_real(settings) -> Zoo:
+    """Calibration tiles for the real track's in-run children: training-side audio of the run's data (built-in
+    unless --data-root), the shipped models' `general` profile."""
+    return Zoo(get_budget("real"), settings.data, cache_dir=settings.cache_dir / "bench", device="cpu", progress=False)
 
 
 @pytest.fixture(scope="session")

@@ -82,6 +82,9 @@ def test_quality(benchmark, zoo, build, scorer, settings, variant, profile):
             **footprint_info(entry.meta), **timing, "architecture": "budget-scale",
             "artifact": artifact_digest(entry.path),
             "loss_history": entry.meta.get("loss_history", []),
+            "width": entry.config.base_width, "widths": list(entry.config.conv_widths()),
+            "stage_steps": len(entry.meta.get("loss_history", []) or []),
+            "teacher_steps": (entry.meta.get("pretrained") or {}).get("train_steps"),
             "pretrained_teacher": bool(entry.meta.get("pretrained"))}, settings)
 
 

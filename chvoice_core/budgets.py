@@ -19,6 +19,10 @@ class Budget:
     checkpoint_every: int = 100
     distill_lr: float = 4e-4   # the student's learning rate; the report's 4e-4 suits its 10 000 steps
     distill_steps: int = 0     # steps of distillation (0: `steps`)
+    amp: str = "none"          # train.TrainConfig.amp: "bf16" halves a CPU step where the CPU has bf16 units (AMX)
+    schedule: str = "constant" # train.TrainConfig.schedule (cosine: warm-up, then decay)
+    warmup_steps: int = 0
+    resumable: bool = False    # checkpoint long trainings under the cache and resume them after an interruption
 
     @property
     def student_steps(self) -> int:
@@ -38,6 +42,12 @@ BUDGETS: dict[str, Budget] = {
     # The report: 5 epochs of LibriSpeech train-clean-100, ~10 000 iterations of up to 64 tiles.
     "paper": Budget("paper", steps=10_000, batch_size=64, width_divisor=1, finetune_steps=2_000,
                     test_utterances=200, log_every=50, checkpoint_every=500),
+    # The real track: compress the shipped full-width parents (width_divisor 1; they are never retrained here, so
+    # `steps` is 0) on real speech and noise. Sized for one 2-core CPU session per child: a width-16 student's
+    # distillation step (16 tiles, bf16, one thread, width-32 teacher) takes about 1 s.
+    "real": Budget("real", steps=0, batch_size=16, width_divisor=1, finetune_steps=1000, test_utterances=100,
+                   log_every=10, checkpoint_every=50, distill_lr=1e-3, distill_steps=3000, amp="bf16",
+                   schedule="cosine", warmup_steps=100, resumable=True),
 }
 
 

@@ -410,7 +410,7 @@ def cmd_compress(a: argparse.Namespace) -> int:
         raise ChvoiceError(f"--out {out}: use a .pt file name")
     cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
     zoo = Zoo(get_budget(a.budget), _data_config(a), cache_dir=cache, device=a.device, progress=not a.quiet,
-              extra_variants=(variant,) if a.recipe is not None else ())
+              build_threads=a.threads or None, extra_variants=(variant,) if a.recipe is not None else ())
     e = zoo.entry(variant.id, a.profile)
     with atomic_path(out) as tmp:
         shutil.copyfile(e.path, tmp)
@@ -430,6 +430,10 @@ def cmd_zoo(a: argparse.Namespace) -> int:
     from .data.sources import default_cache_dir
     from .zoo import Zoo
 
+    if a.real:
+        return _zoo_real(a)
+    if a.ship or a.children:
+        raise ChvoiceError("--ship and --children go with --real")
     recipes = tuple(load_recipes(a.recipes)) if a.recipes else ()
     variants = [v.strip() for v in a.variants.split(",")] if a.variants else list(VARIANTS)
     profiles = [p.strip() for p in a.profiles.split(",")] if a.profiles else list(REPORT_PROFILES)
@@ -438,10 +442,7 @@ def cmd_zoo(a: argparse.Namespace) -> int:
     variants += [r.id for r in recipes]
     for p in profiles:
         get_profile(p)
-    try:
-        i, n = (int(x) for x in a.shard.split("/"))
-    except ValueError:
-        raise ChvoiceError(f"--shard {a.shard}: use i/n, e.g. 1/4") from None
+    i, n = _shard_arg(a.shard)
     # the benchmark suite reads the zoo from <cache>/bench (see bench/conftest.py)
     cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
     from .data import DataConfig
@@ -450,6 +451,33 @@ def cmd_zoo(a: argparse.Namespace) -> int:
               progress=not a.quiet, build_threads=a.threads, extra_variants=recipes)
     done = zoo.build_shard(variants, profiles, i, n, log=None if a.quiet else print)
     print(json.dumps({"shard": f"{i}/{n}", "built": [f"{v}@{p}" for v, p in done], "cache": str(cache)}))
+    return 0
+
+
+def _shard_arg(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ChvoiceError(f"--shard {text}: use i/n, e.g. 1/4") from None
+    return i, n
+
+
+def _zoo_real(a: argparse.Namespace) -> int:
+    """The real track's trained children, one a shard, resumable; --ship copies them into the package."""
+    from .compress.real import REAL_CHILDREN, get_child
+    from .data.sources import default_cache_dir
+    from .realzoo import build_children
+
+    if a.variants or a.profiles or a.recipes or a.budget != "quick":
+        raise ChvoiceError("--real builds the registered real children (--children); --variants, --profiles, "
+                           "--recipes and --budget are the proxy zoo's")
+    children = ([get_child(c.strip()) for c in a.children.split(",") if c.strip()] if a.children
+                else list(REAL_CHILDREN.values()))
+    i, n = _shard_arg(a.shard)
+    cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
+    rows = build_children(children, a.data_root, cache, i, n, device=a.device, threads=a.threads, ship=a.ship,
+                          progress=not a.quiet, log=None if a.quiet else print)
+    print(json.dumps({"shard": f"{i}/{n}", "children": rows}))
     return 0
 
 
@@ -695,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--budget", default="quick")
     c.add_argument("--out", required=True, help="output .pt file")
     c.add_argument("--device", default="cpu")
+    c.add_argument("--threads", type=int, default=0, help="torch threads while building (0: all cores)")
     c.add_argument("--quiet", action="store_true")
     _add_data_args(c)
     c.set_defaults(fn=cmd_compress)
@@ -752,6 +781,11 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--quiet", action="store_true")
     z.add_argument("--data-root", help="as the benchmark suite's --data-root (default: built-in data)")
     z.add_argument("--recipes", help="TOML file of user recipes to build beside the table (as pytest bench --recipes)")
+    z.add_argument("--real", action="store_true",
+                   help="build the real track's trained children of the shipped parents (budget real; give "
+                        "--data-root with LibriSpeech and real noise) instead of the proxy zoo")
+    z.add_argument("--children", help="with --real: comma-separated child ids (default: all registered)")
+    z.add_argument("--ship", action="store_true", help="with --real: copy each built child into the package")
     z.set_defaults(fn=cmd_zoo)
     ex = sub.add_parser("export", help="write a float model as ONNX (causal models: the streaming step)")
     ex.add_argument("model")

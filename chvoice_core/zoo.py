@@ -207,7 +207,8 @@ class Zoo:
                                    else self._train_parent(variant.arch, profile))
             return model, quant, extra, model.config
         parent, pmeta, _ = self._prefix(variant, k - 1, profile)
-        model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile)
+        workdir = (self._dir(profile) / "partial" / variant.prefix_ids()[k]) if self.budget.resumable else None
+        model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile, workdir)
         if pmeta.get("pretrained"):
             extra["pretrained"] = pmeta["pretrained"]   # the chain started from a shipped teacher
         for key in ("student_width", "full_base_width", "student_width_raised"):   # a distilled student's, down the chain
@@ -216,8 +217,10 @@ class Zoo:
         return model, quant, extra, extra.pop("base_config", pmeta["base_config"])
 
     def _train_cfg(self, steps: int, lr: float = 4e-4) -> TrainConfig:
-        return TrainConfig(steps=steps, batch_size=self.budget.batch_size, lr=lr, seed=self.seed, device=self.device,
-                           log_every=self.budget.log_every, checkpoint_every=10 ** 9, progress=self.progress)
+        b = self.budget
+        return TrainConfig(steps=steps, batch_size=b.batch_size, lr=lr, seed=self.seed, device=self.device,
+                           log_every=b.log_every, checkpoint_every=b.checkpoint_every if b.resumable else 10 ** 9,
+                           progress=self.progress, amp=b.amp, schedule=b.schedule, warmup_steps=b.warmup_steps)
 
     def pretrained_parent(self, arch: str, profile: str) -> tuple[nn.Module, dict] | None:
         """The shipped pretrained teacher for (arch, profile), if one fits this zoo: same budget widths and
@@ -251,6 +254,8 @@ class Zoo:
             model, meta = pre
             log.info("using the pretrained %s teacher for %s (%s steps)", arch, profile, meta.get("train_steps"))
             return model, None, {"recipe": [], "pretrained": {k: meta[k] for k in meta if k != "loss_history"}}
+        if self.budget.steps == 0:
+            raise ChvoiceError(f"the {self.budget.name} budget compresses shipped parents; it trains no {arch} parent")
         torch.manual_seed(self.seed)   # initial weights must not depend on what this process built before
         model = start_as_identity(UNet(arch_config(arch, self.budget.width_divisor)))
         log.info("training %s for %s (%d steps)", arch, profile, self.budget.steps)
@@ -268,15 +273,16 @@ class Zoo:
         """One registered step on a float model, outside any chain (chvoice quantize): -> (model, format, meta)."""
         return self._apply(s, parent, {}, profile)
 
-    def _apply(self, s: StepConfig, parent: nn.Module, pmeta: dict, profile: str):
-        """Run one registered compression step (compress.steps) on `parent`."""
+    def _apply(self, s: StepConfig, parent: nn.Module, pmeta: dict, profile: str, workdir: Path | None = None):
+        """Run one registered compression step (compress.steps) on `parent`; a training step checkpoints into
+        `workdir` and resumes from it."""
         if pmeta.get("quant"):
             raise ChvoiceError(f"cannot apply {kind_of(s).name} to an already quantized model")
         fe = front_end(parent)      # a model from outside the zoo may read another STFT than the report's
         ctx = BuildContext(budget=self.budget, seed=self.seed, profile=profile,
                            sampler=lambda: self.sampler(profile, fe),
                            calibration=lambda n, causal: self.calibration(profile, n, causal=causal, fe=fe),
-                           train_cfg=lambda steps, lr: self._train_cfg(steps, lr=lr))
+                           train_cfg=lambda steps, lr: self._train_cfg(steps, lr=lr), workdir=workdir)
         r = kind_of(s).apply(ctx, parent, s)
         return r.model, r.quant, {**r.extra, "recipe": list(pmeta.get("recipe", [])) + [slug(s)]}
 

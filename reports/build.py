@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
-from . import figures, stats, tables
+from . import figures, real, stats, tables
 from .compare import compare
 from .load import ReportError, Run, load_run, newest_run, variant_order
 
@@ -63,12 +63,34 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
     sections: list[tuple[str, str, Path | None]] = []
     figs: list[Path] = []
     hd = header(run)
+    if run.real is not None:
+        rt = real.table(run.real)
+        sections.append(table_section(
+            "Real track: the shipped models, their compressed children and the peers on the repo's real recordings "
+            "(testsets/real: never-trained speakers, held-out real noise). One row is one artifact (its digest in "
+            "real_track.csv): quality on every item with 95 % speaker-clustered bootstrap intervals; speed end to end "
+            "(STFT, every model call with its tile overlap, iSTFT; peers: their whole path, resampling included and "
+            "also shown alone), batch 1, a 4 s clip, per second of audio; kept % of the parent's gain over the noisy "
+            "input", rt, out, "real_track", 3))
+        sections.append(table_section(
+            f"Real track: each child against its parent (paired by item; t-test over per-speaker mean differences; "
+            f"Holm-corrected; α = {stats.ALPHA}; 95 % cluster-bootstrap CI of the mean difference)",
+            real.tests_vs_parent(run.real), out, "real_ttests_vs_parent", 4))
+        figs.append(real.pareto(run.real, rt, out))
+    if run.quality.empty and run.latency.empty:
+        _write_index(out, hd, sections, figs)
+        return {"tables": [s[0] for s in sections], "figures": [str(f) for f in figs], "compare": None,
+                "variants": []}
     ext = tables.extended(run)      # also the Pareto figure's input
     for name, frame, title in (
-            ("table1", tables.table1(run), "Table 1: spectrogram RMS (dB, vs clean) of the trained models, and the "
+            ("proxy_rows", tables.proxy_rows(run), "Proxy track: what its models are. The report's Table 2 rows "
+             "below are budget-scale proxies trained in this run or shipped as its teachers (width, parameters, "
+             "training steps and data per row), scored on synthetic mixtures; the real track above measures the "
+             "shipped models"),
+            ("table1", tables.table1(run), "Proxy track, Table 1: spectrogram RMS (dB, vs clean) of the trained models, and the "
              "report's inference time: model call on one 1.02 s tile of the untrained full-width architecture (best "
              "round; architecture cost, not the trained models' speed)"),
-            ("table2", tables.table2(run), "Table 2: compression rows of the report (RMS dB per profile of the trained "
+            ("table2", tables.table2(run), "Proxy track, Table 2: compression rows of the report (RMS dB per profile of the trained "
              "models; full-scale architecture's model call, best round, mean over profiles)"),
             ("extended", ext, "Extended table: every variant, the noisy input and the peers. Quality and speed of a "
              "row describe one artifact (digest): ms of compute per second of audio end to end (STFT, every tile with "

@@ -15,6 +15,44 @@ class ReportError(Exception):
 
 
 @dataclass
+class RealTrack:
+    """The real track: one row per model in `rows` (what it is), per item in `quality`, per (model, threads) in
+    `latency`. Variants are 'real:<row>', 'peer:<name>' and 'noisy'; the profile column reads 'real'."""
+
+    rows: pd.DataFrame
+    quality: pd.DataFrame
+    latency: pd.DataFrame
+
+
+def _real_track(benchmarks: list[dict]) -> RealTrack | None:
+    rows, qual, lat = [], [], []
+    for b in benchmarks:
+        ei = b.get("extra_info", {})
+        if ei.get("track") != "real":
+            continue
+        base = {k: ei.get(k) for k in ("variant", "role", "real_parent", "parent", "recipe_string", "artifact",
+                                       "params", "macs", "size_bytes", "quant", "int8_layers", "causal", "width",
+                                       "training", "peer", "native_rate")}
+        if ei.get("kind") == "quality":
+            rows.append(base)
+            m = ei.get("metrics", {})
+            for i, uid in enumerate(ei.get("utterance_ids", [])):
+                qual.append({"variant": ei["variant"], "profile": "real", "id": uid, "speaker": ei["speakers"][i],
+                             "recording": ei["recordings"][i], "part": (ei.get("parts") or [None] * (i + 1))[i],
+                             **{k: _num(v[i]) for k, v in m.items()}})
+        elif ei.get("kind") == "latency":
+            rows.append(base)
+            lat.append({**base, "threads": ei.get("threads"), "ms_per_s": _num(ei.get("ms_per_s")),
+                        "rtf": _num(ei.get("rtf")), "model_ms_per_tile": _num(ei.get("model_ms_per_tile")),
+                        "macs_per_s": _num(ei.get("macs_per_s")), "peak_forward_bytes": _num(ei.get("peak_forward_bytes")),
+                        "resample_ms_per_s": _num(ei.get("resample_ms_per_s")), "samples_ms": ei.get("samples_ms", []),
+                        "calls_per_round": ei.get("calls_per_round") or 1, "profile": "real"})
+    if not rows and not lat:
+        return None
+    return RealTrack(pd.DataFrame(rows), pd.DataFrame(qual), pd.DataFrame(lat))
+
+
+@dataclass
 class Run:
     path: Path
     raw: dict
@@ -25,6 +63,7 @@ class Run:
     throughput: pd.DataFrame
     rows: pd.DataFrame         # one row per quality benchmark (variant, profile): metadata incl. loss history
     streaming: pd.DataFrame    # one row per (variant, live mode): live engine timing and quality
+    real: "RealTrack | None" = None   # the real track (shipped models on the repo's real recordings), if run
 
     @property
     def settings(self) -> dict:
@@ -33,7 +72,7 @@ class Run:
     @property
     def profiles(self) -> list[str]:
         order = ["weighted", "equal", "no-reverb"]
-        found = set(self.quality["profile"]) | set(self.latency["profile"])
+        found = set(self.quality.get("profile", [])) | set(self.latency.get("profile", []))
         return [p for p in order if p in found] + sorted(found - set(order))
 
 
@@ -61,8 +100,11 @@ def load_run(path: str | os.PathLike) -> Run:
         raise ReportError(f"{path}: a pytest-benchmark run from another suite (no chvoice machine_info); "
                           f"run `pytest bench --benchmark-autosave` to make one")
     lat, full, qual, fp, thr, rows, live = [], [], [], [], [], [], []
+    real = _real_track(raw["benchmarks"])
     for b in raw["benchmarks"]:
         ei = b.get("extra_info", {})
+        if ei.get("track") == "real":
+            continue
         kind = ei.get("kind")
         if not kind or "variant" not in ei:
             raise ReportError(f"{path}: benchmark {b.get('name')} lacks the chvoice extra_info fields "
@@ -88,6 +130,8 @@ def load_run(path: str | os.PathLike) -> Run:
             ids = ei.get("utterance_ids", [])
             metrics = ei.get("metrics", {})
             rows.append({**base, "group": b["group"], "loss_history": ei.get("loss_history", []),
+                         "width": ei.get("width"), "stage_steps": ei.get("stage_steps"),
+                         "teacher_steps": ei.get("teacher_steps"), "data": ei.get("data"),
                          "artifact": ei.get("artifact"),
                          "examples": ei.get("examples", {}), "params": ei.get("params"), "macs": ei.get("macs"),
                          "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers"),
@@ -120,11 +164,11 @@ def load_run(path: str | os.PathLike) -> Run:
         elif kind == "throughput":
             thr.append({**base, "tiles_per_second": ei.get("tiles_per_second"),
                         "realtime_factor": ei.get("realtime_factor")})
-    if not lat and not qual and not full:
+    if not lat and not qual and not full and real is None:
         raise ReportError(f"{path}: the run holds no latency or quality benchmarks")
     cols_q = ["variant", "profile", "id", "noise", "rms_db", "si_sdr", "pesq_wb", "stoi"]
     return Run(path, raw, pd.DataFrame(lat), pd.DataFrame(full), pd.DataFrame(qual, columns=None if qual else cols_q),
-               pd.DataFrame(fp), pd.DataFrame(thr), pd.DataFrame(rows), pd.DataFrame(live))
+               pd.DataFrame(fp), pd.DataFrame(thr), pd.DataFrame(rows), pd.DataFrame(live), real)
 
 
 def _num(v) -> float:

@@ -99,6 +99,24 @@ def _timing(lat: pd.DataFrame, variant: str, profile: str | None, col: str) -> f
     return finite_mean(sel[col]) if len(sel) else np.nan
 
 
+def proxy_rows(run: Run) -> pd.DataFrame:
+    """What each proxy-track model is: base width, parameters, the steps of its last training stage, its teacher's
+    training steps, and the data it was trained on (first profile's artifact; other profiles train alike)."""
+    rows = run.rows
+    if rows.empty:
+        return pd.DataFrame()
+    out = []
+    for vid in variant_order(run):
+        sel = rows[rows.variant == vid]
+        if sel.empty or vid == "noisy" or vid.startswith("peer:"):
+            continue
+        r = sel.iloc[0]
+        out.append({"variant": vid, "label": plain_label(run, vid), "width": r.get("width"), "params": r.get("params"),
+                    "last stage steps": r.get("stage_steps"), "teacher steps": r.get("teacher_steps"),
+                    "data": r.get("data"), "kind": "proxy (budget-scale)"})
+    return pd.DataFrame(out)
+
+
 def table1(run: Run) -> pd.DataFrame:
     """Spectrogram RMS of the trained models and the report's inference time (model call on one tile of the
     untrained full-width architecture), normal vs smaller, per profile (the report's Table 1). The two kinds of

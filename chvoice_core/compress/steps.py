@@ -51,6 +51,7 @@ class Prune:
     rounds: int = 4
     macs: float = 0.0            # ... or remove filters until MACs fall by this fraction
     round_to: int = 1            # keep layer widths multiples of this (full scale)
+    distil: bool = False         # fine-tune towards the unpruned parent's outputs instead of the clean targets
 
     def __post_init__(self) -> None:
         from .pruning import PruneConfig
@@ -110,6 +111,11 @@ class BuildContext:
     sampler: Callable[[], Any]                         # -> data.pairs.PairSampler
     calibration: Callable[[int, bool], torch.Tensor]   # (n, causal) -> normalised tiles [n, 1, F, T]
     train_cfg: Callable[[int, float], Any]             # (steps, lr) -> train.TrainConfig
+    workdir: Any = None                                # Path for a training step's checkpoints (resume), or None
+
+    def resume_args(self) -> dict[str, Any]:
+        """train() keywords that checkpoint into the workdir and resume from it (none without a workdir)."""
+        return {} if self.workdir is None else {"out_dir": self.workdir, "resume": True}
 
 
 @dataclass
@@ -274,6 +280,11 @@ def describe(steps) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- the steps
+def _float32(cfg):
+    """A training config without bf16 autocast: fake-quantization observers must see float32 ranges."""
+    return replace(cfg, amp="none")
+
+
 @register("distil", Distil, "kd", "Knowledge distillation", trains="student")
 def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
     from ..models.unet import UNet, start_as_identity
@@ -286,9 +297,10 @@ def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
     torch.manual_seed(ctx.seed)
     student = start_as_identity(UNet(student_cfg))
     r = train(student, ctx.sampler(), ctx.train_cfg(ctx.budget.student_steps, ctx.budget.distill_lr),
-              target_fn=teacher_target(copy.deepcopy(parent), s.alpha))
+              target_fn=teacher_target(copy.deepcopy(parent), s.alpha), **ctx.resume_args())
     return StepResult(r["model"].cpu().eval(), None, {
         "loss_history": r["history"], "base_config": student_cfg, "lr": ctx.budget.distill_lr,
+        "train_steps": r["steps"], "train_seconds": r["seconds"],
         "student_width": student_cfg.base_width, "full_base_width": s.width,
         **({"student_width_raised": f"width {s.width} / {ctx.budget.width_divisor} = {s.width / ctx.budget.width_divisor:g}"
                                     f" is under 4: trained at 4"} if scaled < 4 else {})})
@@ -297,6 +309,7 @@ def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
 @register("prune", Prune, "prune", "Pruning", reshapes=True, trains="finetune")
 def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     from ..train import train
+    from .distill import teacher_target
     from .pruning import PruneConfig, Pruner
     div = ctx.budget.width_divisor
     pc = PruneConfig(criterion=s.criterion, filters_per_round=max(1, s.filters_per_round // div) if s.filters_per_round else 0,
@@ -304,10 +317,14 @@ def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     model = copy.deepcopy(parent).train()
     steps = ctx.budget.finetune_steps
     pruner = Pruner(model, pc, steps)
-    r = train(model, ctx.sampler(), ctx.train_cfg(steps, 4e-4), on_step=pruner.on_step)
+    # a parent trained on another loss (the shipped models: perceptual) keeps its behaviour only when the
+    # fine-tune follows its outputs; the report's pruning fine-tunes on the clean targets
+    target = {"target_fn": teacher_target(copy.deepcopy(parent))} if s.distil else {}
+    r = train(model, ctx.sampler(), ctx.train_cfg(steps, 4e-4), on_step=pruner.on_step, **target)
     pruner.close()
     return StepResult(r["model"].cpu().eval(), None, {"loss_history": r["history"], "prune_log": pruner.log,
-                                                      "prune_config": pc.to_dict()})
+                                                      "prune_config": pc.to_dict(), "distilled": s.distil,
+                                                      "lr": 4e-4, "train_steps": r["steps"], "train_seconds": r["seconds"]})
 
 
 @register("dynamic", Dynamic, "quant", "Dynamic int8 (the report's)", final=True, dynamic=True)
@@ -330,7 +347,7 @@ def _qat(ctx: BuildContext, parent: nn.Module, s: QAT) -> StepResult:
     from ..train import train
     from .quantize import convert, prepare_qat
     prepared = prepare_qat(copy.deepcopy(parent), s.backend)
-    r = train(prepared, ctx.sampler(), ctx.train_cfg(ctx.budget.finetune_steps, s.lr))
+    r = train(prepared, ctx.sampler(), _float32(ctx.train_cfg(ctx.budget.finetune_steps, s.lr)))
     return StepResult(convert(r["model"].cpu()), "qat", {"config": parent.config, "loss_history": r["history"]})
 
 
@@ -346,7 +363,7 @@ def _pt2e(ctx: BuildContext, parent: nn.Module, s: PT2E) -> StepResult:
 def _pt2e_qat(ctx: BuildContext, parent: nn.Module, s: PT2EQAT) -> StepResult:
     from ..train import train
     from .pt2e import Pt2eInt8, prepare_qat
-    r = train(prepare_qat(parent), ctx.sampler(), ctx.train_cfg(ctx.budget.finetune_steps, s.lr))
+    r = train(prepare_qat(parent), ctx.sampler(), _float32(ctx.train_cfg(ctx.budget.finetune_steps, s.lr)))
     return StepResult(Pt2eInt8(r["model"].cpu(), parent.config).eval(), "pt2e-qat",
                       {"config": parent.config, "loss_history": r["history"]})
 

@@ -1,0 +1,219 @@
+"""The real track: the shipped parents, their shipped compressed children, calibration-only children built in this
+run, and the peer denoisers, all on the same real recordings (testsets/real: 122 items of never-trained speakers
+with held-out real noise, shipped in the repo), in one speed unit.
+
+Quality (`real-quality`): every item enhanced by the very artifact the speed rows time (file digest), scored with
+PESQ-WB, STOI, SI-SDR, the pause energies per band and DNSMOS; the timed part is enhancing the first
+TIMED_ITEMS items (batch 1, --threads). Speed (`real-latency`): end to end (STFT, every model call with its overlap,
+iSTFT; a peer's whole path, its 16 -> 48 -> 16 kHz resampling included and also timed alone) on a 4 s clip, batch 1,
+at 1 thread and at all of the machine's threads; model-only ms per tile, MACs per second of audio and peak forward
+memory beside it."""
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+from bench._info import SAMPLE_RATE, timing_info
+from bench.test_footprint import peak_forward_bytes
+from chvoice_core.audio_io import resample
+from chvoice_core.baselines import PEERS
+from chvoice_core.compress.artifact import load_artifact
+from chvoice_core.data.realset import load_realset
+from chvoice_core.enhance import Denoiser
+from chvoice_core.models.unet import UNet, count_macs, count_params
+from chvoice_core.realzoo import real_rows, row_artifact
+from chvoice_core.scoring import BENCH_METRICS, Enhancer
+from chvoice_core.timing import artifact_digest, e2e_clip, e2e_info, end_to_end, model_call
+
+TIMED_ITEMS = 5
+REAL_METRICS = BENCH_METRICS + ("dnsmos",)
+ROWS = {r.id: r for r in real_rows()}
+
+
+def thread_counts() -> list[int]:
+    return sorted({1, os.cpu_count() or 1})
+
+
+def pytest_generate_tests(metafunc):
+    if "real_row" in metafunc.fixturenames:
+        metafunc.parametrize("real_row", list(ROWS))
+    if "real_threads" in metafunc.fixturenames:
+        metafunc.parametrize("real_threads", thread_counts(), ids=[f"{t}t" for t in thread_counts()])
+    if "real_peer" in metafunc.fixturenames:
+        metafunc.parametrize("real_peer", list(PEERS))
+
+
+@pytest.fixture(scope="session")
+def real_items(settings):
+    if settings.device != "cpu":
+        pytest.skip("the real track times CPU deployment (its int8 rows run on the CPU only)")
+    return load_realset()
+
+
+@pytest.fixture(scope="session")
+def real_artifacts(zoo_real):
+    """row id -> artifact path (in-run rows are built once, on first use, and cached)."""
+    cache: dict[str, object] = {}
+
+    def get(row_id: str):
+        if row_id not in cache:
+            cache[row_id] = row_artifact(ROWS[row_id], zoo_real)
+        return cache[row_id]
+    return get
+
+
+def _row_info(row_id: str, path) -> dict:
+    r = ROWS[row_id]
+    model, meta = load_artifact(path)
+    float_twin = UNet(meta["config"])
+    return {"track": "real", "variant": f"real:{r.id}", "real_row": r.id, "role": r.role, "real_parent": r.parent,
+            "parent": None if r.role == "parent" else f"real:{r.parent}", "recipe_string": r.recipe,
+            "model_label": r.id, "compression": r.recipe, "in_report": False, "artifact": artifact_digest(path),
+            "params": count_params(float_twin), "macs": count_macs(float_twin), "size_bytes": os.path.getsize(path),
+            "quant": meta.get("quant"), "int8_layers": len(meta.get("int8_layers", []) or []),
+            "causal": bool(meta["config"].causal), "width": meta["config"].base_width,
+            "training": meta.get("training") or {k: meta.get(k) for k in ("train_steps", "train_seconds")
+                                                  if meta.get(k) is not None}}
+
+
+def _base(kind: str, settings, threads: int, audio_seconds: float) -> dict:
+    return {"kind": kind, "profile": "real", "profiles": ["real"], "device": settings.device, "threads": threads,
+            "batch": 1, "audio_seconds_per_call": round(audio_seconds, 4), "budget": "real",
+            "data": "testsets/real"}
+
+
+def _record_quality(benchmark, items, enhancer, outputs, scorer, info) -> None:
+    scores = scorer.score(enhancer, [(it.mixture.noisy, it.mixture.clean) for it in items], known=outputs,
+                          which=REAL_METRICS)
+    per_item = {m: [float(s[m]) for s in scores] for m in scores[0]}
+    benchmark.extra_info.update(info, utterance_ids=[it.id for it in items], recordings=[it.utterance for it in items],
+                                speakers=[it.speaker for it in items], noise_kinds=[it.mixture.kind for it in items],
+                                parts=[it.profile for it in items], snr_db=[round(float(it.mixture.snr_db), 3) for it in items],
+                                metrics=per_item, means={m: float(np.nanmean(v)) for m, v in per_item.items()},
+                                n_utterances=len(items))
+
+
+def _timed(benchmark, fn, items) -> tuple[dict[int, np.ndarray], dict]:
+    n = min(TIMED_ITEMS, len(items))
+    outs = benchmark.pedantic(lambda: [fn(it.mixture.noisy) for it in items[:n]], rounds=1, iterations=1)
+    seconds = sum(len(it.mixture.noisy) for it in items[:n]) / SAMPLE_RATE
+    return dict(enumerate(outs)), {"timed_utterances": n, "timed_audio_seconds": round(seconds, 3)}
+
+
+@pytest.mark.benchmark(group="real-quality")
+def test_real_quality(benchmark, real_items, real_artifacts, scorer, settings, real_row):
+    path = real_artifacts(real_row)
+    model, _ = load_artifact(path)
+    den = Denoiser(model)
+    outputs, timing = _timed(benchmark, den, real_items)
+    _record_quality(benchmark, real_items, Enhancer.artifact(path), outputs, scorer,
+                    {**_row_info(real_row, path), **_base("quality", settings, settings.threads,
+                                                          timing["timed_audio_seconds"]), **timing})
+
+
+@pytest.mark.benchmark(group="real-quality")
+def test_real_quality_noisy(benchmark, real_items, scorer, settings):
+    outputs, timing = _timed(benchmark, lambda x: x, real_items)
+    _record_quality(benchmark, real_items, Enhancer.identity(), outputs, scorer,
+                    {"track": "real", "variant": "noisy", "role": "noisy", "recipe": [], "model_label": "Noisy input",
+                     "compression": "-", "in_report": False, "parent": None,
+                     **_base("quality", settings, settings.threads, timing["timed_audio_seconds"]), **timing})
+
+
+@pytest.mark.benchmark(group="real-quality")
+def test_real_peer_quality(benchmark, real_items, scorer, settings, real_peer):
+    p = _peer(real_peer)
+    outputs, timing = _timed(benchmark, p, real_items)
+    _record_quality(benchmark, real_items, Enhancer.peer(real_peer), outputs, scorer,
+                    {**_peer_info(real_peer), **_base("quality", settings, settings.threads,
+                                                      timing["timed_audio_seconds"]), **timing})
+
+
+def _frames_per_second(den: Denoiser, clip: np.ndarray) -> float:
+    """Spectrogram frames the model processes per second of audio on the timed path (tile overlap included)."""
+    frames = 0
+
+    def hook(mod, inp):
+        nonlocal frames
+        frames += inp[0].shape[0] * inp[0].shape[-1]
+    h = den.model.register_forward_pre_hook(hook)
+    try:
+        den(clip)
+    finally:
+        h.remove()
+    return frames / (len(clip) / SAMPLE_RATE)
+
+
+@pytest.mark.benchmark(group="real-latency")
+def test_real_latency(benchmark, real_items, real_artifacts, settings, real_row, real_threads):
+    path = real_artifacts(real_row)
+    model, meta = load_artifact(path)
+    den = Denoiser(model)
+    clip = e2e_clip(real_items[0].mixture.noisy)
+    rounds, calls = 3, 10
+    torch.set_num_threads(real_threads)
+    with threadpool_limits(real_threads):
+        call = end_to_end(den, clip)
+        call()     # lazy initialisation (oneDNN primitives, int8 weight packing) outside the timed calls
+        benchmark.pedantic(call, rounds=rounds * calls, iterations=1, warmup_rounds=1)
+        samples = list(benchmark.stats.stats.data)
+        fe = den.fe
+        tile = torch.zeros(1, 1, fe.n_bins, fe.tile_frames)
+        tile_ms = model_call(den.model, tile)
+    float_twin = UNet(meta["config"])
+    macs_per_frame = count_macs(float_twin) / fe.tile_frames
+    extra = {"macs_per_s": macs_per_frame * _frames_per_second(den, clip)}
+    if real_threads == 1:
+        extra["peak_forward_bytes"] = peak_forward_bytes(den.model, tile)
+    benchmark.extra_info.update(_row_info(real_row, path), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
+                                **e2e_info(samples, len(clip) / SAMPLE_RATE), **tile_ms, **extra,
+                                **timing_info(samples, calls))
+
+
+def _peer(name, persistent=False):
+    ok, why = PEERS[name].available()
+    if not ok:
+        pytest.skip(f"peer {name}: {why}")
+    return PEERS[name](persistent=persistent)
+
+
+def _peer_info(name):
+    return {"track": "real", "variant": f"peer:{name}", "peer": name, "role": "peer", "recipe": [],
+            "model_label": "Peer", "compression": name, "in_report": False, "parent": None,
+            "native_rate": PEERS[name].native_rate,
+            "artifact": Enhancer.peer(name).key.split("/", 1)[1].rsplit("/", 1)[0]}
+
+
+def _resample_ms_per_s(clip: np.ndarray, rate: int, calls: int = 10) -> float:
+    """The 16 kHz -> native -> 16 kHz resampling a peer's path holds, timed alone (median of calls)."""
+    if rate == SAMPLE_RATE:
+        return 0.0
+    ts = []
+    for _ in range(calls + 1):
+        t0 = time.perf_counter()
+        resample(resample(clip, SAMPLE_RATE, rate), rate, SAMPLE_RATE)
+        ts.append(time.perf_counter() - t0)
+    return 1000 * float(np.median(ts[1:])) / (len(clip) / SAMPLE_RATE)
+
+
+@pytest.mark.benchmark(group="real-latency")
+def test_real_peer_latency(benchmark, real_items, settings, real_peer, real_threads):
+    """A peer's whole path on 16 kHz audio (its resampling and frame loop; its delay search is outside the timed
+    call), keeping its state between calls as when streaming."""
+    p = _peer(real_peer, persistent=True)
+    clip = e2e_clip(real_items[0].mixture.noisy)
+    torch.set_num_threads(real_threads)
+    with threadpool_limits(real_threads):
+        call = end_to_end(p.process, clip)
+        call()
+        benchmark.pedantic(call, rounds=30, iterations=1)
+        samples = list(benchmark.stats.stats.data)
+        resampling = _resample_ms_per_s(clip, PEERS[real_peer].native_rate)
+    benchmark.extra_info.update(_peer_info(real_peer), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
+                                state="persistent", resample_ms_per_s=resampling,
+                                **e2e_info(samples, len(clip) / SAMPLE_RATE), **timing_info(samples, 10))

@@ -1,0 +1,149 @@
+"""Build the real track's trained children (compress.real.REAL_CHILDREN) from the shipped parents, and ship them.
+
+One child a shard (`--shard i/n`): a Slurm array or a Kubernetes indexed Job runs `chvoice zoo --real --shard
+$((i+1))/N --ship` per index against one shared cache, and each child's training checkpoints under that cache, so
+a job that is cut off resumes where it stopped. The cache entry is the zoo's (stamped; the same command finds it
+again); `ship` copies it into the package with fp16 storage and a meta that names the parent file's digest, the
+recipe and the training record (steps, batch, learning rate, data, wall time, machine)."""
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .audio_io import atomic_path
+from .budgets import get_budget
+from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, get_child, parent_path,
+                           shard, shipped_children)
+from .data import DataConfig
+from .models.io import read_checkpoint
+from .zoo import Zoo
+
+TRAINING_KEYS = ("train_steps", "train_seconds", "loss", "prune_log", "prune_config", "distilled", "student_width",
+                 "lr", "params", "macs", "build_seconds")
+
+
+def real_zoo(data_root: str | None, cache_dir: Path, device: str = "cpu", threads: int = 0,
+             progress: bool = True, children: list[RealChild] | None = None) -> Zoo:
+    """The zoo that builds real children: budget `real`, the real data under `data_root`."""
+    return Zoo(get_budget("real"), DataConfig(data_root=data_root), cache_dir=cache_dir, device=device,
+               progress=progress, build_threads=threads, extra_variants=tuple(c.variant() for c in children or []))
+
+
+def build_children(children: list[RealChild], data_root: str | None, cache_dir: Path, index: int = 1, count: int = 1,
+                   device: str = "cpu", threads: int = 0, ship: bool = False, progress: bool = True,
+                   log: Callable[[str], None] | None = print) -> list[dict]:
+    """Build shard index/count of `children` (resuming any interrupted training) and optionally ship each.
+    -> one summary dict per child of the shard."""
+    mine = shard(children, index, count)
+    zoo = real_zoo(data_root, cache_dir, device, threads, progress, mine)
+    out = []
+    for child in mine:
+        t0 = time.perf_counter()
+        entry = zoo.entry(child.id, REAL_PROFILE)
+        row = {"child": child.id, "parent": child.parent, "recipe": child.recipe, "params": entry.meta["params"],
+               "macs": entry.meta["macs"], "cache": str(entry.path), "seconds": round(time.perf_counter() - t0, 1)}
+        if ship:
+            row["shipped"] = str(ship_child(child, entry.path, zoo.data_label, device, threads))
+        if log:
+            log(f"real child {child.id}: {row['params']} parameters, {row['macs'] / 1e6:.0f} M MACs per tile"
+                + (f" -> {row['shipped']}" if ship else ""))
+        out.append(row)
+    return out
+
+
+def ship_child(child: RealChild, artifact: Path, data_label: str, device: str, threads: int = 0) -> Path:
+    """Copy a built child into the package: fp16 storage for float weights, and a meta with its lineage."""
+    ckpt = read_checkpoint(artifact)
+    meta = dict(ckpt.get("meta", {}))
+    parent = parent_path(child.parent)
+    budget = get_budget("real")
+    history = meta.pop("loss_history", None) or []
+    record = {k: meta[k] for k in TRAINING_KEYS if k in meta}
+    record.update(final_loss=round(float(sum(history[-50:]) / max(1, len(history[-50:]))), 3) if history else None,
+                  batch_size=budget.batch_size, amp=budget.amp, schedule=budget.schedule,
+                  steps=budget.student_steps if child.recipe.startswith("distil") else budget.finetune_steps,
+                  data=data_label, profile=REAL_PROFILE, device=device, machine=_machine(device),
+                  threads=threads or None)
+    ckpt["meta"] = {"child": child.id, "parent": child.parent, "parent_file": parent.name,
+                    "parent_digest": file_digest(parent), "recipe": child.recipe, "notes": child.notes,
+                    "budget": budget.name, "training": record, "stamp": meta.get("stamp"),
+                    "storage": "fp16" if not ckpt.get("quant") else ckpt.get("quant")}
+    if not ckpt.get("quant"):
+        ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    child.path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(child.path) as tmp:
+        torch.save(ckpt, tmp)
+    return child.path
+
+
+def _machine(device: str) -> str:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+# ------------------------------------------------------------------ the rows the real track benchmarks
+@dataclass(frozen=True)
+class RealRow:
+    """One model of the real track: a shipped parent, a shipped child, or a calibration-only child built in the
+    run from one of those (`base` names it; `step` is its recipe)."""
+
+    id: str                      # "default", "default-kd16", "default-kd16-int8", ...
+    role: str                    # parent | child | in-run
+    parent: str                  # the parent's name ("default"); a parent names itself
+    recipe: str                  # the steps from the parent ("-" for a parent)
+    base: str | None = None      # in-run rows: the row id they are built from
+    step: str | None = None      # in-run rows: the calibration-only recipe applied in the run
+
+
+def real_rows() -> list[RealRow]:
+    """Every row of the real track, from what the package holds now: parents, current shipped children, and each
+    of those with every calibration-only step of CHEAP_STEPS."""
+    rows = [RealRow(name, "parent", name, "-") for name in REAL_PARENTS]
+    rows += [RealRow(c.id, "child", c.parent, c.recipe) for c in shipped_children()]
+    cheap = [RealRow(f"{r.id}-{suffix}", "in-run", r.parent, recipe if r.recipe == "-" else f"{r.recipe}+{recipe}",
+                     base=r.id, step=recipe) for r in rows for suffix, recipe in CHEAP_STEPS]
+    return rows + cheap
+
+
+def row_source(row: RealRow) -> Path:
+    """The shipped file of a parent or child row."""
+    return parent_path(row.id) if row.role == "parent" else get_child(row.id).path
+
+
+def row_artifact(row: RealRow, zoo: Zoo) -> Path:
+    """The artifact a row benchmarks: the shipped file, or (in-run rows) its base's file compressed by `row.step`
+    with `zoo`'s calibration tiles, cached under the zoo's folder by the base file's digest and the code version."""
+    if row.role != "in-run":
+        return row_source(row)
+    from .compress.artifact import load_float_model, save_artifact
+    from .compress.steps import parse_recipe, slug
+    from .version import CODE_VERSION
+    src = row_source(RealRow(row.base, "parent" if row.base in REAL_PARENTS else "child", row.parent, "-"))
+    (step,) = parse_recipe(row.step)
+    stamp = hashlib.sha256(f"{file_digest(src)}|{slug(step)}|{CODE_VERSION}|{zoo.data_label}".encode()).hexdigest()[:16]
+    path = zoo.cache_dir / "real" / f"{row.id}-{stamp}.pt"
+    if path.is_file():
+        return path
+    model, meta = load_float_model(src, f"real row {row.base}", "the compression steps take magnitude models only")
+    t0 = time.perf_counter()
+    q, quant, extra = zoo.apply_step(step, model, REAL_PROFILE)
+    cfg = extra.pop("config", None) or model.config
+    save_artifact(path, q, cfg, quant, {"real_row": row.id, "base": row.base, "base_digest": file_digest(src),
+                                        "recipe": row.recipe, "build_seconds": round(time.perf_counter() - t0, 1),
+                                        "calibration_data": zoo.data_label, **extra})
+    return path

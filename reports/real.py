@@ -1,0 +1,156 @@
+"""The real track's table and Pareto figure: one row per model (shipped parents, their children, in-run int8, the
+peers, the noisy input), quality on the repo's real recordings with speaker-clustered intervals, speed end to end at
+1 thread and at all threads, footprint, the share of the parent's gain each child keeps and paired tests against
+the parent."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .load import RealTrack, finite_mean
+from .stats import ALPHA, cluster_bootstrap_ci, holm, paired
+
+METRICS = (("pesq_wb", "PESQ-WB"), ("stoi", "STOI"), ("si_sdr", "SI-SDR (dB)"))
+DNSMOS = (("dnsmos_ovrl", "DNSMOS OVRL"), ("dnsmos_sig", "DNSMOS SIG"), ("dnsmos_bak", "DNSMOS BAK"))
+ROLE_ORDER = {"parent": 0, "child": 1, "in-run": 2, "peer": 3, "noisy": 4}
+
+
+def order(rt: RealTrack) -> list[str]:
+    """Parents, then each parent's children and in-run rows, then the peers, then the noisy input."""
+    r = rt.rows.drop_duplicates("variant")
+    if r.empty:
+        return []
+    fam = r.real_parent.fillna("~").map(lambda p: p)
+    key = r.assign(_f=fam, _r=r.role.map(ROLE_ORDER).fillna(9), _p=r.params.fillna(0))
+    key = key.sort_values(["_r"]).sort_values(["_f", "_r", "_p"], ascending=[True, True, False], kind="stable")
+    fam_rows = [v for v in key.variant if not v.startswith("peer:") and v != "noisy"]
+    return fam_rows + sorted(v for v in key.variant if v.startswith("peer:")) + [v for v in key.variant if v == "noisy"]
+
+
+def _timing(rt: RealTrack, variant: str, threads: int | None, col: str) -> float:
+    lat = rt.latency
+    if lat.empty:
+        return np.nan
+    sel = lat[lat.variant == variant]
+    sel = sel[sel.threads == threads] if threads is not None else sel
+    return finite_mean(sel[col]) if len(sel) and col in sel else np.nan
+
+
+def _gain(q: pd.DataFrame, variant: str, metric: str) -> float:
+    both = _pair(q, variant, "noisy", metric)
+    return float((both.x - both.y).mean()) if len(both) else np.nan
+
+
+def _pair(q: pd.DataFrame, a: str, b: str, metric: str) -> pd.DataFrame:
+    from .stats import paired_frame
+    return paired_frame(q, a, b, "real", metric).astype({"x": float, "y": float})
+
+
+def table(rt: RealTrack) -> pd.DataFrame:
+    q, rows = rt.quality, rt.rows.drop_duplicates("variant").set_index("variant")
+    threads = sorted(t for t in rt.latency.get("threads", pd.Series(dtype=float)).dropna().unique())
+    most = int(threads[-1]) if threads else None
+    out = []
+    for v in order(rt):
+        r = rows.loc[v]
+        sel = q[q.variant == v]
+        row = {"model": v.removeprefix("real:"), "role": r.role, "parent": r.real_parent if r.role in ("child", "in-run") else "",
+               "recipe": r.recipe_string or "-", "params (M)": (r.params or np.nan) / 1e6,
+               "GMACs / s audio": _timing(rt, v, 1, "macs_per_s") / 1e9, "MB on disk": (r.size_bytes or np.nan) / 1e6,
+               "peak MB": _timing(rt, v, 1, "peak_forward_bytes") / 1e6, "items": len(sel),
+               "speakers": sel.speaker.nunique() if len(sel) else 0}
+        for col, name in METRICS:
+            vals = sel[col].astype(float) if col in sel else pd.Series(dtype=float)
+            ok = np.isfinite(vals.to_numpy())
+            row[name] = finite_mean(vals)
+            if ok.sum() >= 3:
+                lo, hi = cluster_bootstrap_ci(vals.to_numpy()[ok], sel.speaker.to_numpy()[ok])
+                row[f"{name} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
+        for col, name in DNSMOS:
+            row[name] = finite_mean(sel[col]) if col in sel else np.nan
+        row.update(_pause(sel))
+        parent = f"real:{r.real_parent}" if r.role in ("child", "in-run") else None
+        for col, name in (("pesq_wb", "PESQ"), ("si_sdr", "SI-SDR")):
+            g, pg = _gain(q, v, col), _gain(q, parent, col) if parent else np.nan
+            row[f"kept % of parent's {name} gain"] = 100 * g / pg if parent and pg else np.nan
+        ms1 = _timing(rt, v, 1, "ms_per_s")
+        row["ms / s, 1 thread"] = ms1
+        if most and most != 1:
+            row[f"ms / s, {most} threads"] = _timing(rt, v, most, "ms_per_s")
+        pms = _timing(rt, parent, 1, "ms_per_s") if parent else np.nan
+        row["speed-up vs parent (1 thread)"] = pms / ms1 if parent and ms1 > 0 else np.nan
+        row["model ms / tile (1 thread)"] = _timing(rt, v, 1, "model_ms_per_tile")
+        row["resampling ms / s (in e2e)"] = _timing(rt, v, 1, "resample_ms_per_s")
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+def _pause(sel: pd.DataFrame) -> dict:
+    from chvoice_core.metrics import PAUSE_IN_COLUMNS, pooled_pause_attenuation
+    if sel.empty or not set(PAUSE_IN_COLUMNS) <= set(sel.columns):
+        return {}
+    att = pooled_pause_attenuation(sel)
+    return {"pause att <1k (dB)": att["pause_att_min_0-1k"], "pause att >1k (dB)": att["pause_att_min_1-8k"]}
+
+
+def tests_vs_parent(rt: RealTrack) -> pd.DataFrame:
+    """Each child and in-run row against its parent on every metric (paired by item, t-test over speakers), Holm
+    over the family."""
+    out = []
+    for r in rt.rows.drop_duplicates("variant").itertuples():
+        if r.role not in ("child", "in-run"):
+            continue
+        for col, _ in METRICS + DNSMOS:
+            if col in rt.quality:
+                res = paired(rt.quality, r.variant, f"real:{r.real_parent}", "real", col)
+                if res:
+                    out.append(res)
+    df = pd.DataFrame(out)
+    if len(df):
+        df["p_holm"] = holm(df["p"].to_numpy())
+        df["significant"] = df["p_holm"] < ALPHA
+    return df
+
+
+def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
+    """PESQ-WB against end-to-end compute (1 thread, log scale) and against size on disk; the front (no model both
+    faster and better), the parents and the peers are labelled, the rest are dots the table names."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from .figures import _save
+    t = tab[np.isfinite(tab["ms / s, 1 thread"].astype(float)) & np.isfinite(tab["PESQ-WB"].astype(float))]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    noisy = tab[tab.role == "noisy"]["PESQ-WB"]
+    front = _front(t)
+    colors = {"parent": "tab:blue", "child": "tab:green", "in-run": "tab:olive", "peer": "tab:red"}
+    for ax, xcol, xlabel in ((axes[0], "ms / s, 1 thread", "ms of compute per s of audio, end to end (1 thread, batch 1)"),
+                             (axes[1], "MB on disk", "MB on disk")):
+        for role, g in t.groupby("role"):
+            ax.scatter(g[xcol].astype(float), g["PESQ-WB"].astype(float), s=40, color=colors.get(role, "grey"),
+                       label=role, zorder=3)
+        for _, r in t.iterrows():
+            if r["role"] in ("parent", "peer") or r["model"] in front:
+                ax.annotate(r["model"], (float(r[xcol]), float(r["PESQ-WB"])), fontsize=8, xytext=(4, 4),
+                            textcoords="offset points")
+        if len(noisy):
+            ax.axhline(float(noisy.iloc[0]), color="grey", ls=":", label="noisy input")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("PESQ-WB (repo real test set)")
+        ax.grid(alpha=0.3)
+    fr = t[t.model.isin(front)].sort_values("ms / s, 1 thread")
+    axes[0].plot(fr["ms / s, 1 thread"].astype(float), fr["PESQ-WB"].astype(float), color="black", lw=0.8, zorder=2,
+                 label="front")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Real track: quality against speed and size (every model; unlabelled dots are named in the table)")
+    return _save(fig, out / "real_pareto.png")
+
+
+def _front(t: pd.DataFrame) -> set[str]:
+    """Models no other model beats on both speed (1 thread) and PESQ-WB."""
+    pts = list(zip(t.model, t["ms / s, 1 thread"].astype(float), t["PESQ-WB"].astype(float)))
+    return {m for m, ms, pq in pts if not any(o_ms <= ms and o_pq >= pq and (o_ms, o_pq) != (ms, pq)
+                                               for _, o_ms, o_pq in pts)}
