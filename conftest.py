@@ -9,7 +9,8 @@ def pytest_addoption(parser):
     g.addoption("--data-root", default=None, help="LibriSpeech / ESC-50 root; built-in data when omitted")
     g.addoption("--threads", type=int, default=1, help="torch threads for timed calls (default 1)")
     g.addoption("--profiles", default=None, help="comma-separated noise profiles (default: all)")
-    g.addoption("--variants", default=None, help="comma-separated variant ids (default: all)")
+    g.addoption("--variants", default=None, help="comma-separated variant ids of the proxy track, or `all` (default: the report's "
+                                                "Table 2 rows and normal-int8)")
     g.addoption("--tracks", default="real,proxy",
                 help="benchmark tracks: real (the shipped models on the repo's real recordings), proxy (the "
                      "report's table on budget-scale models and synthetic mixtures); default both")

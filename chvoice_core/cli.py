@@ -162,16 +162,9 @@ def check_device(name: str) -> str:
 
 
 def _load_denoiser(model_path: str | None, device: str = "cpu"):
-    from .compress.artifact import load_artifact
-    from .enhance import Denoiser
+    from .api import load
     check_device(device)
-    if model_path is None:
-        from .pretrained import default_model_path
-        model_path = str(default_model_path())
-    model, meta = load_artifact(model_path)
-    if meta.get("quant") and device != "cpu":
-        raise ChvoiceError(f"{model_path}: int8 models run on the CPU only (got --device {device})")
-    return Denoiser(model.to(device), device=device, name=Path(model_path).stem)
+    return load(model_path, device)
 
 
 def _is_model_path(p: str) -> bool:
@@ -263,37 +256,11 @@ def cmd_denoise(a: argparse.Namespace) -> int:
     return 0
 
 
-def _paired_folders(noisy_dir: str, clean_dir: str):
-    from .audio_io import list_audio_files, read_audio
-    nd, cd = Path(noisy_dir), Path(clean_dir)
-    for d in (nd, cd):
-        if not d.is_dir():
-            raise ChvoiceError(f"{d}: no such folder")
-    noisy = {f.relative_to(nd).with_suffix("").as_posix(): f for f in list_audio_files(nd)}
-    clean = {f.relative_to(cd).with_suffix("").as_posix(): f for f in list_audio_files(cd)}
-    if not noisy:
-        raise ChvoiceError(f"{nd}: no audio files")
-    missing, extra = sorted(set(noisy) - set(clean)), sorted(set(clean) - set(noisy))
-    if missing or extra:
-        sample = (missing or extra)[:3]
-        raise ChvoiceError(f"noisy and clean folders do not pair up: {len(missing)} noisy file(s) without a clean "
-                           f"twin, {len(extra)} clean file(s) without a noisy twin (e.g. {', '.join(sample)})")
-    pairs = []
-    for name in sorted(noisy):
-        x, _ = read_audio(noisy[name])
-        y, _ = read_audio(clean[name])
-        if abs(len(x) - len(y)) > 1:
-            raise ChvoiceError(f"{name}: noisy and clean lengths differ ({len(x)} vs {len(y)} samples at 16 kHz)")
-        n = min(len(x), len(y))
-        pairs.append((name, x[:n], y[:n]))
-    return pairs
-
-
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from .audio_io import atomic_path, list_audio_files, read_audio
-    from .evaluate import evaluate_pairs, evaluate_unpaired, summary
+    from .evaluate import evaluate_pairs, evaluate_unpaired, paired_folders, summary
 
     if a.model and a.peer:
         raise ChvoiceError("give a model or --peer, not both")
@@ -323,7 +290,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
             raise ChvoiceError("--live streams a chvoice model: give a model file")
         enhance, label = _live_enhancer(enhance, a.live), f"{label} (live, {a.live})"
     if a.clean:
-        pairs = _paired_folders(a.noisy, a.clean)
+        pairs = paired_folders(a.noisy, a.clean)
         df = evaluate_pairs(pairs, enhance, progress=not a.quiet)
     else:   # no reference: a non-intrusive metric
         nd = Path(a.noisy)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .audio_io import SAMPLE_RATE, resample
 from .dsp import (FrontEnd, analyse, enhance_db, from_db, normalise, phase_features, rotate_phase, stft,
                   synthesise, to_db)
 from .errors import ChvoiceError
@@ -22,6 +23,7 @@ class Denoiser:
     def __init__(self, model: nn.Module, fe: FrontEnd | None = None, device: str | torch.device = "cpu",
                  batch_size: int = 16, name: str = "model"):
         self.device = torch.device(device)
+        self.source = model                   # as loaded (unfused): what a streaming session builds on
         self.fe = fe or front_end(model)      # the STFT the model was trained on unless told otherwise
         self.causal = is_causal(model)
         self.phase = is_phase_aware(model)
@@ -59,6 +61,28 @@ class Denoiser:
         out_db = enhance_db(db, self.tiles, self.fe, self.batch_size)
         return synthesise(out_db, phase, self.fe, len(x)).numpy()
 
+
+    def enhance(self, audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+        """Denoise audio of any length at any rate: [N] (or [C, N], channels apart) at `sr` -> the same shape at
+        `sr`. Long input runs in memory bounded by one batch of tiles (`long`); the model works at 16 kHz."""
+        x = np.asarray(audio, dtype=np.float32)
+        if x.ndim == 2:
+            return np.stack([self.enhance(c, sr) for c in x])
+        if x.ndim != 1 or not len(x):
+            raise ChvoiceError(f"audio of shape {x.shape}: give [N] or [channels, N] samples")
+        if not np.isfinite(x).all():
+            raise ChvoiceError("audio holds NaN or infinite samples")
+        y = resample(x, sr, SAMPLE_RATE)
+        if len(y) <= self.fe.n_fft:     # shorter than one frame: nothing to denoise
+            return x.copy()
+        out = resample(self.long(y), SAMPLE_RATE, sr)[: len(x)]
+        return np.pad(out, (0, len(x) - len(out))).astype(np.float32)     # a rate ratio may round one short
+
+    def stream(self, mode: str | None = None):
+        """A streaming session (stream.StreamingDenoiser: process(block) -> block, flush(), reset(); its state is
+        its own): causal models stream frame by frame, others over a rolling context (mode, see StreamConfig)."""
+        from .stream import make_streamer
+        return make_streamer(self.source, mode, self.fe)
 
     def long(self, x: np.ndarray, on_progress=None, inplace: bool = False) -> np.ndarray:
         """Like __call__ (same output up to float rounding) in memory bounded by one batch of tiles:

@@ -1,12 +1,15 @@
 """Score a denoiser (or the unprocessed input) on noisy/clean pairs or on recordings alone: one row per file."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .errors import ChvoiceError
 from .metrics import METRICS, dnsmos, pooled_pause_attenuation, score_pair
 
 EnhanceFn = Callable[[np.ndarray], np.ndarray]
@@ -42,3 +45,31 @@ def evaluate_unpaired(files: Iterable[tuple[str, np.ndarray]], enhance: EnhanceF
         est = x if enhance is None else enhance(x)
         rows.append({"id": name, **dnsmos(est)})
     return pd.DataFrame(rows)
+
+
+def paired_folders(noisy_dir: str | os.PathLike, clean_dir: str | os.PathLike) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Paired folders (same relative names, any audio format) -> (name, noisy [N], clean [N]) at 16 kHz; one
+    clear error when they do not pair up."""
+    from .audio_io import list_audio_files, read_audio
+    nd, cd = Path(noisy_dir), Path(clean_dir)
+    for d in (nd, cd):
+        if not d.is_dir():
+            raise ChvoiceError(f"{d}: no such folder")
+    noisy = {f.relative_to(nd).with_suffix("").as_posix(): f for f in list_audio_files(nd)}
+    clean = {f.relative_to(cd).with_suffix("").as_posix(): f for f in list_audio_files(cd)}
+    if not noisy:
+        raise ChvoiceError(f"{nd}: no audio files")
+    missing, extra = sorted(set(noisy) - set(clean)), sorted(set(clean) - set(noisy))
+    if missing or extra:
+        sample = (missing or extra)[:3]
+        raise ChvoiceError(f"noisy and clean folders do not pair up: {len(missing)} noisy file(s) without a clean "
+                           f"twin, {len(extra)} clean file(s) without a noisy twin (e.g. {', '.join(sample)})")
+    pairs = []
+    for name in sorted(noisy):
+        x, _ = read_audio(noisy[name])
+        y, _ = read_audio(clean[name])
+        if abs(len(x) - len(y)) > 1:
+            raise ChvoiceError(f"{name}: noisy and clean lengths differ ({len(x)} vs {len(y)} samples at 16 kHz)")
+        n = min(len(x), len(y))
+        pairs.append((name, x[:n], y[:n]))
+    return pairs

@@ -18,6 +18,7 @@ import torch
 
 from .audio_io import atomic_path
 from .budgets import get_budget
+from .compress.steps import parse_recipe, runs_int8
 from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, get_child, parent_path,
                            shard, shipped_children)
 from .data import DataConfig
@@ -115,8 +116,15 @@ def real_rows() -> list[RealRow]:
     of those with every calibration-only step of CHEAP_STEPS."""
     rows = [RealRow(name, "parent", name, "-") for name in REAL_PARENTS]
     rows += [RealRow(c.id, "child", c.parent, c.recipe) for c in shipped_children()]
-    cheap = [RealRow(f"{r.id}-{suffix}", "in-run", r.parent, recipe if r.recipe == "-" else f"{r.recipe}+{recipe}",
-                     base=r.id, step=recipe) for r in rows for suffix, recipe in CHEAP_STEPS]
+    shipped = {(r.parent, r.recipe) for r in rows}
+    cheap = []
+    for r in rows:
+        if runs_int8(parse_recipe(r.recipe)) if r.recipe != "-" else False:
+            continue            # already quantized: nothing calibration-only follows a final step
+        for suffix, recipe in CHEAP_STEPS:
+            full = recipe if r.recipe == "-" else f"{r.recipe}+{recipe}"
+            if (r.parent, full) not in shipped:     # a shipped child of the same recipe stands for it
+                cheap.append(RealRow(f"{r.id}-{suffix}", "in-run", r.parent, full, base=r.id, step=recipe))
     return rows + cheap
 
 
@@ -131,7 +139,7 @@ def row_artifact(row: RealRow, zoo: Zoo) -> Path:
     if row.role != "in-run":
         return row_source(row)
     from .compress.artifact import load_float_model, save_artifact
-    from .compress.steps import parse_recipe, slug
+    from .compress.steps import slug
     from .version import CODE_VERSION
     src = row_source(RealRow(row.base, "parent" if row.base in REAL_PARENTS else "child", row.parent, "-"))
     (step,) = parse_recipe(row.step)

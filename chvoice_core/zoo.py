@@ -211,7 +211,8 @@ class Zoo:
         model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile, workdir)
         if pmeta.get("pretrained"):
             extra["pretrained"] = pmeta["pretrained"]   # the chain started from a shipped teacher
-        for key in ("student_width", "full_base_width", "student_width_raised"):   # a distilled student's, down the chain
+        # a distilled student's facts, and the last training stage's record, down the chain (a step's own win)
+        for key in ("student_width", "full_base_width", "student_width_raised", "train_steps", "train_seconds", "lr"):
             if key in pmeta:
                 extra.setdefault(key, pmeta[key])
         return model, quant, extra, extra.pop("base_config", pmeta["base_config"])

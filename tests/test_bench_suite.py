@@ -14,9 +14,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_bench(tmp_path, cache_dir, *args, timeout=900):
+def run_bench(tmp_path, cache_dir, *args, timeout=900, target="bench"):
     env = {**os.environ, "CHVOICE_CACHE": str(cache_dir)}
-    cmd = [sys.executable, "-m", "pytest", "bench", "-q", "-p", "no:cacheprovider", "--budget", "smoke", *args]
+    tracks = () if "--tracks" in args else ("--tracks", "proxy")     # the real track has its own test below
+    cmd = [sys.executable, "-m", "pytest", *target.split(), "-q", "-p", "no:cacheprovider", "--budget", "smoke",
+           *tracks, *args]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -139,3 +141,39 @@ def test_user_recipes_and_onnx_runtime_rows_go_through_the_suite_and_report(tmp_
     assert rep.returncode == 0, rep.stderr[-2000:]
     ext = (tmp_path / "rep" / "extended.csv").read_text()
     assert "kd-ort" in ext and "mine-onnx" in ext and "my checkpoint in ONNX Runtime" in ext
+
+
+@pytest.mark.slow
+def test_real_track_scores_the_shipped_models_and_the_report_opens_with_it(tmp_path, cache_dir):
+    """A slice of the real track: the live parent's in-run int8 (built here, calibrated on built-in training-side
+    audio) scored on all of testsets/real and timed, a peer's timing with its resampling apart, the noisy row."""
+    out = tmp_path / "run.json"
+    nodes = " ".join(f"bench/test_real.py::{n}" for n in (
+        "test_real_quality[live-int8]", "test_real_quality[live]", "test_real_quality_noisy",
+        "test_real_latency[live-int8-1t]", "test_real_latency[live-1t]", "test_real_peer_latency[1t-rnnoise]"))
+    r = run_bench(tmp_path, cache_dir, "--tracks", "real", f"--benchmark-json={out}", target=nodes)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    run = json.loads(out.read_text())
+    assert run["machine_info"]["chvoice"]["tracks"] == ["real"]
+    qual = {b["extra_info"]["variant"]: b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["kind"] == "quality"}
+    lat = {b["extra_info"]["variant"]: b["extra_info"] for b in run["benchmarks"] if b["extra_info"]["kind"] == "latency"}
+    from chvoice_core.data.realset import load_realset
+    n = len(load_realset())
+    for v in ("real:live", "real:live-int8", "noisy"):
+        assert qual[v]["n_utterances"] == n and {"pesq_wb", "stoi", "si_sdr", "dnsmos_bak"} <= set(qual[v]["metrics"])
+    assert qual["real:live-int8"]["artifact"] == lat["real:live-int8"]["artifact"]      # one artifact, speed and quality
+    assert qual["real:live-int8"]["parent"] == "real:live" and qual["real:live-int8"]["role"] == "in-run"
+    assert qual["real:live-int8"]["quant"] == "static" and qual["real:live-int8"]["int8_layers"] > 0
+    assert lat["real:live"]["threads"] == 1 and lat["real:live"]["macs_per_s"] > 1e8 and lat["real:live"]["peak_forward_bytes"] > 0
+    assert lat["peer:rnnoise"]["resample_ms_per_s"] > 0 and lat["peer:rnnoise"]["native_rate"] == 48000
+    rep = subprocess.run([sys.executable, "-m", "reports.build", "--run", str(out), "--out", str(tmp_path / "rep")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert rep.returncode == 0, rep.stderr[-2000:]
+    import pandas as pd
+    t = pd.read_csv(tmp_path / "rep" / "real_track.csv")
+    assert list(t.model[:2]) == ["live", "live-int8"]
+    row = t.set_index("model").loc["live-int8"]
+    assert row["speed-up vs parent (1 thread)"] > 0 and row["items"] == n and row["PESQ-WB 95% CI"].startswith("[")
+    assert 0 < row["kept % of parent's SI-SDR gain"] < 200
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.index("Real track") < md.index("## Figures") and (tmp_path / "rep" / "real_pareto.png").is_file()

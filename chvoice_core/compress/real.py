@@ -46,6 +46,10 @@ class RealChild:
 REAL_CHILDREN: dict[str, RealChild] = {c.id: c for c in [
     RealChild("default-kd16", "default", "distil(width=16)", "width-16 student of the default's outputs"),
     RealChild("default-kd8", "default", "distil(width=8)", "width-8 student of the default's outputs"),
+    RealChild("default-kd16-int8", "default", "distil(width=16)+int8",
+              "the width-16 student, static int8 calibrated on real training tiles"),
+    RealChild("default-kd8-int8", "default", "distil(width=8)+int8",
+              "the width-8 student, static int8 calibrated on real training tiles"),
     RealChild("default-prune50", "default", "prune(macs=0.5,round_to=8,distil=True)",
               "Taylor pruning to half the MACs in 4 rounds, fine-tuned on the parent's outputs"),
     RealChild("default-prune75", "default", "prune(macs=0.75,round_to=8,distil=True)",

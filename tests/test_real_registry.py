@@ -1,0 +1,100 @@
+"""The real track's registry (compress.real), its rows (realzoo.real_rows), shards, shipping and the CLI's checks."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from chvoice_core.budgets import get_budget
+from chvoice_core.compress import real
+from chvoice_core.compress.steps import BuildContext, parse_recipe, slug
+from chvoice_core.errors import ChvoiceError
+from chvoice_core.models.io import read_checkpoint
+from chvoice_core.realzoo import real_rows, ship_child
+
+
+def test_parents_are_shipped_float_models_and_children_name_them():
+    for name, path in real.REAL_PARENTS.items():
+        ckpt = read_checkpoint(path)
+        assert ckpt.get("quant") is None, name
+    for c in real.REAL_CHILDREN.values():
+        assert c.parent in real.REAL_PARENTS and c.id.startswith(c.parent + "-")
+        parse_recipe(c.recipe)                     # every registered recipe is valid
+        v = c.variant()
+        assert v.teacher == str(real.parent_path(c.parent)) and v.teacher_digest
+
+
+def test_rows_list_parents_then_children_then_each_with_its_in_run_steps():
+    rows = real_rows()
+    ids = [r.id for r in rows]
+    assert len(ids) == len(set(ids))
+    assert ids[:len(real.REAL_PARENTS)] == list(real.REAL_PARENTS)
+    bases = [r for r in rows if r.role != "in-run"]
+    cheap = [r for r in rows if r.role == "in-run"]
+    assert len(cheap) == len(bases) * len(real.CHEAP_STEPS)
+    for r in cheap:
+        base = next(b for b in bases if b.id == r.base)
+        assert r.parent == base.parent and r.recipe.endswith(r.step)
+
+
+def test_shards_partition_the_children():
+    children = list(real.REAL_CHILDREN.values())
+    for n in (1, 2, len(children), len(children) + 3):
+        got = [c.id for i in range(1, n + 1) for c in real.shard(children, i, n)]
+        assert sorted(got) == sorted(c.id for c in children)
+    assert [len(real.shard(children, i, len(children))) for i in range(1, len(children) + 1)] == [1] * len(children)
+    with pytest.raises(ChvoiceError, match="shard 3/2"):
+        real.shard(children, 3, 2)
+
+
+def test_a_shipped_child_names_its_parents_digest_and_goes_stale_when_the_parent_changes(tmp_path, monkeypatch):
+    from chvoice_core.compress.artifact import load_artifact, save_artifact
+    from chvoice_core.models.unet import UNet, UNetConfig
+    parent = tmp_path / "parent.pt"
+    cfg = UNetConfig(depth=4, base_width=8, mask=True)
+    save_artifact(parent, UNet(cfg).eval(), cfg, None)
+    monkeypatch.setitem(real.REAL_PARENTS, "p", parent)
+    monkeypatch.setattr(real, "CHILDREN_DIR", tmp_path / "children")
+    child = real.RealChild("p-kd4", "p", "distil(width=4)")
+    built = tmp_path / "built.pt"
+    small = UNetConfig(depth=4, base_width=4, mask=True)
+    save_artifact(built, UNet(small).eval(), small, None, {"loss_history": [3.0, 2.0, 1.0], "train_steps": 3,
+                                                             "train_seconds": 1.5, "params": 1})
+    path = ship_child(child, built, "built-in", "cpu", threads=1)
+    ckpt = read_checkpoint(path)
+    meta = ckpt["meta"]
+    assert meta["parent_digest"] == real.file_digest(parent) and meta["recipe"] == "distil(width=4)"
+    assert meta["training"]["train_steps"] == 3 and meta["training"]["final_loss"] == 2.0
+    assert meta["training"]["batch_size"] == get_budget("real").batch_size and "loss_history" not in meta
+    assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values() if v.is_floating_point())
+    model, _ = load_artifact(path)
+    assert next(model.parameters()).dtype == torch.float32
+    assert real.child_is_current(child)
+    save_artifact(parent, UNet(cfg).eval(), cfg, None, {"retrained": True})   # a new parent orphans the child
+    assert not real.child_is_current(child)
+
+
+def test_real_budget_trains_full_width_resumably_and_qat_stays_float32():
+    b = get_budget("real")
+    assert b.width_divisor == 1 and b.resumable and b.steps == 0 and b.amp == "bf16"
+    ctx = BuildContext(budget=b, seed=0, profile="general", sampler=None, calibration=None, train_cfg=None,
+                       workdir="w")
+    assert ctx.resume_args() == {"out_dir": "w", "resume": True}
+    assert dataclasses.replace(ctx, workdir=None).resume_args() == {}
+    (step,) = parse_recipe("prune(macs=0.75,round_to=8,distil=True)")
+    assert step.distil and slug(step) == "prune_macs0.75_round_to8_distilTrue"
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--real", "--budget", "paper"], "--budget are the proxy zoo's"),
+    (["--ship"], "--ship and --children go with --real"),
+    (["--real", "--children", "nope"], "unknown real child 'nope'"),
+    (["--real", "--shard", "3/2"], "shard 3/2"),
+])
+def test_zoo_real_refuses_bad_arguments_in_one_line(args, msg):
+    r = subprocess.run([sys.executable, "-m", "chvoice_core.cli", "zoo", *args], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode != 0 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
