@@ -19,6 +19,8 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from bench._info import SAMPLE_RATE, timing_info
+from bench.test_peers import _peer
+from bench.test_peers import _peer_info as peer_info
 from bench.test_footprint import peak_forward_bytes
 from chvoice_core.audio_io import resample
 from chvoice_core.baselines import PEERS
@@ -175,18 +177,8 @@ def test_real_latency(benchmark, real_items, real_artifacts, settings, real_row,
                                 **timing_info(samples, calls))
 
 
-def _peer(name, persistent=False):
-    ok, why = PEERS[name].available()
-    if not ok:
-        pytest.skip(f"peer {name}: {why}")
-    return PEERS[name](persistent=persistent)
-
-
 def _peer_info(name):
-    return {"track": "real", "variant": f"peer:{name}", "peer": name, "role": "peer", "recipe": [],
-            "model_label": "Peer", "compression": name, "in_report": False, "parent": None,
-            "native_rate": PEERS[name].native_rate,
-            "artifact": Enhancer.peer(name).key.split("/", 1)[1].rsplit("/", 1)[0]}
+    return {**peer_info(name), "track": "real", "role": "peer", "native_rate": PEERS[name].native_rate}
 
 
 def _resample_ms_per_s(clip: np.ndarray, rate: int, calls: int = 10) -> float:

@@ -82,6 +82,8 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
         return {"tables": [s[0] for s in sections], "figures": [str(f) for f in figs], "compare": None,
                 "variants": []}
     ext = tables.extended(run)      # also the Pareto figure's input
+    nt = run.settings.get("threads") or 1
+    th = f"{nt} thread{'s' if nt != 1 else ''}"     # what the run timed with (--threads), not assumed
     for name, frame, title in (
             ("proxy_rows", tables.proxy_rows(run), "Proxy track: what its models are. The report's Table 2 rows "
              "below are budget-scale proxies trained in this run or shipped as its teachers (width, parameters, "
@@ -94,14 +96,14 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
              "models; full-scale architecture's model call, best round, mean over profiles)"),
             ("extended", ext, "Extended table: every variant, the noisy input and the peers. Quality and speed of a "
              "row describe one artifact (digest): ms of compute per second of audio end to end (STFT, every tile with "
-             "its overlap, iSTFT; peers: their whole path incl. resampling), 1 thread, batch 1, a 4 s clip; model ms / "
+             f"its overlap, iSTFT; peers: their whole path incl. resampling), {th}, batch 1, a 4 s clip; model ms / "
              "tile is the model call alone; gains over the noisy input on the utterances scored for both"),
             ("speedup", tables.speedup_vs(run), "Speed-up over the fp32 `normal` teacher (end to end, same artifacts) "
              "and share of its SI-SDR improvement kept"),
             ("full_scale", tables.full_scale(run), "Full-scale architecture cost (untrained, widths 64/32 with each "
-             "variant's pruning ratios and quantization; model call on one tile, 1 thread): the report's speed "
+             f"variant's pruning ratios and quantization; model call on one tile, {th}): the report's speed "
              "question, never divided by a trained model's quality"),
-            ("live", tables.live(run), "Live mode: per-call compute (1 thread) against the call budget, and quality "
+            ("live", tables.live(run), f"Live mode: per-call compute ({th}) against the call budget, and quality "
              "streamed vs offline, each row one artifact")):
         sections.append(table_section(title, frame, out, name))
     tp = stats.against_parents(run.quality, run.rows, QUALITY_METRICS) if not run.quality.empty else pd.DataFrame()

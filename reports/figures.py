@@ -16,6 +16,13 @@ from .load import Run, variant_order  # noqa: E402
 sns.set_theme(style="whitegrid", context="paper")
 
 
+def _threads(lat) -> str:
+    """The thread counts the timed rows ran with, as the run recorded them (not assumed)."""
+    t = sorted({int(x) for x in lat.get("threads", []) if x == x}) if len(lat) else []
+    return "threads: ?" if not t else f"{t[0]} thread{'s' if t[0] > 1 else ''}" if len(t) == 1 else \
+        "threads: " + ", ".join(map(str, t))
+
+
 def _save(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
@@ -77,7 +84,7 @@ def fig3_bars(run: Run, out: Path) -> Path:
                     errorbar=("pi", 90), ax=a2,
                     hue_order=run.profiles)
         a2.set_yscale("log")
-        a2.set_ylabel("ms of compute per s of audio, end to end\n(same artifacts as above; 1 thread; log scale;\n"
+        a2.set_ylabel(f"ms of compute per s of audio, end to end\n(same artifacts as above; {_threads(lat)}; log scale;\n"
                       "bars: median, whiskers: 5-95 % of calls)")
         a2.legend(title="profile", fontsize=7)
     a2.set_xlabel("variant")
@@ -195,7 +202,7 @@ def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
             for name, x, y in zip(lv.name, lv.x, lv.y):
                 ax.annotate(name, (x, y), fontsize=6, xytext=(3, -8), textcoords="offset points", color="tab:purple")
         ax.set_xscale("log")
-        ax.set_xlabel("ms of compute per s of audio, end to end (1 thread, log scale)")
+        ax.set_xlabel(f"ms of compute per s of audio, end to end ({_threads(run.latency)}, log scale)")
         ax.set_title(f"profile: {p}")
         ax.legend(fontsize=7, loc="lower right")
     axes[0][0].set_ylabel("SI-SDR improvement over noisy input (dB)")

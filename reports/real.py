@@ -126,7 +126,7 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
     noisy = tab[tab.role == "noisy"]["PESQ-WB"]
     front = _front(t)
     colors = {"parent": "tab:blue", "child": "tab:green", "in-run": "tab:olive", "peer": "tab:red"}
-    for ax, xcol, xlabel in ((axes[0], "ms / s, 1 thread", "ms of compute per s of audio, end to end (1 thread, batch 1)"),
+    for ax, xcol, xlabel in ((axes[0], "ms / s, 1 thread", "ms of compute per s of audio, end to end (1 thread, batch 1; the row's ms / s, 1 thread)"),
                              (axes[1], "MB on disk", "MB on disk")):
         for role, g in t.groupby("role"):
             ax.scatter(g[xcol].astype(float), g["PESQ-WB"].astype(float), s=40, color=colors.get(role, "grey"),

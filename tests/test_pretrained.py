@@ -36,7 +36,12 @@ def test_the_quick_zoo_starts_from_the_shipped_teachers(tmp_path, arch, profile)
 def test_the_default_model_is_the_general_denoiser():
     model, meta = load_artifact(default_model_path())
     assert meta["profile"] == "general" and meta["config"].mask
-    assert meta["loss"] == "perceptual" and meta["train_steps"] >= 3000
+    assert meta["loss"] == "perceptual" and meta["quant"] == "static"
+    steps, stage = 0, meta      # the last fine-tune plus every stage it started from (init_training, nested)
+    while isinstance(stage, dict):
+        steps += int(stage.get("train_steps", 0))
+        stage = stage.get("init_training")
+    assert steps >= 20_000 and meta["target_gate"]      # pass 1-6 on GPUs, then the gated-target fine-tune
 
 
 @pytest.mark.realdata

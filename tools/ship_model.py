@@ -37,6 +37,8 @@ def main() -> int:
     meta = dict(ckpt.get("meta", {}))
     meta.pop("loss_history", None)          # the package carries the model, not its training curve
     ckpt["meta"] = {**meta, **extra, "shipped_from": Path(a.model).name}
+    if ckpt.get("quant"):
+        ckpt["meta"].pop("storage", None)    # a quantized file keeps its own tensors; a float parent's "fp16" is not its
     if not ckpt.get("quant"):
         ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
         ckpt["meta"]["storage"] = "fp16"
