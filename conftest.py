@@ -14,5 +14,8 @@ def pytest_addoption(parser):
     g.addoption("--tracks", default="real,proxy",
                 help="benchmark tracks: real (the shipped models on the repo's real recordings), proxy (the "
                      "report's table on budget-scale models and synthetic mixtures); default both")
+    g.addoption("--real-dnsmos", default="trained", choices=("trained", "all"),
+                help="real track: score DNSMOS (0.7 s an item on one core) for the trained rows, peers and the noisy "
+                     "input (trained, default) or also for the int8 rows built in the run (all)")
     g.addoption("--recipes", default=None, help="TOML file of user recipes ([[recipe]] name, steps, arch or "
                                                 "teacher) to benchmark beside the variant table")

@@ -18,7 +18,7 @@ import torch
 
 from .audio_io import atomic_path
 from .budgets import get_budget
-from .compress.steps import parse_recipe, runs_int8
+from .compress.steps import kind_of, parse_recipe, runs_int8
 from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, get_child, parent_path,
                            shard, shipped_children)
 from .data import DataConfig
@@ -68,7 +68,7 @@ def ship_child(child: RealChild, artifact: Path, data_label: str, device: str, t
     record = {k: meta[k] for k in TRAINING_KEYS if k in meta}
     record.update(final_loss=round(float(sum(history[-50:]) / max(1, len(history[-50:]))), 3) if history else None,
                   batch_size=budget.batch_size, amp=budget.amp, schedule=budget.schedule,
-                  steps=budget.student_steps if child.recipe.startswith("distil") else budget.finetune_steps,
+                  steps=sum(kind_of(s).train_steps(budget) for s in parse_recipe(child.recipe)),
                   data=data_label, profile=REAL_PROFILE, device=device, machine=_machine(device),
                   threads=threads or None)
     ckpt["meta"] = {"child": child.id, "parent": child.parent, "parent_file": parent.name,
@@ -121,10 +121,10 @@ def real_rows() -> list[RealRow]:
     for r in rows:
         if runs_int8(parse_recipe(r.recipe)) if r.recipe != "-" else False:
             continue            # already quantized: nothing calibration-only follows a final step
-        for suffix, recipe in CHEAP_STEPS:
+        for recipe in CHEAP_STEPS:
             full = recipe if r.recipe == "-" else f"{r.recipe}+{recipe}"
             if (r.parent, full) not in shipped:     # a shipped child of the same recipe stands for it
-                cheap.append(RealRow(f"{r.id}-{suffix}", "in-run", r.parent, full, base=r.id, step=recipe))
+                cheap.append(RealRow(f"{r.id}-{recipe}", "in-run", r.parent, full, base=r.id, step=recipe))
     return rows + cheap
 
 

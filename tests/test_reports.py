@@ -158,7 +158,7 @@ def test_outputs_and_figures(built):
     page = (built / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 5 and "Table 1" in page and "budget" in page
     md = (built / "report.md").read_text()
-    assert "## Table 2" in md and "commit" in md and "![pareto](pareto.png)" in md
+    assert "## Proxy track, Table 2" in md and "## Proxy track: what its models are" in md and "commit" in md and "![pareto](pareto.png)" in md
     ext = pd.read_csv(built / "extended.csv")
     assert {"noisy", "normal", "peer:noisereduce"} <= set(ext.variant)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import ChvoiceError
 from .recipes import Variant, user_variant
+from .steps import DEFAULT_QUANT_STEP
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CHILDREN_DIR = ASSETS / "children"
@@ -21,8 +22,8 @@ REAL_PROFILE = "general"    # the shipped models' training distribution: every n
 # name -> the parent's float weights in the package (fp16 storage)
 REAL_PARENTS: dict[str, Path] = {"default": ASSETS / "default-float.pt", "live": ASSETS / "live.pt"}
 
-# in-run, calibration-only children of every parent and shipped child: (name suffix, recipe)
-CHEAP_STEPS: tuple[tuple[str, str], ...] = (("int8", "int8"),)
+# in-run, calibration-only steps applied to every float parent and shipped child (the row id gets the step's name)
+CHEAP_STEPS: tuple[str, ...] = (DEFAULT_QUANT_STEP,)
 
 
 @dataclass(frozen=True)
