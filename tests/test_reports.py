@@ -225,3 +225,46 @@ def test_quality_rows_show_pooled_pause_attenuation_and_dnsmos_when_scored():
     assert out["pause att >1k (dB)"] == pytest.approx(10 * np.log10(1.01 / 0.02))     # pooled, not a mean of dB
     assert out["DNSMOS BAK"] == pytest.approx(3.505) and out["DNSMOS SIG"] == pytest.approx(3.5)
     assert _residual(pd.DataFrame([{"si_sdr": 3.0}])) == {}                             # older runs: no columns
+
+
+def _real_track(rng):
+    import pandas as pd
+
+    from reports.load import RealTrack
+    rows = pd.DataFrame([
+        {"variant": "real:default", "role": "parent", "real_parent": "default", "recipe_string": "-", "params": 3.3e6,
+         "size_bytes": 6.7e6},
+        {"variant": "real:default-kd8", "role": "child", "real_parent": "default", "recipe_string": "distil(width=8)",
+         "params": 2e5, "size_bytes": 4e5},
+        {"variant": "peer:rnnoise", "role": "peer", "real_parent": None, "recipe_string": None, "params": None,
+         "size_bytes": None},
+        {"variant": "noisy", "role": "noisy", "real_parent": None, "recipe_string": None, "params": None,
+         "size_bytes": None}])
+    base = {"real:default": 2.0, "real:default-kd8": 1.8, "peer:rnnoise": 1.6, "noisy": 1.2}
+    q = [{"variant": v, "profile": "real", "id": f"u{i}", "speaker": f"s{i % 6}", "recording": f"u{i}",
+          "pesq_wb": b + 0.05 * rng.standard_normal(), "stoi": 0.9, "si_sdr": 10 * b + rng.standard_normal()}
+         for v, b in base.items() for i in range(24)]
+    ms = {"real:default": 100.0, "real:default-kd8": 10.0, "peer:rnnoise": 20.0}
+    lat = [{"variant": v, "threads": t, "ms_per_s": m / t, "macs_per_s": 1e9, "peak_forward_bytes": 1e6,
+            "model_ms_per_tile": m / 3, "resample_ms_per_s": 1.0 if v.startswith("peer") else float("nan")}
+           for v, m in ms.items() for t in (1, 2)]
+    return RealTrack(rows, pd.DataFrame(q), pd.DataFrame(lat))
+
+
+def test_real_track_table_orders_rows_and_divides_by_the_parent(tmp_path):
+    import numpy as np
+
+    from reports import real
+    rt = _real_track(np.random.default_rng(0))
+    t = real.table(rt)
+    assert list(t.model) == ["default", "default-kd8", "peer:rnnoise", "noisy"]
+    kd = t.set_index("model").loc["default-kd8"]
+    assert kd["speed-up vs parent (1 thread)"] == pytest.approx(10.0)
+    assert kd["kept % of parent's PESQ gain"] == pytest.approx(75.0, abs=5)       # (1.8 - 1.2) / (2.0 - 1.2)
+    lo, hi = (float(v) for v in kd["PESQ-WB 95% CI"].strip("[]").split(","))
+    assert lo < kd["PESQ-WB"] < hi and kd["speakers"] == 6 and kd["ms / s, 2 threads"] == pytest.approx(5.0)
+    assert t.set_index("model").loc["peer:rnnoise"]["resampling ms / s (in e2e)"] == 1.0
+    assert real._front(t[t.role != "noisy"]) == {"default", "default-kd8"}     # RNNoise is slower and worse than kd8
+    tests = real.tests_vs_parent(rt)
+    assert set(tests.a) == {"real:default-kd8"} and (tests[tests.metric == "pesq_wb"].p_holm < 0.05).all()
+    assert real.pareto(rt, t, tmp_path).is_file()
