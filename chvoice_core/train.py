@@ -227,13 +227,14 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
           meta: dict[str, Any] | None = None, target_fn: TargetFn | None = None, resume: bool = False,
           fe: FrontEnd | None = None, on_step: Callable[[int, nn.Module], nn.Module | None] | None = None,
           make_optimizer: Callable[[nn.Module], torch.optim.Optimizer] | None = None,
-          validation: Validation | None = None) -> dict[str, Any]:
+          validation: Validation | None = None, wave_target: TargetFn | None = None) -> dict[str, Any]:
     """Train `model` in place for cfg.steps steps. Writes <out_dir>/checkpoint.pt every checkpoint_every
     steps (model, optimiser, step, loss history) and <out_dir>/model.pt + history.json at the end. With a
     validation set, <out_dir>/best.pt holds the best-scoring weights so far, and model.pt is the best model.
 
     `on_step(step, model)` may return a replaced model (pruning changes the architecture); the optimiser
-    is then rebuilt. Returns {'history': [...], 'steps': n, ...}."""
+    is then rebuilt. `target_fn` (dB-MSE) or `wave_target` (perceptual loss) replace the clean targets, as
+    distillation does. Returns {'history': [...], 'steps': n, ...}."""
     fe = fe or front_end(model)
     world, rank, local_rank = _dist_info()
     device = torch.device(cfg.device)
@@ -282,7 +283,9 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
     if cfg.loss not in ("db-mse", "perceptual"):
         raise ChvoiceError(f"unknown loss {cfg.loss!r}; known: db-mse, perceptual")
     if cfg.loss == "perceptual" and target_fn is not None:
-        raise ChvoiceError("the perceptual loss trains on clean targets; distillation uses db-mse")
+        raise ChvoiceError("the perceptual loss takes waveform targets (wave_target); target_fn gives dB tiles")
+    if wave_target is not None and cfg.loss != "perceptual":
+        raise ChvoiceError("wave_target (a teacher's waveforms) goes with the perceptual loss")
     base_lrs = [g["lr"] for g in opt.param_groups]
     if cfg.workers > 0:
         loader = torch.utils.data.DataLoader(StepBatches(sampler, start, cfg.steps, cfg.batch_size), batch_size=None,
@@ -324,8 +327,10 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
             g["lr"] = lr0 * f
         with autocast():
             if cfg.loss == "perceptual":
-                loss = perceptual_loss(net, _as_tensor(noisy, device), _as_tensor(clean, device), fe,
-                                       cfg.sisdr_weight)
+                noisy_t, clean_t = _as_tensor(noisy, device), _as_tensor(clean, device)
+                if wave_target is not None:
+                    clean_t = wave_target(noisy_t, clean_t)
+                loss = perceptual_loss(net, noisy_t, clean_t, fe, cfg.sisdr_weight)
             else:
                 n_db, c_db = db_pairs(noisy, clean, fe, device)
                 n_db = n_db.contiguous(memory_format=fmt)

@@ -4,7 +4,7 @@ import torch
 
 from chvoice_core.budgets import get_budget
 from chvoice_core.compress.artifact import load_artifact, load_float_model, save_artifact
-from chvoice_core.compress.distill import DistillConfig, teacher_target
+from chvoice_core.compress.distill import DistillConfig, teacher_target, teacher_waveform
 from chvoice_core.compress.pruning import (PruneConfig, Pruner, TaylorTracker, prunable_convs, remove_filters,
                                            select_filters)
 from chvoice_core.compress.quantize import (dynamic_int8, float_conv_layers, int8_layers, prepare_qat, convert,
@@ -154,6 +154,36 @@ def test_distilled_student_loss_falls(builtin_data):
     assert loss() < 0.8 * before
     with pytest.raises(ChvoiceError, match="alpha"):
         DistillConfig(alpha=1.5)
+
+
+def test_perceptual_distillation_learns_the_teachers_waveform(builtin_data):
+    """A student trained on the teacher's waveforms (perceptual loss) moves towards what the teacher outputs; the
+    target equals the teacher's offline output, causal teachers aligned by their lookahead."""
+    from chvoice_core.enhance import Denoiser
+    from chvoice_core.train import batch_si_sdr
+    teacher = warmed(UNetConfig(depth=2, base_width=8, mask=True), seed=3)
+    with torch.no_grad():      # a teacher whose gains vary strongly across bins, far from the identity
+        for p in teacher.outc.parameters():
+            p.mul_(10)
+    s = PairSampler(builtin_data.train_speech, builtin_data.train_noise, get_profile("weighted"), 16129)
+    noisy, clean = (torch.from_numpy(a) for a in s.batch(99_999, 4))
+    target = teacher_waveform(teacher)
+    want = target(noisy, clean)
+    assert want.shape == noisy.shape and torch.isfinite(want).all()
+    offline = torch.from_numpy(Denoiser(teacher)(noisy[0].numpy()))
+    mid = slice(2000, 14000)       # the tile engine cross-fades at the ends
+    assert float(batch_si_sdr(want[:1, mid], offline[None, mid])) > 40      # the teacher's offline output
+    torch.manual_seed(0)
+    student = UNet(UNetConfig(depth=2, base_width=4, mask=True))
+    before = float(batch_si_sdr(torch.from_numpy(Denoiser(student)(noisy[0].numpy()))[None], want[:1]))
+    train(student, s, TrainConfig(steps=30, batch_size=4, lr=2e-3, progress=False, loss="perceptual",
+                                  sisdr_weight=0.6), wave_target=target)
+    after = float(batch_si_sdr(torch.from_numpy(Denoiser(student)(noisy[0].numpy()))[None], want[:1]))
+    assert after > before + 1.0
+    with pytest.raises(ChvoiceError, match="goes with the perceptual loss"):
+        train(student, s, TrainConfig(steps=1, progress=False), wave_target=target)
+    with pytest.raises(ChvoiceError, match="db-mse or perceptual"):
+        make_step("distil", loss="mse")
 
 
 def test_recipes_reject_conflicting_steps():

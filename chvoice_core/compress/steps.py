@@ -36,12 +36,15 @@ from ..errors import ChvoiceError
 class Distil:
     width: int = 32          # the student's base width at full scale (a budget divides it like every width)
     alpha: float = 0.0       # weight of the clean target (0: the report's pure teacher targets)
+    loss: str = "db-mse"     # db-mse on dB tiles (the report's KD) | perceptual (the teacher's waveforms, PERCEPTUAL)
 
     def __post_init__(self) -> None:
         from .distill import DistillConfig
         DistillConfig(student_width=self.width, alpha=self.alpha)
         if self.width < 1:
             raise ChvoiceError(f"distil width must be at least 1, got {self.width}")
+        if self.loss not in ("db-mse", "perceptual"):
+            raise ChvoiceError(f"distil loss {self.loss!r}: db-mse or perceptual")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ class Prune:
     rounds: int = 4
     macs: float = 0.0            # ... or remove filters until MACs fall by this fraction
     round_to: int = 1            # keep layer widths multiples of this (full scale)
-    distil: bool = False         # fine-tune towards the unpruned parent's outputs instead of the clean targets
+    distil: bool = False         # fine-tune towards the unpruned parent's waveforms (perceptual loss), not clean dB
 
     def __post_init__(self) -> None:
         from .pruning import PruneConfig
@@ -280,6 +283,10 @@ def describe(steps) -> dict:
 
 
 # ----------------------------------------------------------------------------------------------- the steps
+# the SI-SDR weight of perceptual distillation: the shipped parents' own (their meta: sisdr_weight 0.6)
+PERCEPTUAL_DISTIL_SISDR = 0.6
+
+
 def _float32(cfg):
     """A training config without bf16 autocast: fake-quantization observers must see float32 ranges."""
     return replace(cfg, amp="none")
@@ -289,15 +296,20 @@ def _float32(cfg):
 def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
     from ..models.unet import UNet, start_as_identity
     from ..train import train
-    from .distill import teacher_target
+    from .distill import teacher_target, teacher_waveform
     scaled = s.width // ctx.budget.width_divisor
     # a budget's student never goes under width 4; when that lifts it, the meta says so, and the full-scale twin
     # that latency is timed on keeps the asked width (full_base_width), not 4 x the divisor
     student_cfg = replace(parent.config, base_width=max(4, scaled), widths=None)
     torch.manual_seed(ctx.seed)
     student = start_as_identity(UNet(student_cfg))
-    r = train(student, ctx.sampler(), ctx.train_cfg(ctx.budget.student_steps, ctx.budget.distill_lr),
-              target_fn=teacher_target(copy.deepcopy(parent), s.alpha), **ctx.resume_args())
+    cfg = ctx.train_cfg(ctx.budget.student_steps, ctx.budget.distill_lr)
+    if s.loss == "perceptual":
+        r = train(student, ctx.sampler(), replace(cfg, loss="perceptual", sisdr_weight=PERCEPTUAL_DISTIL_SISDR),
+                  wave_target=teacher_waveform(copy.deepcopy(parent), s.alpha), **ctx.resume_args())
+    else:
+        r = train(student, ctx.sampler(), cfg, target_fn=teacher_target(copy.deepcopy(parent), s.alpha),
+                  **ctx.resume_args())
     return StepResult(r["model"].cpu().eval(), None, {
         "loss_history": r["history"], "base_config": student_cfg, "lr": ctx.budget.distill_lr,
         "train_steps": r["steps"], "train_seconds": r["seconds"],
@@ -309,7 +321,7 @@ def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
 @register("prune", Prune, "prune", "Pruning", reshapes=True, trains="finetune")
 def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     from ..train import train
-    from .distill import teacher_target
+    from .distill import teacher_waveform
     from .pruning import PruneConfig, Pruner
     div = ctx.budget.width_divisor
     pc = PruneConfig(criterion=s.criterion, filters_per_round=max(1, s.filters_per_round // div) if s.filters_per_round else 0,
@@ -319,8 +331,13 @@ def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     pruner = Pruner(model, pc, steps)
     # a parent trained on another loss (the shipped models: perceptual) keeps its behaviour only when the
     # fine-tune follows its outputs; the report's pruning fine-tunes on the clean targets
-    target = {"target_fn": teacher_target(copy.deepcopy(parent))} if s.distil else {}
-    r = train(model, ctx.sampler(), ctx.train_cfg(steps, 4e-4), on_step=pruner.on_step, **target)
+    cfg = ctx.train_cfg(steps, 4e-4)
+    if s.distil:
+        cfg = replace(cfg, loss="perceptual", sisdr_weight=PERCEPTUAL_DISTIL_SISDR)
+        target = {"wave_target": teacher_waveform(copy.deepcopy(parent))}
+    else:
+        target = {}
+    r = train(model, ctx.sampler(), cfg, on_step=pruner.on_step, **target)
     pruner.close()
     return StepResult(r["model"].cpu().eval(), None, {"loss_history": r["history"], "prune_log": pruner.log,
                                                       "prune_config": pc.to_dict(), "distilled": s.distil,
