@@ -25,6 +25,7 @@ from bench.test_footprint import peak_forward_bytes
 from chvoice_core.audio_io import resample
 from chvoice_core.baselines import PEERS
 from chvoice_core.compress.artifact import load_artifact
+from chvoice_core.compress.quantize import int8_layers
 from chvoice_core.data.realset import load_realset
 from chvoice_core.enhance import Denoiser
 from chvoice_core.models.unet import UNet, count_macs, count_params
@@ -79,7 +80,7 @@ def _row_info(row_id: str, path) -> dict:
             "parent": None if r.role == "parent" else f"real:{r.parent}", "recipe_string": r.recipe,
             "model_label": r.id, "compression": r.recipe, "in_report": False, "artifact": artifact_digest(path),
             "params": count_params(float_twin), "macs": count_macs(float_twin), "size_bytes": os.path.getsize(path),
-            "quant": meta.get("quant"), "int8_layers": len(meta.get("int8_layers", []) or []),
+            "quant": meta.get("quant"), "int8_layers": len(int8_layers(model)),
             "causal": bool(meta["config"].causal), "width": meta["config"].base_width,
             "training": meta.get("training") or {k: meta.get(k) for k in ("train_steps", "train_seconds")
                                                   if meta.get(k) is not None}}
