@@ -10,7 +10,7 @@ import torch
 
 from chvoice_core.budgets import get_budget
 from chvoice_core.compress import real
-from chvoice_core.compress.steps import BuildContext, parse_recipe, slug
+from chvoice_core.compress.steps import BuildContext, parse_recipe, runs_int8, slug
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.models.io import read_checkpoint
 from chvoice_core.realzoo import real_rows, ship_child
@@ -34,10 +34,17 @@ def test_rows_list_parents_then_children_then_each_with_its_in_run_steps():
     assert ids[:len(real.REAL_PARENTS)] == list(real.REAL_PARENTS)
     bases = [r for r in rows if r.role != "in-run"]
     cheap = [r for r in rows if r.role == "in-run"]
-    assert len(cheap) == len(bases) * len(real.CHEAP_STEPS)
+    recipes = {(b.parent, b.recipe) for b in bases}
+    for b in bases:       # every float row gets each in-run step unless a shipped child already has that recipe
+        for step in real.CHEAP_STEPS:
+            full = step if b.recipe == "-" else f"{b.recipe}+{step}"
+            quantized = b.recipe != "-" and runs_int8(parse_recipe(b.recipe))
+            want = not quantized and (b.parent, full) not in recipes
+            assert any(r.base == b.id and r.step == step for r in cheap) == want, (b.id, step)
     for r in cheap:
         base = next(b for b in bases if b.id == r.base)
         assert r.parent == base.parent and r.recipe.endswith(r.step)
+    assert {"default-int8", "live-int8"} <= {r.id for r in cheap}
 
 
 def test_shards_partition_the_children():
