@@ -3,8 +3,8 @@ run, and the peer denoisers, all on the same real recordings (testsets/real: 122
 with held-out real noise, shipped in the repo), in one speed unit.
 
 Quality (`real-quality`): every item enhanced by the very artifact the speed rows time (file digest), scored with
-PESQ-WB, STOI, SI-SDR, the pause energies per band and DNSMOS; the timed part is enhancing the first
-TIMED_ITEMS items (batch 1, --threads). Speed (`real-latency`): end to end (STFT, every model call with its overlap,
+PESQ-WB, STOI, SI-SDR, the pause energies per band and DNSMOS; the timed part is enhancing the first few items
+(test_quality.timed_enhance: batch 1, --threads). Speed (`real-latency`): end to end (STFT, every model call with its overlap,
 iSTFT; a peer's whole path, its 16 -> 48 -> 16 kHz resampling included and also timed alone) on a 4 s clip, batch 1,
 at 1 thread and at all of the machine's threads; model-only ms per tile, MACs per second of audio and peak forward
 memory beside it."""
@@ -21,6 +21,7 @@ from threadpoolctl import threadpool_limits
 from bench._info import SAMPLE_RATE, timing_info
 from bench.test_peers import _peer
 from bench.test_peers import _peer_info as peer_info
+from bench.test_quality import timed_enhance
 from bench.test_footprint import peak_forward_bytes
 from chvoice_core.audio_io import resample
 from chvoice_core.baselines import PEERS
@@ -33,7 +34,6 @@ from chvoice_core.realzoo import real_rows, row_artifact
 from chvoice_core.scoring import BENCH_METRICS, Enhancer
 from chvoice_core.timing import artifact_digest, e2e_clip, e2e_info, end_to_end, model_call
 
-TIMED_ITEMS = 5
 REAL_METRICS = BENCH_METRICS + ("dnsmos",)
 # DNSMOS costs 5x the reference metrics together; the int8 rows built in the run are calibrations of a row that
 # is scored with it, so by default they are scored without it (--real-dnsmos all adds it)
@@ -72,9 +72,8 @@ def real_artifacts(zoo_real):
     return get
 
 
-def _row_info(row_id: str, path) -> dict:
+def _row_info(row_id: str, path, model, meta) -> dict:
     r = ROWS[row_id]
-    model, meta = load_artifact(path)
     float_twin = UNet(meta["config"])
     return {"track": "real", "variant": f"real:{r.id}", "real_row": r.id, "role": r.role, "real_parent": r.parent,
             "parent": None if r.role == "parent" else f"real:{r.parent}", "recipe_string": r.recipe,
@@ -103,29 +102,22 @@ def _record_quality(benchmark, items, enhancer, outputs, scorer, info, which=REA
                                 n_utterances=len(items))
 
 
-def _timed(benchmark, fn, items) -> tuple[dict[int, np.ndarray], dict]:
-    n = min(TIMED_ITEMS, len(items))
-    outs = benchmark.pedantic(lambda: [fn(it.mixture.noisy) for it in items[:n]], rounds=1, iterations=1)
-    seconds = sum(len(it.mixture.noisy) for it in items[:n]) / SAMPLE_RATE
-    return dict(enumerate(outs)), {"timed_utterances": n, "timed_audio_seconds": round(seconds, 3)}
-
-
 @pytest.mark.benchmark(group="real-quality")
 def test_real_quality(benchmark, real_items, real_artifacts, scorer, settings, real_row, request):
     path = real_artifacts(real_row)
-    model, _ = load_artifact(path)
+    model, meta = load_artifact(path)
     den = Denoiser(model)
-    outputs, timing = _timed(benchmark, den, real_items)
+    outputs, timing = timed_enhance(benchmark, den, real_items)
     dnsmos = ROWS[real_row].role != "in-run" or request.config.getoption("--real-dnsmos") == "all"
     _record_quality(benchmark, real_items, Enhancer.artifact(path), outputs, scorer,
-                    {**_row_info(real_row, path), **_base("quality", settings, settings.threads,
+                    {**_row_info(real_row, path, model, meta), **_base("quality", settings, settings.threads,
                                                           timing["timed_audio_seconds"]), **timing},
                     REAL_METRICS if dnsmos else BENCH_METRICS)
 
 
 @pytest.mark.benchmark(group="real-quality")
 def test_real_quality_noisy(benchmark, real_items, scorer, settings):
-    outputs, timing = _timed(benchmark, lambda x: x, real_items)
+    outputs, timing = timed_enhance(benchmark, lambda x: x, real_items)
     _record_quality(benchmark, real_items, Enhancer.identity(), outputs, scorer,
                     {"track": "real", "variant": "noisy", "role": "noisy", "recipe": [], "model_label": "Noisy input",
                      "compression": "-", "in_report": False, "parent": None,
@@ -135,7 +127,7 @@ def test_real_quality_noisy(benchmark, real_items, scorer, settings):
 @pytest.mark.benchmark(group="real-quality")
 def test_real_peer_quality(benchmark, real_items, scorer, settings, real_peer):
     p = _peer(real_peer)
-    outputs, timing = _timed(benchmark, p, real_items)
+    outputs, timing = timed_enhance(benchmark, p, real_items)
     _record_quality(benchmark, real_items, Enhancer.peer(real_peer), outputs, scorer,
                     {**_peer_info(real_peer), **_base("quality", settings, settings.threads,
                                                       timing["timed_audio_seconds"]), **timing})
@@ -177,7 +169,7 @@ def test_real_latency(benchmark, real_items, real_artifacts, settings, real_row,
     extra = {"macs_per_s": macs_per_frame * _frames_per_second(den, clip)}
     if real_threads == 1:
         extra["peak_forward_bytes"] = peak_forward_bytes(den.model, tile)
-    benchmark.extra_info.update(_row_info(real_row, path), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
+    benchmark.extra_info.update(_row_info(real_row, path, model, meta), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
                                 **e2e_info(samples, len(clip) / SAMPLE_RATE), **tile_ms, **extra,
                                 **timing_info(samples, calls))
 

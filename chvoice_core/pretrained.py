@@ -50,8 +50,8 @@ def save_teacher(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any]
     """A float model with its floating-point tensors stored as fp16 (half the package size; loading casts
     back to fp32). BatchNorm counters stay integers."""
     from .audio_io import atomic_path
-    from .models.io import model_to_dict
+    from .models.io import fp16_storage, model_to_dict
     d = model_to_dict(model, {**meta, "storage": "fp16"})
-    d["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in d["state_dict"].items()}
+    d["state_dict"] = fp16_storage(d["state_dict"])
     with atomic_path(path) as tmp:
         torch.save(d, tmp)

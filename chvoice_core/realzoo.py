@@ -22,7 +22,7 @@ from .compress.steps import kind_of, parse_recipe, runs_int8
 from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, get_child, parent_path,
                            shard, shipped_children)
 from .data import DataConfig
-from .models.io import read_checkpoint
+from .models.io import fp16_storage, read_checkpoint
 from .zoo import Zoo
 
 TRAINING_KEYS = ("train_steps", "train_seconds", "loss", "prune_log", "prune_config", "distilled", "student_width",
@@ -76,7 +76,7 @@ def ship_child(child: RealChild, artifact: Path, data_label: str, device: str, t
                     "budget": budget.name, "training": record, "stamp": meta.get("stamp"),
                     "storage": "fp16" if not ckpt.get("quant") else ckpt.get("quant")}
     if not ckpt.get("quant"):
-        ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        ckpt["state_dict"] = fp16_storage(ckpt["state_dict"])
     child.path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(child.path) as tmp:
         torch.save(ckpt, tmp)
@@ -119,7 +119,7 @@ def real_rows() -> list[RealRow]:
     shipped = {(r.parent, r.recipe) for r in rows}
     cheap = []
     for r in rows:
-        if runs_int8(parse_recipe(r.recipe)) if r.recipe != "-" else False:
+        if r.recipe != "-" and runs_int8(parse_recipe(r.recipe)):
             continue            # already quantized: nothing calibration-only follows a final step
         for recipe in CHEAP_STEPS:
             full = recipe if r.recipe == "-" else f"{r.recipe}+{recipe}"
@@ -128,20 +128,20 @@ def real_rows() -> list[RealRow]:
     return rows + cheap
 
 
-def row_source(row: RealRow) -> Path:
+def row_source(row_id: str) -> Path:
     """The shipped file of a parent or child row."""
-    return parent_path(row.id) if row.role == "parent" else get_child(row.id).path
+    return parent_path(row_id) if row_id in REAL_PARENTS else get_child(row_id).path
 
 
 def row_artifact(row: RealRow, zoo: Zoo) -> Path:
     """The artifact a row benchmarks: the shipped file, or (in-run rows) its base's file compressed by `row.step`
     with `zoo`'s calibration tiles, cached under the zoo's folder by the base file's digest and the code version."""
     if row.role != "in-run":
-        return row_source(row)
+        return row_source(row.id)
     from .compress.artifact import load_float_model, save_artifact
     from .compress.steps import slug
     from .version import CODE_VERSION
-    src = row_source(RealRow(row.base, "parent" if row.base in REAL_PARENTS else "child", row.parent, "-"))
+    src = row_source(row.base)
     (step,) = parse_recipe(row.step)
     stamp = hashlib.sha256(f"{file_digest(src)}|{slug(step)}|{CODE_VERSION}|{zoo.data_label}".encode()).hexdigest()[:16]
     path = zoo.cache_dir / "real" / f"{row.id}-{stamp}.pt"

@@ -23,6 +23,7 @@ import numpy as np
 
 from .audio_io import atomic_path
 from .metrics import score_pair
+from .models.io import file_digest
 from .parallel import one_thread_worker
 from .version import CODE_VERSION
 
@@ -48,17 +49,17 @@ class Enhancer:
     @staticmethod
     def artifact(path: str | os.PathLike) -> "Enhancer":
         """Offline (tiled) enhancement with the model saved at path."""
-        return Enhancer("artifact", str(path), f"artifact/{_file_digest(path)}/{CODE_VERSION}")
+        return Enhancer("artifact", str(path), f"artifact/{file_digest(path)}/{CODE_VERSION}")
 
     @staticmethod
     def stream(path: str | os.PathLike, mode: str) -> "Enhancer":
         """The live engine in `mode` over the model saved at path, fed in blocks of one model call."""
         from .stream import StreamConfig
         if mode == "causal":          # a causal model streamed frame by frame (its lookahead is in the file)
-            return Enhancer("stream", str(path), f"stream/causal-k1/{_file_digest(path)}/{CODE_VERSION}", mode)
+            return Enhancer("stream", str(path), f"stream/causal-k1/{file_digest(path)}/{CODE_VERSION}", mode)
         c = StreamConfig.mode(mode)   # the key names the engine's settings, not just the mode's name
         return Enhancer("stream", str(path), f"stream/{mode}-k{c.step_frames}-c{c.context_frames}-la{c.lookahead_frames}/"
-                        f"{_file_digest(path)}/{CODE_VERSION}", mode)
+                        f"{file_digest(path)}/{CODE_VERSION}", mode)
 
     @staticmethod
     def peer(name: str) -> "Enhancer":
@@ -110,10 +111,6 @@ def _job(args: tuple) -> dict[str, float]:
     if est is None:
         est = _enhancer(enhancer)(noisy)
     return score_pair(est, noisy, clean, which)
-
-
-def _file_digest(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def _digest(key: str, noisy: np.ndarray, clean: np.ndarray, which: tuple[str, ...]) -> str:

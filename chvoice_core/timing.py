@@ -8,13 +8,13 @@ second, separate figure (`model_call`).
 """
 from __future__ import annotations
 
-import hashlib
 import os
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import torch
+
+from .models.io import file_digest
 
 SAMPLE_RATE = 16_000
 E2E_SECONDS = 4.0        # the clip every end-to-end timing runs on: 4 s holds 7 overlapping tiles
@@ -61,4 +61,4 @@ def model_call(model: torch.nn.Module, tile: torch.Tensor, calls: int = 10) -> d
 
 def artifact_digest(path: str | os.PathLike) -> str:
     """The first 16 hex digits of the SHA-256 of a model file: names the exact artifact a row describes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return file_digest(path)

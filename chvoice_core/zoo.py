@@ -31,6 +31,7 @@ from .data.rooms import TEST_ROOM_SEED, TRAIN_ROOM_SEED
 from .dsp import FrontEnd, normalise, normalise_fixed
 from .errors import ChvoiceError
 from .models.archs import arch_config
+from .models.io import file_digest
 from .models.unet import UNet, UNetConfig, count_macs, count_params, front_end, inference_layout, start_as_identity
 from .parallel import one_thread_worker
 from .train import TrainConfig, db_pairs, train
@@ -145,7 +146,7 @@ class Zoo:
         arch = key.split("+")[0]
         if self.pretrained_parent(arch, profile) is not None:
             from .pretrained import teacher_path
-            stamp["pretrained"] = hashlib.sha256(teacher_path(arch, profile).read_bytes()).hexdigest()[:16]
+            stamp["pretrained"] = file_digest(teacher_path(arch, profile))
         return stamp
 
     def _load_cached(self, path: Path, stamp: dict) -> tuple[nn.Module, dict] | None:

@@ -35,11 +35,11 @@ def _real_track(benchmarks: list[dict]) -> RealTrack | None:
                                        "training", "peer", "native_rate")}
         if ei.get("kind") == "quality":
             rows.append(base)
-            m = ei.get("metrics", {})
-            for i, uid in enumerate(ei.get("utterance_ids", [])):
+            m, ids = ei.get("metrics", {}), ei.get("utterance_ids", [])
+            parts = ei.get("parts") or [None] * len(ids)
+            for i, uid in enumerate(ids):
                 qual.append({"variant": ei["variant"], "profile": "real", "id": uid, "speaker": ei["speakers"][i],
-                             "recording": ei["recordings"][i], "part": (ei.get("parts") or [None] * (i + 1))[i],
-                             **{k: _num(v[i]) for k, v in m.items()}})
+                             "recording": ei["recordings"][i], "part": parts[i], **{k: _num(v[i]) for k, v in m.items()}})
         elif ei.get("kind") == "latency":
             rows.append(base)
             lat.append({**base, "threads": ei.get("threads"), "ms_per_s": _num(ei.get("ms_per_s")),
@@ -47,7 +47,7 @@ def _real_track(benchmarks: list[dict]) -> RealTrack | None:
                         "macs_per_s": _num(ei.get("macs_per_s")), "peak_forward_bytes": _num(ei.get("peak_forward_bytes")),
                         "resample_ms_per_s": _num(ei.get("resample_ms_per_s")), "samples_ms": ei.get("samples_ms", []),
                         "calls_per_round": ei.get("calls_per_round") or 1, "profile": "real"})
-    if not rows and not lat:
+    if not rows:          # every quality and latency benchmark adds its row
         return None
     return RealTrack(pd.DataFrame(rows), pd.DataFrame(qual), pd.DataFrame(lat))
 

@@ -11,6 +11,7 @@ import pandas as pd
 
 from .load import RealTrack, finite_mean
 from .stats import ALPHA, cluster_bootstrap_ci, holm, paired
+from .tables import _residual
 
 METRICS = (("pesq_wb", "PESQ-WB"), ("stoi", "STOI"), ("si_sdr", "SI-SDR (dB)"))
 DNSMOS = (("dnsmos_ovrl", "DNSMOS OVRL"), ("dnsmos_sig", "DNSMOS SIG"), ("dnsmos_bak", "DNSMOS BAK"))
@@ -22,9 +23,8 @@ def order(rt: RealTrack) -> list[str]:
     r = rt.rows.drop_duplicates("variant")
     if r.empty:
         return []
-    fam = r.real_parent.fillna("~").map(lambda p: p)
-    key = r.assign(_f=fam, _r=r.role.map(ROLE_ORDER).fillna(9), _p=r.params.fillna(0))
-    key = key.sort_values(["_r"]).sort_values(["_f", "_r", "_p"], ascending=[True, True, False], kind="stable")
+    key = r.assign(_f=r.real_parent.fillna("~"), _r=r.role.map(ROLE_ORDER).fillna(9), _p=r.params.fillna(0))
+    key = key.sort_values(["_f", "_r", "_p"], ascending=[True, True, False], kind="stable")
     fam_rows = [v for v in key.variant if not v.startswith("peer:") and v != "noisy"]
     return fam_rows + sorted(v for v in key.variant if v.startswith("peer:")) + [v for v in key.variant if v == "noisy"]
 
@@ -70,7 +70,7 @@ def table(rt: RealTrack) -> pd.DataFrame:
                 row[f"{name} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
         for col, name in DNSMOS:
             row[name] = finite_mean(sel[col]) if col in sel else np.nan
-        row.update(_pause(sel))
+        row.update(_residual(sel))     # pooled pause attenuation (and DNSMOS BAK / SIG again, the same means)
         parent = f"real:{r.real_parent}" if r.role in ("child", "in-run") else None
         for col, name in (("pesq_wb", "PESQ"), ("si_sdr", "SI-SDR")):
             g, pg = _gain(q, v, col), _gain(q, parent, col) if parent else np.nan
@@ -85,14 +85,6 @@ def table(rt: RealTrack) -> pd.DataFrame:
         row["resampling ms / s (in e2e)"] = _timing(rt, v, 1, "resample_ms_per_s")
         out.append(row)
     return pd.DataFrame(out)
-
-
-def _pause(sel: pd.DataFrame) -> dict:
-    from chvoice_core.metrics import PAUSE_IN_COLUMNS, pooled_pause_attenuation
-    if sel.empty or not set(PAUSE_IN_COLUMNS) <= set(sel.columns):
-        return {}
-    att = pooled_pause_attenuation(sel)
-    return {"pause att <1k (dB)": att["pause_att_min_0-1k"], "pause att >1k (dB)": att["pause_att_min_1-8k"]}
 
 
 def tests_vs_parent(rt: RealTrack) -> pd.DataFrame:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from chvoice_core.audio_io import atomic_path
-from chvoice_core.models.io import read_checkpoint
+from chvoice_core.models.io import fp16_storage, read_checkpoint
 
 
 def main() -> int:
@@ -40,7 +40,7 @@ def main() -> int:
     if ckpt.get("quant"):
         ckpt["meta"].pop("storage", None)    # a quantized file keeps its own tensors; a float parent's "fp16" is not its
     if not ckpt.get("quant"):
-        ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+        ckpt["state_dict"] = fp16_storage(ckpt["state_dict"])
         ckpt["meta"]["storage"] = "fp16"
     with atomic_path(a.dest) as tmp:
         torch.save(ckpt, tmp)

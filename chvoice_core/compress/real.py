@@ -7,11 +7,11 @@ Calibration-only steps (static int8 and the like) are applied in the benchmark r
 every parent and shipped child, calibrated on training-side tiles."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ChvoiceError
+from ..models.io import file_digest
 from .recipes import Variant, user_variant
 from .steps import DEFAULT_QUANT_STEP
 
@@ -73,10 +73,6 @@ def parent_path(name: str) -> Path:
         raise ChvoiceError(f"unknown real parent {name!r}; known: {', '.join(REAL_PARENTS)}") from None
 
 
-def file_digest(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
 def get_child(name: str) -> RealChild:
     try:
         return REAL_CHILDREN[name]
@@ -86,18 +82,15 @@ def get_child(name: str) -> RealChild:
 
 def shipped_children() -> list[RealChild]:
     """The children whose artifact is in the package and was built from the parent shipped today."""
-    out = []
-    for c in REAL_CHILDREN.values():
-        if c.path.is_file() and child_is_current(c):
-            out.append(c)
-    return out
+    digests = {name: file_digest(path) for name, path in REAL_PARENTS.items()}    # each parent hashed once
+    return [c for c in REAL_CHILDREN.values() if c.path.is_file() and child_is_current(c, digests[c.parent])]
 
 
-def child_is_current(child: RealChild) -> bool:
+def child_is_current(child: RealChild, parent_digest: str | None = None) -> bool:
     """A shipped child counts only if its meta names today's parent file (a retrained parent orphans it)."""
     from ..models.io import read_checkpoint
     meta = read_checkpoint(child.path).get("meta", {})
-    return meta.get("parent_digest") == file_digest(parent_path(child.parent))
+    return meta.get("parent_digest") == (parent_digest or file_digest(parent_path(child.parent)))
 
 
 def shard(children: list[RealChild], index: int, count: int) -> list[RealChild]:

@@ -104,10 +104,10 @@ def user_variant(name: str, recipe: str, arch: str = "normal", teacher: str | No
                  label: str | None = None) -> Variant:
     """A variant from a recipe string (`distil(width=16)+prune(macs=0.5)+int8`), starting from a parent
     architecture trained by the zoo, or from a user's float checkpoint `teacher` (its file digest keys the cache)."""
-    import hashlib
     from pathlib import Path
 
     from ..models.archs import ARCHS
+    from ..models.io import file_digest
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise ChvoiceError(f"recipe name {name!r}: use letters, digits, '-', '_' or '.'")
     if name in VARIANTS:
@@ -118,7 +118,7 @@ def user_variant(name: str, recipe: str, arch: str = "normal", teacher: str | No
         p = Path(teacher)
         if not p.is_file():
             raise ChvoiceError(f"teacher {teacher}: no such file")
-        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12]
+        digest = file_digest(p, 12)
         arch = "user"
     elif arch not in ARCHS:
         raise ChvoiceError(f"unknown architecture {arch!r}; known: {', '.join(ARCHS)}")

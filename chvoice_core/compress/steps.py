@@ -287,6 +287,13 @@ def describe(steps) -> dict:
 PERCEPTUAL_DISTIL_SISDR = 0.6
 
 
+def _on_parent_waveforms(cfg, parent: nn.Module, alpha: float = 0.0) -> tuple[Any, dict[str, Any]]:
+    """(config, train() keywords) that train towards the parent's waveforms under the perceptual loss."""
+    from .distill import teacher_waveform
+    return (replace(cfg, loss="perceptual", sisdr_weight=PERCEPTUAL_DISTIL_SISDR),
+            {"wave_target": teacher_waveform(copy.deepcopy(parent), alpha)})
+
+
 def _float32(cfg):
     """A training config without bf16 autocast: fake-quantization observers must see float32 ranges."""
     return replace(cfg, amp="none")
@@ -296,7 +303,7 @@ def _float32(cfg):
 def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
     from ..models.unet import UNet, start_as_identity
     from ..train import train
-    from .distill import teacher_target, teacher_waveform
+    from .distill import teacher_target
     scaled = s.width // ctx.budget.width_divisor
     # a budget's student never goes under width 4; when that lifts it, the meta says so, and the full-scale twin
     # that latency is timed on keeps the asked width (full_base_width), not 4 x the divisor
@@ -305,11 +312,10 @@ def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
     student = start_as_identity(UNet(student_cfg))
     cfg = ctx.train_cfg(ctx.budget.student_steps, ctx.budget.distill_lr)
     if s.loss == "perceptual":
-        r = train(student, ctx.sampler(), replace(cfg, loss="perceptual", sisdr_weight=PERCEPTUAL_DISTIL_SISDR),
-                  wave_target=teacher_waveform(copy.deepcopy(parent), s.alpha), **ctx.resume_args())
+        cfg, target = _on_parent_waveforms(cfg, parent, s.alpha)
     else:
-        r = train(student, ctx.sampler(), cfg, target_fn=teacher_target(copy.deepcopy(parent), s.alpha),
-                  **ctx.resume_args())
+        target = {"target_fn": teacher_target(copy.deepcopy(parent), s.alpha)}
+    r = train(student, ctx.sampler(), cfg, **target, **ctx.resume_args())
     return StepResult(r["model"].cpu().eval(), None, {
         "loss_history": r["history"], "base_config": student_cfg, "lr": ctx.budget.distill_lr,
         "train_steps": r["steps"], "train_seconds": r["seconds"],
@@ -321,7 +327,6 @@ def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
 @register("prune", Prune, "prune", "Pruning", reshapes=True, trains="finetune")
 def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     from ..train import train
-    from .distill import teacher_waveform
     from .pruning import PruneConfig, Pruner
     div = ctx.budget.width_divisor
     pc = PruneConfig(criterion=s.criterion, filters_per_round=max(1, s.filters_per_round // div) if s.filters_per_round else 0,
@@ -331,12 +336,9 @@ def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     pruner = Pruner(model, pc, steps)
     # a parent trained on another loss (the shipped models: perceptual) keeps its behaviour only when the
     # fine-tune follows its outputs; the report's pruning fine-tunes on the clean targets
-    cfg = ctx.train_cfg(steps, 4e-4)
+    cfg, target = ctx.train_cfg(steps, 4e-4), {}
     if s.distil:
-        cfg = replace(cfg, loss="perceptual", sisdr_weight=PERCEPTUAL_DISTIL_SISDR)
-        target = {"wave_target": teacher_waveform(copy.deepcopy(parent))}
-    else:
-        target = {}
+        cfg, target = _on_parent_waveforms(cfg, parent)
     r = train(model, ctx.sampler(), cfg, on_step=pruner.on_step, **target)
     pruner.close()
     return StepResult(r["model"].cpu().eval(), None, {"loss_history": r["history"], "prune_log": pruner.log,

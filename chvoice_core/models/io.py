@@ -4,6 +4,7 @@ Loaded with torch.load(weights_only=True), so loading never unpickles code.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from pathlib import Path
@@ -18,6 +19,17 @@ from .unet import UNet, UNetConfig
 
 FORMAT = "chvoice.model"
 FORMAT_VERSION = 1
+
+
+def file_digest(path: str | os.PathLike, digits: int = 16) -> str:
+    """The first `digits` hex digits of a file's SHA-256: names an exact model file (cache keys, lineage, rows)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:digits]
+
+
+def fp16_storage(state_dict: dict[str, Any]) -> dict[str, Any]:
+    """Floating-point tensors as fp16 (half the size on disk; loading casts back to fp32); integer and quantized
+    tensors (BatchNorm counters) as they are."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state_dict.items()}
 
 
 def model_to_dict(model: UNet, meta: dict[str, Any] | None = None) -> dict[str, Any]:
