@@ -99,16 +99,20 @@ def _timing(lat: pd.DataFrame, variant: str, profile: str | None, col: str) -> f
     return finite_mean(sel[col]) if len(sel) else np.nan
 
 
+def _by_variant(run: Run, frame: pd.DataFrame):
+    """(variant id, its rows of `frame`) in the variant table's order, for the variants that have rows."""
+    for vid in variant_order(run) if not frame.empty else ():
+        sel = frame[frame.variant == vid]
+        if not sel.empty:
+            yield vid, sel
+
+
 def proxy_rows(run: Run) -> pd.DataFrame:
     """What each proxy-track model is: base width, parameters, the steps of its last training stage, its teacher's
     training steps, and the data it was trained on (first profile's artifact; other profiles train alike)."""
-    rows = run.rows
-    if rows.empty:
-        return pd.DataFrame()
     out = []
-    for vid in variant_order(run):
-        sel = rows[rows.variant == vid]
-        if sel.empty or vid == "noisy" or vid.startswith("peer:"):
+    for vid, sel in _by_variant(run, run.rows):
+        if vid == "noisy" or vid.startswith("peer:"):
             continue
         r = sel.iloc[0]
         out.append({"variant": vid, "label": plain_label(run, vid), "width": r.get("width"), "params": r.get("params"),
@@ -221,14 +225,10 @@ def speedup_vs(run: Run, reference: str = "normal") -> pd.DataFrame:
 
 def full_scale(run: Run) -> pd.DataFrame:
     """The report's architecture cost: every variant's full-width twin (untrained), model call on one tile."""
-    fs = run.full_scale
-    if fs.empty:
+    if run.full_scale.empty:
         return pd.DataFrame()
     rows = []
-    for vid in variant_order(run):
-        sel = fs[fs.variant == vid]
-        if sel.empty:
-            continue
+    for vid, sel in _by_variant(run, run.full_scale):
         for p, g in sel.groupby(sel.profile.fillna("all"), sort=False):
             r = g.iloc[0]
             rows.append({"variant": vid, "label": plain_label(run, vid), "profile": p if not r.shared else "all",

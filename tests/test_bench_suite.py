@@ -86,6 +86,7 @@ def test_smoke_suite_writes_the_agreed_json(tmp_path, cache_dir):
     assert peers                                          # the peers installed with the test extras ran
 
 
+@pytest.mark.slow
 def test_bad_options_give_one_clear_message(tmp_path, cache_dir):
     for args, msg in [(["--variants", "normal,huge"], "unknown variant huge"),
                       (["--profiles", "stormy"], "unknown profile stormy"),
@@ -161,7 +162,7 @@ def test_real_track_scores_the_shipped_models_and_the_report_opens_with_it(tmp_p
     n = len(load_realset())
     for v in ("real:live", "real:live-int8", "noisy"):
         assert qual[v]["n_utterances"] == n and {"pesq_wb", "stoi", "si_sdr"} <= set(qual[v]["metrics"])
-        # DNSMOS for trained rows, peers and the input; the in-run int8 row only with --real-dnsmos all
+        # DNSMOS for the parents, peers and the input by default; the in-run int8 row only with --real-dnsmos all
         assert ("dnsmos_bak" in qual[v]["metrics"]) == (v != "real:live-int8"), v
     assert qual["real:live-int8"]["artifact"] == lat["real:live-int8"]["artifact"]      # one artifact, speed and quality
     assert qual["real:live-int8"]["parent"] == "real:live" and qual["real:live-int8"]["role"] == "in-run"

@@ -180,6 +180,7 @@ def test_live_cli_streams_a_causal_model(tmp_path):
                  str(tmp_path / "in.wav"), "--output", str(tmp_path / "o2.wav")]) == 2
 
 
+@pytest.mark.slow
 def test_evaluate_live_scores_the_streamed_output(tmp_path, capsys):
     m = causal(width=4)
     save_model(tmp_path / "c.pt", m)

@@ -261,6 +261,7 @@ def test_every_variant_builds_and_round_trips(tmp_path_factory, cache_dir):
     assert load_artifact(fresh.entry("smaller", "no-reverb").path)[1]["params"] == e.meta["params"]
 
 
+@pytest.mark.slow
 def test_zoo_builds_do_not_depend_on_process_history(tmp_path, cache_dir):
     """Prebuild workers build several chains in one process: a model must come out the same whatever ran before."""
     def build(folder):

@@ -141,6 +141,7 @@ def test_train_cli_saves_the_front_end_and_reframes_a_report_model(tmp_path, cap
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", ["qat", "pt2e-qat"])
 def test_qat_fine_tunes_and_runs_on_the_models_stft(tmp_path, cache_dir, step):
     """Both QAT steps fine-tune on the float model's STFT (the PT2E graph is exported with its bins and fails on

@@ -91,6 +91,7 @@ def test_no_step_name_outside_the_registry():
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_compress_cli_runs_a_recipe_on_a_user_checkpoint(tmp_path, cache_dir, capsys):
     import json
 
@@ -141,6 +142,7 @@ def test_quantize_cli_applies_one_final_step(tmp_path, cache_dir, capsys):
     assert not (tmp_path / "x.pt").exists()
 
 
+@pytest.mark.slow
 def test_a_student_lifted_to_the_minimum_width_says_so_and_keeps_its_twin(tmp_path, cache_dir):
     from chvoice_core.budgets import get_budget
     from chvoice_core.data import DataConfig
