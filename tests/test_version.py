@@ -9,7 +9,7 @@ def test_cache_stamp_is_a_digest_of_the_code_that_builds_artifacts(tmp_path):
     (pkg / "assets").mkdir()
     base = code_digest(pkg)
     assert CODE_VERSION.startswith(RELEASE + "+") and len(base) == 12
-    (pkg / "cli.py").write_text((pkg / "cli.py").read_text() + "\n# a comment in the command line\n")
+    (pkg / "cli" / "parser.py").write_text((pkg / "cli" / "parser.py").read_text() + "\n# a comment in the command line\n")
     assert code_digest(pkg) == base                   # the CLI builds nothing that is cached
     (pkg / "data" / "mixing.py").write_text((pkg / "data" / "mixing.py").read_text() + "\n# changed\n")
     assert code_digest(pkg) != base                   # the data does

@@ -1,0 +1,220 @@
+"""The audio subcommands: `denoise` (files and videos), `evaluate`, `live` and `testset`."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ..errors import ChvoiceError
+from .common import _data_config, _load_denoiser, _is_model_path, _same_file, plan_outputs
+
+
+def cmd_denoise(a: argparse.Namespace) -> int:
+    import tempfile
+
+    from ..audio_io import io_error, target_mode
+    from ..enhance import denoise_file
+    from ..longform import scan
+
+    paths = list(a.paths)
+    model_path = paths.pop(0) if paths and _is_model_path(paths[0]) else a.model
+    if not paths:
+        raise ChvoiceError("no input files given")
+    inputs = [Path(p) for p in paths]
+    for p in inputs:   # check every input (in blocks: any length) before writing anything
+        scan(p)
+    plan = plan_outputs(inputs, a.output)
+    denoiser = _load_denoiser(model_path, a.device)
+    # all outputs or none: each is written to a hidden file beside its destination, renamed at the end
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for p, dst in plan:
+            if dst.is_dir():
+                raise ChvoiceError(f"{dst}: cannot write (is a folder)")
+            try:
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=dst.suffix, dir=dst.parent)
+                os.close(fd)
+            except OSError as e:
+                raise io_error(dst, e) from None
+            staged.append((Path(tmp), dst))
+            try:
+                denoise_file(denoiser, p, tmp, progress=not a.quiet and len(plan) == 1, label=dst)
+            except OSError as e:
+                raise io_error(dst, e) from None
+        done: list[Path] = []
+        for tmp, dst in staged:
+            try:
+                os.chmod(tmp, target_mode(dst))
+                os.replace(tmp, dst)
+            except OSError as e:
+                written = f"; already written: {', '.join(map(str, done))}" if done else ""
+                raise ChvoiceError(f"{io_error(dst, e)}{written}") from None
+            done.append(dst)
+    finally:
+        for tmp, _ in staged:
+            if tmp.exists():
+                tmp.unlink()
+    for _, dst in plan:
+        print(dst)
+    return 0
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from ..audio_io import atomic_path, list_audio_files, read_audio
+    from ..evaluate import evaluate_pairs, evaluate_unpaired, paired_folders, summary
+
+    if a.model and a.peer:
+        raise ChvoiceError("give a model or --peer, not both")
+    if a.out:   # fail before minutes of scoring, not after
+        from ..audio_io import io_error
+        out = Path(a.out)
+        if out.exists() and not out.is_dir():
+            raise ChvoiceError(f"--out {out}: exists and is not a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            probe = out / f".chvoice-write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise io_error(out, e) from None
+    if a.peer:
+        from ..baselines import get_peer
+        enhance, label = get_peer(a.peer), f"peer:{a.peer}"
+        ok, why = enhance.available()
+        if not ok:
+            raise ChvoiceError(f"peer {a.peer}: {why}")
+    else:
+        enhance = _load_denoiser(a.model, a.device) if a.model else None
+        label = Path(a.model).stem if a.model else "noisy input"
+    if a.live:
+        if enhance is None or a.peer:
+            raise ChvoiceError("--live streams a chvoice model: give a model file")
+        enhance, label = _live_enhancer(enhance, a.live), f"{label} (live, {a.live})"
+    if a.clean:
+        pairs = paired_folders(a.noisy, a.clean)
+        df = evaluate_pairs(pairs, enhance, progress=not a.quiet)
+    else:   # no reference: a non-intrusive metric
+        nd = Path(a.noisy)
+        if not nd.is_dir():
+            raise ChvoiceError(f"{nd}: no such folder")
+        files = list_audio_files(nd)
+        if not files:
+            raise ChvoiceError(f"{nd}: no audio files")
+        df = evaluate_unpaired([(f.relative_to(nd).with_suffix("").as_posix(), read_audio(f)[0]) for f in files],
+                               enhance, progress=not a.quiet)
+    print(f"# {label}: {len(df)} files")
+    shown = df[[c for c in df.columns if not c.startswith(("pause_in_", "pause_out_"))]]
+    print(tabulate(shown, headers="keys", tablefmt="github", floatfmt=".3f", showindex=False, missingval="n/a"))
+    means = summary(df)
+    nan = shown.drop(columns=["id"]).isna().sum()
+    print("\nmean: " + ", ".join(f"{k} {v:.3f}" + (f" ({nan[k]} n/a)" if nan.get(k) else "")
+                                 for k, v in means.items() if not k.startswith("pause_")))
+    if "pause_frames" in means:
+        print(f"pause attenuation, pooled over {means['pause_frames']} pause frames (dB, input / output energy): "
+              + ", ".join(f"{k[len('pause_att_'):]} {v:.1f}" for k, v in means.items() if k.startswith("pause_att_")))
+    if "pesq_wb" in nan and nan["pesq_wb"]:
+        print(f"n/a: PESQ needs at least 0.25 s of audio with speech ({nan['pesq_wb']} file(s) without a score)")
+    out = Path(a.out) if a.out else None
+    if out:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "scores.csv") as tmp:
+            df.to_csv(tmp, index=False)
+        with atomic_path(out / "scores.json") as tmp:
+            tmp.write_text(json.dumps({"model": a.model, "system": label, "files": df.to_dict(orient="records"),
+                                       "mean": means}, indent=1))
+        print(f"wrote {out / 'scores.csv'} and {out / 'scores.json'}")
+    return 0
+
+
+def _live_enhancer(den, mode: str):
+    """The live engine as a file enhancer: each file streamed from silence in blocks of one hop per model call,
+    exactly as `chvoice live` would process it (causal models: frame by frame)."""
+    from ..stream import make_streamer
+    if mode == "causal" and not den.causal:
+        raise ChvoiceError("--live causal needs a causal model")
+    if mode != "causal" and den.causal:
+        raise ChvoiceError(f"--live {mode}: a causal model streams with --live causal")
+    try:
+        return make_streamer(den.model, mode, fe=den.fe).denoise     # causal: ONNX Runtime when installed, the same samples
+    except ValueError as e:
+        raise ChvoiceError(f"--live: {e}, causal") from None
+
+
+def cmd_testset(a: argparse.Namespace) -> int:
+    from ..data import TestSetConfig, build_testset, get_profile, load_data, write_testset
+    profile = get_profile(a.profile)
+    if a.n < 1:
+        raise ChvoiceError("-n must be at least 1")
+    data = load_data(_data_config(a))
+    items = build_testset(data.test_speech, data.test_noise, profile,
+                          TestSetConfig(n=a.n, seed=a.seed, max_seconds=a.max_seconds))
+    out = write_testset(items, a.out)
+    print(f"wrote {len(items)} pairs to {out}/noisy and {out}/clean ({data.label}, profile {profile.name})")
+    return 0
+
+
+def cmd_live(a: argparse.Namespace) -> int:
+    import torch
+
+    from ..audio_io import SAMPLE_RATE, read_audio, resample, write_audio
+    from ..live import run_file, run_microphone
+    from ..stream import StreamConfig, make_streamer
+
+    if a.mode is not None and a.mode != "causal":
+        try:
+            StreamConfig.mode(a.mode)
+        except ValueError as e:
+            raise ChvoiceError(f"{e}, causal") from None
+    if a.list_devices:
+        try:
+            import sounddevice as sd
+        except (ImportError, OSError) as e:
+            raise ChvoiceError(f"listing devices needs sounddevice + PortAudio (apt-get install libportaudio2): {e}") from None
+        print(sd.query_devices())
+        return 0
+    if (a.input is None) != (a.output is None):
+        raise ChvoiceError("file mode needs both --input and --output")
+    if a.threads is not None and a.threads < 1:
+        raise ChvoiceError(f"--threads {a.threads}: must be at least 1")
+    if a.block is not None and a.block < 1:
+        raise ChvoiceError(f"--block {a.block}: must be at least 1 sample")
+    if a.input and _same_file(Path(a.output), Path(a.input)):
+        raise ChvoiceError(f"{a.output}: refusing to write over the input (choose another --output)")
+    if a.output and Path(a.output).is_dir():
+        raise ChvoiceError(f"{a.output}: cannot write (is a folder)")
+    if a.input:   # check the input before the model loads, so bad input fails fast
+        x, sr = read_audio(a.input)
+    torch.set_num_threads(a.threads)
+    torch.set_flush_denormal(True)
+    model_path = a.model
+    if model_path is None and a.mode in (None, "causal"):
+        from ..pretrained import live_model_path
+        model_path = str(live_model_path())
+    den = _load_denoiser(model_path)
+    # no --mode: the model decides (a causal model streams frame by frame, others use the low-latency mode)
+    a.mode = a.mode or ("causal" if den.causal else "low-latency")
+    causal_mode = a.mode == "causal"
+    if causal_mode != den.causal:
+        raise ChvoiceError(f"{model_path or 'the default model'}: mode {a.mode} needs a "
+                           f"{'causal' if causal_mode else 'non-causal'} model "
+                           f"({'train one with chvoice train --causal' if causal_mode else 'use --mode causal'})")
+    try:
+        engine = make_streamer(den.model, a.mode, fe=den.fe, backend=a.backend)
+    except ImportError as e:
+        raise ChvoiceError(f"--backend {a.backend}: {e}") from None
+    engine.warm_up()
+    block = engine.cfg.step_frames * engine.fe.hop if a.block is None else a.block    # default: one model call
+    if a.input:
+        y, summary = run_file(engine, x, block, a.realtime, a.mode)
+        write_audio(a.output, resample(y, SAMPLE_RATE, sr) if sr != SAMPLE_RATE else y, sr)
+        summary["output"] = a.output
+    else:
+        summary = run_microphone(engine, block, a.device_in, a.device_out, a.seconds, a.mode)
+    summary["threads"] = a.threads
+    summary["engine"] = f"causal ({engine.backend})" if causal_mode else "rolling context"
+    print(json.dumps(summary))
+    return 0
