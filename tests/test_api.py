@@ -65,3 +65,17 @@ def test_evaluate_scores_paired_folders(tmp_path, items):
     with pytest.raises(ChvoiceError, match="do not pair up"):
         (tmp_path / "c" / f"{items[0].id}.flac").unlink()
         cv.evaluate(None, tmp_path / "n", tmp_path / "c")
+
+
+
+def test_shipped_children_of_the_live_model_still_stream(items):
+    """The live parent's children are causal too: a stream session gives the offline samples (int8 included)."""
+    from chvoice_core.compress.real import shipped_children
+    kids = [c for c in shipped_children() if c.parent == "live"]
+    assert len(kids) >= 2
+    x = items[1].mixture.noisy
+    for c in kids:
+        d = cv.load(c.id)
+        s = d.stream()
+        assert s.algorithmic_latency_ms <= 32, c.id
+        assert np.abs(s.run(x, 333) - d(x)).max() <= 1e-4, c.id

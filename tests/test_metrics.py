@@ -95,3 +95,25 @@ def test_pause_attenuation_bands_see_where_the_noise_is():
     att = pooled_pause_attenuation([pause_energies(out, noisy, clean)])
     assert att["pause_att_0-0.5k"] < 0.5 and att["pause_att_1-2k"] < 0.5
     assert att["pause_att_6-7k"] > 18 and att["pause_att_min_1-8k"] < 0.5
+
+
+def test_dnsmos_runs_speechmos_models_with_torchs_thread_count():
+    """Same scores as speechmos's own sessions; its ONNX sessions take torch's thread count (one in a scorer worker)."""
+    import os
+
+    import speechmos.dnsmos as m
+    import torch
+
+    from chvoice_core.metrics import dnsmos
+    x = np.clip(speechlike(3.0, seed=1), -1, 1).astype(np.float32)
+    folder = os.path.join(os.path.dirname(m.__file__), "dnsmos_models")
+    ref = m.DNSMOS(os.path.join(folder, "sig_bak_ovr.onnx"), os.path.join(folder, "model_v8.onnx"))(x, 16000, False)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        got = dnsmos(x)
+        assert m.dnsmos.onnx_sess.get_session_options().intra_op_num_threads == 1
+    finally:
+        torch.set_num_threads(threads)
+    for k in ("ovrl", "sig", "bak", "p808"):
+        assert got[f"dnsmos_{k}"] == pytest.approx(float(ref[f"{k}_mos"]), abs=1e-5)
