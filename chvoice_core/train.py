@@ -10,7 +10,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -20,27 +20,13 @@ from tqdm import tqdm
 
 from .audio_io import atomic_path
 from .data.pairs import PairSampler, StepBatches
-from .dsp import FrontEnd, analyse, from_db, istft, phase_features, rotate_phase, stft, to_db
+from .dsp import FrontEnd
 from .errors import ChvoiceError
-from .metrics import TOP_DB
+from .losses import PERCEPTUAL_SISDR_WEIGHT, Tensor, TargetFn, as_tensor, db_pairs, perceptual_loss, tile_loss
 from .models.io import model_to_dict, save_model
-from .models.unet import causal_lookahead, front_end, is_phase_aware, normaliser_for
+from .models.unet import front_end
+from .validation import Validation
 
-if TYPE_CHECKING:
-    from .data import DataSplit, Mixture, NoiseProfile
-    from .data.noise import NoiseBank
-    from .data.speech import SpeechCorpus
-
-Tensor = torch.Tensor
-# A target function maps (noisy dB tiles, clean dB tiles) [B,1,F,T] to the tiles the model should output;
-# plain training returns the clean tiles, distillation mixes in a teacher's output.
-TargetFn = Callable[[Tensor, Tensor], Tensor]
-
-
-# Weights of the perceptual loss, chosen so that both terms move the loss alike at the start of training
-# (measured at initialisation on `general` batches: 10 x compressed-magnitude MSE ~2, SI-SDR of the mixtures -4..20 dB).
-PERCEPTUAL_COMPRESS = 0.3
-PERCEPTUAL_SISDR_WEIGHT = 0.05
 AMP_MODES = ("none", "bf16")
 
 
@@ -71,67 +57,6 @@ class TrainConfig:
     amp: str = "none"            # none | bf16
 
 
-def _as_tensor(x: np.ndarray | Tensor, device: torch.device) -> Tensor:
-    # non_blocking: from the loader's pinned memory a host-to-GPU copy then queues instead of waiting
-    return (torch.from_numpy(x) if isinstance(x, np.ndarray) else x).to(device, non_blocking=True)
-
-
-def db_pairs(noisy: np.ndarray | Tensor, clean: np.ndarray | Tensor, fe: FrontEnd, device: torch.device
-             ) -> tuple[Tensor, Tensor]:
-    """Waveforms [B, N] -> dB tiles [B, 1, F, T]; the clean target is floored TOP_DB below its peak so
-    that digital silence (-100 dB) does not dominate the loss."""
-    n_db, _ = analyse(_as_tensor(noisy, device), fe)
-    c_db, _ = analyse(_as_tensor(clean, device), fe)
-    floor = c_db.amax(dim=(1, 2), keepdim=True) - TOP_DB
-    return n_db.unsqueeze(1), torch.maximum(c_db, floor).unsqueeze(1)
-
-
-def batch_si_sdr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> Tensor:
-    """SI-SDR in dB per item. est, ref: [B, N] -> [B]."""
-    est = est - est.mean(dim=-1, keepdim=True)
-    ref = ref - ref.mean(dim=-1, keepdim=True)
-    alpha = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + eps)
-    target = alpha * ref
-    return 10 * torch.log10((target.pow(2).sum(-1) + eps) / ((est - target).pow(2).sum(-1) + eps))
-
-
-def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd,
-                    sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT) -> Tensor:
-    """Compressed-magnitude MSE (|S|^0.3, both sides scaled by the noisy RMS so a mixture's level does not
-    weigh it) minus a small weight times the SI-SDR of the resynthesised waveform (noisy phase). A phase-aware
-    model's estimate takes its rotated phase, and its spectral term is the usual mix of the compressed
-    magnitude (0.3) and the compressed complex spectrum (0.7), which also scores the phase.
-    noisy, clean: waveforms [B, N]."""
-    spec = stft(noisy, fe)
-    n_db = to_db(spec.abs(), fe).unsqueeze(1)
-    x, mean, std = normaliser_for(model)(n_db)
-    phased = is_phase_aware(model)
-    if phased:
-        x = torch.cat([x, phase_features(spec, fe)], dim=1)
-    out = model(x).float()
-    pred_db = out[:, 0] * std[:, 0] + mean[:, 0]
-    c_spec = stft(clean, fe)
-    look = causal_lookahead(model)       # (phase-aware models are not causal)
-    length = noisy.shape[-1]
-    if look:   # output frame t estimates frame t - look: score the frames that have their estimate
-        keep = spec.shape[-1] - look
-        pred_db, spec, c_spec = pred_db[..., look:], spec[..., :keep], c_spec[..., :keep]
-        length = (keep - 1) * fe.hop
-    phase = rotate_phase(torch.angle(spec), out[:, 1:]) if phased else torch.angle(spec)
-    mag = from_db(pred_db)
-    scale = noisy.pow(2).mean(-1).sqrt().clamp_min(1e-5)[:, None, None]
-    c_mag = c_spec.abs()
-    c = PERCEPTUAL_COMPRESS
-    m_c, c_c = (mag / scale).clamp_min(1e-8) ** c, (c_mag / scale).clamp_min(1e-8) ** c
-    spectral = torch.mean((m_c - c_c) ** 2)
-    if phased:
-        diff = torch.polar(m_c, phase) - torch.polar(c_c, torch.angle(c_spec))
-        spectral = 0.3 * spectral + 0.7 * torch.mean(diff.real ** 2 + diff.imag ** 2)   # |diff|^2, no sqrt at 0
-    est = istft(torch.polar(mag, phase), fe, length)
-    sdr = batch_si_sdr(est, clean[..., :length]).clamp(max=60.0)
-    return spectral * 10.0 - sisdr_weight * sdr.mean()
-
-
 def lr_factor(step: int, cfg: "TrainConfig", elapsed_s: float = 0.0) -> float:
     """Learning-rate multiplier at `step`: linear warm-up, then constant or cosine decay. With a time budget
     the decay follows whichever runs out first, steps or seconds, so a run cut by the clock still ends
@@ -146,71 +71,6 @@ def lr_factor(step: int, cfg: "TrainConfig", elapsed_s: float = 0.0) -> float:
         t = min(1.0, t)
         return cfg.min_lr_fraction + (1 - cfg.min_lr_fraction) * 0.5 * (1 + math.cos(math.pi * t))
     return 1.0
-
-
-@dataclass
-class Validation:
-    """A fixed validation set scored during training: noisy/clean waveforms [N] at 16 kHz (speakers and
-    noise drawn apart from the test set). The best checkpoint by `key` is kept as best.pt."""
-
-    noisy: list[np.ndarray]
-    clean: list[np.ndarray]
-    key: str = "pesq_wb"      # pesq_wb | si_sdr | stoi
-
-    def score(self, model: nn.Module, fe: FrontEnd | None = None) -> dict[str, float]:
-        from .enhance import Denoiser
-        from .metrics import pesq_wb, si_sdr, stoi
-        was = model.training
-        model.eval()
-        den = Denoiser(model, fe)
-        rows = []
-        for x, y in zip(self.noisy, self.clean):
-            e = den(x)
-            rows.append((si_sdr(e, y), pesq_wb(e, y), stoi(e, y)))
-        model.train(was)
-        model.to(memory_format=torch.channels_last)
-        a = np.array(rows, dtype=np.float64)
-        return {"si_sdr": float(np.nanmean(a[:, 0])), "pesq_wb": float(np.nanmean(a[:, 1])),
-                "stoi": float(np.nanmean(a[:, 2]))}
-
-
-def validation_split(train_speech: "SpeechCorpus", seed: int = 0) -> tuple["SpeechCorpus", "SpeechCorpus"]:
-    """(training, validation) speakers: validation speakers are carved out of the training speakers (never the
-    test speakers), the same ones for every run of a --seed, so packs and scoring tools can leave them out."""
-    return train_speech.split_speakers(0.05, seed=seed + 1)
-
-
-def validation_mixtures(data: "DataSplit", speech: "SpeechCorpus", bank: "NoiseBank", profile: "NoiseProfile",
-                        n_items: int = 40, seed: int = 0) -> list["Mixture"]:
-    """The validation recipe: `n_items` mixtures of at most 4 s of `speech` with noise from `bank`, in rooms of
-    their own seed when the profile uses rooms (item i's noise, SNR and room depend only on seed and i)."""
-    from .data import TestSetConfig, build_testset
-    from .data.rooms import VALIDATION_ROOM_SEED
-    items = build_testset(speech, bank, profile, TestSetConfig(n=n_items, seed=seed + 77, max_seconds=4.0),
-                          rooms=data.rooms(seed=VALIDATION_ROOM_SEED) if profile.p_room else None)
-    return [it.mixture for it in items]
-
-
-def validation_set(data: "DataSplit", val_speech: "SpeechCorpus", profile: "NoiseProfile", n_items: int = 40,
-                   seed: int = 0, key: str = "pesq_wb") -> Validation:
-    """The fixed validation mixtures of a run: the validation recipe on the validation speakers and the
-    training noise."""
-    mixtures = validation_mixtures(data, val_speech, data.train_noise, profile, n_items, seed)
-    return Validation([m.noisy for m in mixtures], [m.clean for m in mixtures], key)
-
-
-def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:
-    """MSE in dB between the de-normalised prediction and the target tiles (a causal model's output frame t
-    against target frame t - lookahead)."""
-    if is_phase_aware(model):
-        raise ChvoiceError("a phase-aware model trains with the perceptual loss (--loss perceptual): dB tiles "
-                           "carry no phase")
-    x, mean, std = normaliser_for(model)(noisy_db)
-    pred = model(x) * std + mean
-    look = causal_lookahead(model)
-    if look:
-        pred, target_db = pred[..., look:], target_db[..., :target_db.shape[-1] - look]
-    return torch.mean((pred - target_db) ** 2)
 
 
 def _cpu_copy(model: nn.Module) -> nn.Module:
@@ -327,7 +187,7 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
             g["lr"] = lr0 * f
         with autocast():
             if cfg.loss == "perceptual":
-                noisy_t, clean_t = _as_tensor(noisy, device), _as_tensor(clean, device)
+                noisy_t, clean_t = as_tensor(noisy, device), as_tensor(clean, device)
                 if wave_target is not None:
                     clean_t = wave_target(noisy_t, clean_t)
                 loss = perceptual_loss(net, noisy_t, clean_t, fe, cfg.sisdr_weight)

@@ -34,7 +34,8 @@ from .models.archs import arch_config
 from .models.io import file_digest
 from .models.unet import UNet, UNetConfig, count_macs, count_params, front_end, inference_layout, start_as_identity
 from .parallel import one_thread_worker
-from .train import TrainConfig, db_pairs, train
+from .train import TrainConfig, train
+from .losses import db_pairs
 from .version import CODE_VERSION
 
 log = logging.getLogger("chvoice.zoo")

@@ -139,7 +139,7 @@ def test_pruning_keeps_the_model_causal_and_streamable():
 
 
 def test_training_steps_with_lookahead_lower_the_loss():
-    from chvoice_core.train import perceptual_loss, tile_loss
+    from chvoice_core.losses import perceptual_loss, tile_loss
     torch.manual_seed(0)
     m = UNet(UNetConfig(depth=2, base_width=8, causal=True, mask=True, lookahead=2))
     clean = torch.from_numpy(np.stack([speechlike(1.0, seed=s)[:16129] for s in range(4)]))

@@ -16,7 +16,8 @@ from chvoice_core.data.pairs import PairSampler
 from chvoice_core.dsp import FrontEnd
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.models import UNet, UNetConfig, count_macs
-from chvoice_core.train import TrainConfig, db_pairs, tile_loss, train
+from chvoice_core.train import TrainConfig, train
+from chvoice_core.losses import db_pairs, tile_loss
 from chvoice_core.zoo import Zoo
 
 CFG = UNetConfig(depth=4, base_width=8)
@@ -160,7 +161,7 @@ def test_perceptual_distillation_learns_the_teachers_waveform(builtin_data):
     """A student trained on the teacher's waveforms (perceptual loss) moves towards what the teacher outputs; the
     target equals the teacher's offline output, causal teachers aligned by their lookahead."""
     from chvoice_core.enhance import Denoiser
-    from chvoice_core.train import batch_si_sdr
+    from chvoice_core.losses import batch_si_sdr
     teacher = warmed(UNetConfig(depth=2, base_width=8, mask=True), seed=3)
     with torch.no_grad():      # a teacher whose gains vary strongly across bins, far from the identity
         for p in teacher.outc.parameters():

@@ -9,7 +9,7 @@ from chvoice_core.errors import ChvoiceError
 from chvoice_core.models import UNet, UNetConfig
 from chvoice_core.models.io import load_model, save_model
 from chvoice_core.models.unet import with_phase_head
-from chvoice_core.train import perceptual_loss
+from chvoice_core.losses import perceptual_loss
 
 FE = FrontEnd()
 MAG = UNetConfig(depth=2, base_width=4, mask=True)
@@ -93,7 +93,7 @@ def test_phase_head_learns_a_phase_the_magnitude_head_cannot():
     import cmath
 
     from chvoice_core.dsp import istft
-    from chvoice_core.train import batch_si_sdr
+    from chvoice_core.losses import batch_si_sdr
     torch.manual_seed(0)
     noisy = torch.from_numpy(np.stack([_speechlike(1.1, s)[:16129] for s in range(2)]))
     clean = istft(stft(noisy, FE) * cmath.exp(1j * np.pi / 3), FE, noisy.shape[-1])
@@ -127,7 +127,7 @@ def test_phase_heads_refuse_what_they_do_not_support(tmp_path):
     from chvoice_core.stream import make_streamer
     with pytest.raises(ChvoiceError, match="offline only"):
         make_streamer(with_phase_head(_trained_like(MAG)))
-    from chvoice_core.train import tile_loss
+    from chvoice_core.losses import tile_loss
     with pytest.raises(ChvoiceError, match="perceptual"):
         tile_loss(with_phase_head(_trained_like(MAG)), torch.zeros(1, 1, 128, 128), torch.zeros(1, 1, 128, 128))
 

@@ -12,7 +12,8 @@ from chvoice_core.data.pairs import PairSampler
 from chvoice_core.models import UNet, UNetConfig
 from chvoice_core.models.io import load_model
 from chvoice_core.dsp import FrontEnd
-from chvoice_core.train import TrainConfig, db_pairs, tile_loss, train
+from chvoice_core.train import TrainConfig, train
+from chvoice_core.losses import db_pairs, tile_loss
 
 TINY = UNetConfig(depth=2, base_width=4)
 
@@ -99,7 +100,7 @@ def test_mask_head_never_amplifies_and_starts_near_identity():
 
 def test_perceptual_loss_is_lower_for_the_clean_answer():
     """A model that outputs the clean magnitude must score better than the identity (noisy) model."""
-    from chvoice_core.train import batch_si_sdr, perceptual_loss
+    from chvoice_core.losses import batch_si_sdr, perceptual_loss
     fe = FrontEnd()
     rng = np.random.default_rng(0)
     clean = torch.from_numpy(np.sin(np.arange(16129) * 0.05)[None].repeat(2, 0).astype(np.float32) * 0.1)
@@ -129,7 +130,7 @@ def test_lr_schedule_warms_up_and_decays():
 
 
 def test_workers_give_the_same_batches_validation_keeps_the_best(sampler, tmp_path):
-    from chvoice_core.train import Validation
+    from chvoice_core.validation import Validation
     items = [sampler.batch(50_000 + i, 1) for i in range(2)]
     val = Validation([n[0] for n, _ in items], [c[0] for _, c in items], key="si_sdr")
     cfg = TrainConfig(steps=6, batch_size=2, lr=1e-3, progress=False, loss="perceptual", clip_grad_norm=1.0,

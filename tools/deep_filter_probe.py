@@ -41,7 +41,8 @@ from chvoice_core.dsp import FrontEnd, analyse, enhance_db, from_db, istft, stft
 from chvoice_core.enhance import Denoiser
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.metrics import pesq_wb, si_sdr, stoi
-from chvoice_core.train import batch_si_sdr, validation_set, validation_split
+from chvoice_core.losses import batch_si_sdr
+from chvoice_core.validation import validation_set, validation_split
 
 Tensor = torch.Tensor
 

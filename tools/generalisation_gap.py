@@ -23,7 +23,7 @@ from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.data import DataConfig, get_profile, load_data
 from chvoice_core.enhance import Denoiser
 from chvoice_core.metrics import si_sdr
-from chvoice_core.train import validation_mixtures, validation_split
+from chvoice_core.validation import validation_mixtures, validation_split
 
 
 def mixtures(speech, bank, data, seeds: range) -> list:

@@ -24,7 +24,7 @@ import soundfile as sf
 from chvoice_core.audio_io import SAMPLE_RATE
 from chvoice_core.data import load_data
 from chvoice_core.data.sources import DataConfig
-from chvoice_core.train import validation_split
+from chvoice_core.validation import validation_split
 
 
 def _safe(name: str) -> str:

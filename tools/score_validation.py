@@ -11,7 +11,7 @@ import json
 
 from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.data import DataConfig, get_profile, load_data
-from chvoice_core.train import validation_set, validation_split
+from chvoice_core.validation import validation_set, validation_split
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     train_speech, validation = data.train_speech, None
     if a.validate_every:
-        from ..train import validation_set, validation_split
+        from ..validation import validation_set, validation_split
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
     if a.studio_speech:
