@@ -1,7 +1,7 @@
-"""Training: MSE on dB tiles with Adam (the report's setup), or a perceptual loss (compressed-magnitude MSE +
-SI-SDR of the resynthesised waveform); learning-rate warm-up and cosine decay, gradient clipping, a validation
-set scored during training with the best checkpoint kept, mixing in DataLoader workers, progress bar, loss
-history, checkpoints, resume, and DistributedDataParallel under torchrun (gloo on CPU, NCCL on CUDA)."""
+"""The training loop: Adam on the report's dB-tile MSE or the perceptual loss (both in losses.py); learning-rate
+warm-up and cosine decay, gradient clipping, a validation set (validation.py) scored during training with the best
+checkpoint kept, mixing in DataLoader workers, progress bar, loss history, checkpoints, resume, bf16 autocast, and
+DistributedDataParallel under torchrun (gloo on CPU, NCCL on CUDA)."""
 from __future__ import annotations
 
 import json
