@@ -18,5 +18,8 @@ def pytest_addoption(parser):
                 help="real track: score DNSMOS (about 1 s an item on one core: short items are repeated to its 9 s "
                      "window, 7 windows for a 4 s item) for the parents, peers and the noisy input (parents, "
                      "default), also for the shipped children (trained), or for every row (all)")
+    g.addoption("--proxy-peers", action="store_true",
+                help="proxy track: also run the peer denoisers on the synthetic mixtures (the real track always runs "
+                     "them, on real recordings)")
     g.addoption("--recipes", default=None, help="TOML file of user recipes ([[recipe]] name, steps, arch or "
                                                 "teacher) to benchmark beside the variant table")

@@ -26,7 +26,7 @@ def run_bench(tmp_path, cache_dir, *args, timeout=900, target="bench"):
 def test_smoke_suite_writes_the_agreed_json(tmp_path, cache_dir):
     out = tmp_path / "run.json"
     r = run_bench(tmp_path, cache_dir, "--variants", "normal,normal-kd-prune-int8", "--profiles", "no-reverb",
-                  f"--benchmark-json={out}")
+                  "--proxy-peers", f"--benchmark-json={out}")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     run = json.loads(out.read_text())
     assert run["machine_info"]["chvoice"]["budget"] == "smoke"
