@@ -69,7 +69,9 @@ def test_evaluate_scores_paired_folders(tmp_path, items):
 
 
 def test_shipped_children_of_the_live_model_still_stream(items):
-    """The live parent's children are causal too: a stream session gives the offline samples (int8 included)."""
+    """The live parent's children are causal too: a stream session gives the offline samples. An int8 child gives
+    them up to rounding: a float difference of 1e-7 between the streamed and the offline path can flip one int8
+    level, and the flip carries on (the live model's own static int8: -44 to -131 dB on real items)."""
     from chvoice_core.compress.real import shipped_children
     kids = [c for c in shipped_children() if c.parent == "live"]
     assert len(kids) >= 2
@@ -78,4 +80,9 @@ def test_shipped_children_of_the_live_model_still_stream(items):
         d = cv.load(c.id)
         s = d.stream()
         assert s.algorithmic_latency_ms <= 32, c.id
-        assert np.abs(s.run(x, 333) - d(x)).max() <= 1e-4, c.id
+        streamed, offline = s.run(x, 333), d(x)
+        if c.id.endswith("-int8"):
+            err = 10 * np.log10(np.sum((streamed - offline) ** 2) / np.sum(offline ** 2) + 1e-20)
+            assert err < -40, (c.id, err)
+        else:
+            assert np.abs(streamed - offline).max() <= 1e-4, c.id
