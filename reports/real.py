@@ -123,10 +123,7 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
         for role, g in t.groupby("role"):
             ax.scatter(g[xcol].astype(float), g["PESQ-WB"].astype(float), s=40, color=colors.get(role, "grey"),
                        label=role, zorder=3)
-        for _, r in t.iterrows():
-            if r["role"] in ("parent", "peer") or r["model"] in front:
-                ax.annotate(r["model"], (float(r[xcol]), float(r["PESQ-WB"])), fontsize=8, xytext=(4, 4),
-                            textcoords="offset points")
+        _label(ax, t[t.role.isin(("parent", "peer")) | t.model.isin(front)], xcol)
         if len(noisy):
             ax.axhline(float(noisy.iloc[0]), color="grey", ls=":", label="noisy input")
         ax.set_xscale("log")
@@ -139,6 +136,26 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
     axes[0].legend(fontsize=8)
     fig.suptitle("Real track: quality against speed and size (every model; unlabelled dots are named in the table)")
     return _save(fig, out / "real_pareto.png")
+
+
+def _label(ax, named: pd.DataFrame, xcol: str) -> None:
+    """Name the points, each label at the first of four places beside its point (above right, below right, above
+    left, below left) where its box, estimated in screen points, meets no label placed before it."""
+    ax.get_xlim(), ax.get_ylim()                     # autoscale now, so data -> screen is final
+    to_pts = ax.transData + ax.figure.dpi_scale_trans.inverted()
+    boxes: list[tuple[float, float, float, float]] = []
+    for _, r in named.sort_values(xcol).iterrows():
+        x, y = float(r[xcol]), float(r["PESQ-WB"])
+        px, py = to_pts.transform((x, y)) * 72
+        w, h = 4.6 * len(r["model"]), 9.0
+        for dx, dy in ((4, 3), (4, -12), (-4, 3), (-4, -12)):
+            x0 = px + dx if dx > 0 else px + dx - w
+            box = (x0, py + dy, x0 + w, py + dy + h)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
+                break
+        boxes.append(box)
+        ax.annotate(r["model"], (x, y), fontsize=8, xytext=(dx, dy), textcoords="offset points",
+                    ha="left" if dx > 0 else "right")
 
 
 def _front(t: pd.DataFrame) -> set[str]:
