@@ -67,7 +67,6 @@ def test_evaluate_scores_paired_folders(tmp_path, items):
         cv.evaluate(None, tmp_path / "n", tmp_path / "c")
 
 
-
 def test_shipped_children_of_the_live_model_still_stream(items):
     """The live parent's children are causal too: a stream session gives the offline samples. An int8 child gives
     them up to rounding: a float difference of 1e-7 between the streamed and the offline path can flip one int8
