@@ -2,6 +2,8 @@
 wideband PESQ and STOI / ESTOI, DNSMOS, and the residual noise left in speech pauses per band."""
 from __future__ import annotations
 
+import functools
+import os
 import warnings
 
 import numpy as np
@@ -67,34 +69,30 @@ def dnsmos(x: np.ndarray, sr: int = 16_000) -> dict[str, float]:
     except ImportError as e:
         from .errors import ChvoiceError
         raise ChvoiceError(f"DNSMOS needs speechmos, librosa and onnxruntime (pip install 'chvoice[dnsmos]'): {e}") from None
-    _threaded_sessions(_dnsmos)
+    if sr != _dnsmos.SR:
+        raise ValueError(f"Sampling rate must be {_dnsmos.SR}.")     # as speechmos's run() says it
     x = np.clip(np.asarray(x, np.float32), -1.0, 1.0)
-    r = _dnsmos.run(x, sr=sr)
+    r = _dnsmos_model(torch.get_num_threads())(x, sr, False)
     return {"dnsmos_ovrl": float(r["ovrl_mos"]), "dnsmos_sig": float(r["sig_mos"]),
             "dnsmos_bak": float(r["bak_mos"]), "dnsmos_p808": float(r["p808_mos"])}
 
 
-def _threaded_sessions(module) -> None:
-    """speechmos opens its ONNX Runtime sessions with a thread per core in every process (threadpoolctl does not
-    reach them), so the scorer's one-thread workers oversubscribed the cores; give them torch's thread count."""
-    import os
-
+@functools.lru_cache(maxsize=None)
+def _dnsmos_model(threads: int):
+    """speechmos's DNSMOS (its bundled ONNX models, its windows and polynomial fits) with ONNX Runtime sessions of
+    `threads` threads: speechmos's own run() opens them with a thread per core in every process (threadpoolctl does
+    not reach them), so the scorer's one-thread workers oversubscribed the cores."""
     import onnxruntime as ort
-    import torch
-    threads = torch.get_num_threads()
-    model = module.dnsmos
-    if model is not None and getattr(model, "chvoice_threads", None) == threads:
-        return
-    folder = os.path.join(os.path.dirname(module.__file__), "dnsmos_models")
+    from speechmos import dnsmos as _dnsmos
+    folder = os.path.join(os.path.dirname(_dnsmos.__file__), "dnsmos_models")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
-    model = module.DNSMOS.__new__(module.DNSMOS)     # its __init__ takes no session options
+    model = _dnsmos.DNSMOS.__new__(_dnsmos.DNSMOS)     # its __init__ takes no session options
     model.primary_model_path = os.path.join(folder, "sig_bak_ovr.onnx")
     model.onnx_sess = ort.InferenceSession(model.primary_model_path, opts, providers=["CPUExecutionProvider"])
     model.p808_onnx_sess = ort.InferenceSession(os.path.join(folder, "model_v8.onnx"), opts,
                                                 providers=["CPUExecutionProvider"])
-    model.chvoice_threads = threads
-    module.dnsmos = model
+    return model
 
 
 # Residual noise in speech pauses (the perceptual-quality issue; DESIGN.md section 8): a 512-sample Hann STFT with

@@ -104,7 +104,7 @@ def test_dnsmos_runs_speechmos_models_with_torchs_thread_count():
     import speechmos.dnsmos as m
     import torch
 
-    from chvoice_core.metrics import dnsmos
+    from chvoice_core.metrics import _dnsmos_model, dnsmos
     x = np.clip(speechlike(3.0, seed=1), -1, 1).astype(np.float32)
     folder = os.path.join(os.path.dirname(m.__file__), "dnsmos_models")
     ref = m.DNSMOS(os.path.join(folder, "sig_bak_ovr.onnx"), os.path.join(folder, "model_v8.onnx"))(x, 16000, False)
@@ -112,7 +112,11 @@ def test_dnsmos_runs_speechmos_models_with_torchs_thread_count():
     try:
         torch.set_num_threads(1)
         got = dnsmos(x)
-        assert m.dnsmos.onnx_sess.get_session_options().intra_op_num_threads == 1
+        misses = _dnsmos_model.cache_info().misses
+        used = _dnsmos_model(1)                       # the model dnsmos() ran: no new entry is built for it
+        assert _dnsmos_model.cache_info().misses == misses
+        assert used.onnx_sess.get_session_options().intra_op_num_threads == 1
+        assert used.p808_onnx_sess.get_session_options().intra_op_num_threads == 1
     finally:
         torch.set_num_threads(threads)
     for k in ("ovrl", "sig", "bak", "p808"):
