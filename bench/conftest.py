@@ -25,6 +25,7 @@ from chvoice_core.zoo import Zoo
 TRACKS = ("real", "proxy")
 DEFAULT_PROXY_VARIANTS = tuple(report_variants()) + ("normal-int8",)
 REAL_TRACK_MODULES = ("test_real.py",)   # every other benchmark module is the proxy track
+PROXY_PEER_MODULES = ("test_peers.py",)  # the proxy track's peers, run with --proxy-peers
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for it in items:
         track = "real" if it.path.name in REAL_TRACK_MODULES else "proxy"
-        wanted = track in tracks and (proxy_peers or it.path.name != "test_peers.py")
+        wanted = track in tracks and (proxy_peers or it.path.name not in PROXY_PEER_MODULES)
         (keep if wanted else drop).append(it)
     if drop:
         config.hook.pytest_deselected(items=drop)
