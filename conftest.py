@@ -16,8 +16,9 @@ def pytest_addoption(parser):
                      "report's table on budget-scale models and synthetic mixtures); default both")
     g.addoption("--real-dnsmos", default="parents", choices=("parents", "trained", "all"),
                 help="real track: score DNSMOS (about 1 s an item on one core: short items are repeated to its 9 s "
-                     "window, 7 windows for a 4 s item) for the parents, peers and the noisy input (parents, "
-                     "default), also for the shipped children (trained), or for every row (all)")
+                     "window, 7 windows for a 4 s item) for the parents, RNNoise, DeepFilterNet3 and the noisy input "
+                     "(parents, default), also for the shipped children and the other peers (trained), or for every "
+                     "row (all)")
     g.addoption("--proxy-peers", action="store_true",
                 help="proxy track: also run the peer denoisers on the synthetic mixtures (the real track always runs "
                      "them, on real recordings)")

@@ -36,9 +36,11 @@ from chvoice_core.timing import artifact_digest, e2e_clip, e2e_info, end_to_end,
 
 REAL_METRICS = BENCH_METRICS + ("dnsmos",)
 # DNSMOS costs 10x the reference metrics together (it repeats a 4 s item to 16 s and scores seven 9 s windows); in
-# the main job's 20 minutes it scores the parents, the peers and the input, the rows the shipped default is judged
-# against. --real-dnsmos trained adds the shipped children, all the int8 rows built in the run.
+# the main job's 20 minutes it scores the parents, the input and the two peers the shipped default is judged against
+# (RNNoise, DeepFilterNet3). --real-dnsmos trained adds the shipped children and the other peers, all the int8 rows
+# built in the run.
 DNSMOS_ROLES = {"parents": {"parent"}, "trained": {"parent", "child"}, "all": {"parent", "child", "in-run"}}
+DNSMOS_PEERS = {"parents": {"rnnoise", "deepfilternet3"}, "trained": set(PEERS), "all": set(PEERS)}
 ROWS = {r.id: r for r in real_rows()}
 # latency protocol: 3 rounds of 5 calls of the 4 s clip after a warm-up, for 20-odd rows x 2 thread counts in the
 # main job's 20 minutes. In the first measured run (3 x 10) the median of the first 15 calls was within 4.4 % of
@@ -132,12 +134,14 @@ def test_real_quality_noisy(benchmark, real_items, scorer, settings):
 
 
 @pytest.mark.benchmark(group="real-quality")
-def test_real_peer_quality(benchmark, real_items, scorer, settings, real_peer):
+def test_real_peer_quality(benchmark, real_items, scorer, settings, real_peer, request):
     p = _peer(real_peer)
     outputs, timing = timed_enhance(benchmark, p, real_items)
+    dnsmos = real_peer in DNSMOS_PEERS[request.config.getoption("--real-dnsmos")]
     _record_quality(benchmark, real_items, Enhancer.peer(real_peer), outputs, scorer,
                     {**_peer_info(real_peer), **_base("quality", settings, settings.threads,
-                                                      timing["timed_audio_seconds"]), **timing})
+                                                      timing["timed_audio_seconds"]), **timing},
+                    REAL_METRICS if dnsmos else BENCH_METRICS)
 
 
 def _frames_per_second(den: Denoiser, clip: np.ndarray) -> float:

@@ -49,9 +49,11 @@ def batch_si_sdr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> Tensor:
 
 
 def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd,
-                    sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT) -> Tensor:
+                    sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT, residual_weight: float = 0.0) -> Tensor:
     """Compressed-magnitude MSE (|S|^0.3, both sides scaled by the noisy RMS so a mixture's level does not
-    weigh it) minus a small weight times the SI-SDR of the resynthesised waveform (noisy phase). A phase-aware
+    weigh it) minus a small weight times the SI-SDR of the resynthesised waveform (noisy phase).
+    `residual_weight` adds that much again of the squared error where the estimate is louder than the reference
+    (noise left in), an asymmetric loss that buys suppression with some speech. A phase-aware
     model's estimate takes its rotated phase, and its spectral term is the usual mix of the compressed
     magnitude (0.3) and the compressed complex spectrum (0.7), which also scores the phase.
     noisy, clean: waveforms [B, N]."""
@@ -77,6 +79,8 @@ def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd
     c = PERCEPTUAL_COMPRESS
     m_c, c_c = (mag / scale).clamp_min(1e-8) ** c, (c_mag / scale).clamp_min(1e-8) ** c
     spectral = torch.mean((m_c - c_c) ** 2)
+    if residual_weight:
+        spectral = spectral + residual_weight * torch.mean(torch.relu(m_c - c_c) ** 2)
     if phased:
         diff = torch.polar(m_c, phase) - torch.polar(c_c, torch.angle(c_spec))
         spectral = 0.3 * spectral + 0.7 * torch.mean(diff.real ** 2 + diff.imag ** 2)   # |diff|^2, no sqrt at 0

@@ -6,6 +6,8 @@ profile; a stale or corrupt entry is rebuilt, never trusted.
 """
 from __future__ import annotations
 
+import contextlib
+
 import copy
 import hashlib
 import json
@@ -124,16 +126,15 @@ class Zoo:
         """Normalised noisy training tiles [n, 1, F, T] for static-quantization calibration (causal: with the
         causal models' fixed standardisation), through `fe` (default: the zoo's)."""
         fe = fe or self.fe
-        key = f"{profile}:{n}:{causal}:{fe.n_fft}/{fe.hop}"
+        key = f"{profile}:{n}:{fe.n_fft}/{fe.hop}"      # the same mixtures for causal and offline models
         if key not in self._calibration:
             s = self.sampler(profile, fe)
-            norm = normalise_fixed if causal else normalise
             tiles = []
             for i in range(0, n, 16):
                 noisy, clean = s.batch(10_000_000 + i, min(16, n - i))
-                tiles.append(norm(db_pairs(noisy, clean, fe, torch.device("cpu"))[0])[0])
+                tiles.append(db_pairs(noisy, clean, fe, torch.device("cpu"))[0])
             self._calibration[key] = torch.cat(tiles)
-        return self._calibration[key]
+        return (normalise_fixed if causal else normalise)(self._calibration[key])[0]
 
     # ------------------------------------------------------------------ cache
     def _dir(self, profile: str) -> Path:
@@ -186,12 +187,8 @@ class Zoo:
         if cached is not None:
             return cached[0], cached[1], path
         t0 = time.perf_counter()
-        threads = torch.get_num_threads()
-        torch.set_num_threads(self.build_threads or os.cpu_count() or 1)
-        try:
+        with self._build_threads():
             model, quant, extra, base = self._build_step(variant, k, profile)
-        finally:
-            torch.set_num_threads(threads)
         cfg = extra.pop("config", None) or model.config
         float_twin = UNet(cfg)
         meta = {"stamp": stamp, "build_seconds": round(time.perf_counter() - t0, 1),
@@ -273,8 +270,20 @@ class Zoo:
                                                                       "digest": variant.teacher_digest}}
 
     def apply_step(self, s: StepConfig, parent: nn.Module, profile: str) -> tuple[nn.Module, str | None, dict]:
-        """One registered step on a float model, outside any chain (chvoice quantize): -> (model, format, meta)."""
-        return self._apply(s, parent, {}, profile)
+        """One registered step on a float model, outside any chain (chvoice quantize, the real track's in-run
+        rows): -> (model, format, meta). Runs at the zoo's build threads, like every build."""
+        with self._build_threads():
+            return self._apply(s, parent, {}, profile)
+
+    @contextlib.contextmanager
+    def _build_threads(self):
+        """Torch threads of a build (training, calibration): `build_threads`, all cores when 0; restored after."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.build_threads or os.cpu_count() or 1)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
 
     def _apply(self, s: StepConfig, parent: nn.Module, pmeta: dict, profile: str, workdir: Path | None = None):
         """Run one registered compression step (compress.steps) on `parent`; a training step checkpoints into

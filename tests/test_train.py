@@ -120,6 +120,32 @@ def test_perceptual_loss_is_lower_for_the_clean_answer():
     assert s.shape == (2,) and abs(float(s[0]) - 10 * np.log10(float((clean[0] ** 2).sum() / ((noisy - clean)[0] ** 2).sum()))) < 0.2
 
 
+def test_residual_weight_penalises_noise_left_in_not_speech_taken_out():
+    """The asymmetric term: an output 6 dB too loud costs far more with it, one 6 dB too quiet about the same (only
+    bins under the dB floor, where the reference is quieter than any estimate, add to it)."""
+    from chvoice_core.dsp import analyse, normalise
+    from chvoice_core.losses import perceptual_loss
+    fe = FrontEnd()
+    rng = np.random.default_rng(1)
+    clean = torch.from_numpy(np.sin(np.arange(16129) * 0.05)[None].astype(np.float32) * 0.1)
+    noisy = clean + torch.from_numpy(rng.standard_normal((1, 16129)).astype(np.float32) * 0.05)
+
+    class Offset(torch.nn.Module):     # the clean magnitude shifted by `db`
+        def __init__(self, db):
+            super().__init__()
+            self.db = db
+
+        def forward(self, x):
+            _, mean, std = normalise(analyse(noisy, fe)[0].unsqueeze(1))
+            return (analyse(clean, fe)[0].unsqueeze(1) + self.db - mean) / std
+
+    added = {}
+    for db in (6.0, -6.0):
+        plain = float(perceptual_loss(Offset(db), noisy, clean, fe, 0.0))
+        added[db] = float(perceptual_loss(Offset(db), noisy, clean, fe, 0.0, residual_weight=2.0)) / plain - 1
+    assert added[6.0] > 1.5 and 0 <= added[-6.0] < 0.2, added
+
+
 def test_lr_schedule_warms_up_and_decays():
     from chvoice_core.train import lr_factor
     cfg = TrainConfig(steps=100, warmup_steps=10, schedule="cosine", min_lr_fraction=0.1)

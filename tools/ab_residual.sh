@@ -3,12 +3,16 @@
 # then each scored on the studio-clean and real-noise sets. docs/experiments.md has the results.
 #   STEPS=600 ARMS="control gate floor studio gate-floor" bash tools/ab_residual.sh [OUT=runs/ab]
 #   python tools/ab_table.py --testset runs/studio-testset --ref control runs/scores/studio/*
+# Second round, from the shipped gated default (default-float.pt is arm `gate` since 2026-12-05): its control
+# `gate2` (600 more steps, same change) against the asymmetric loss `resid2` (noise left in weighs 3x):
+#   STEPS=600 ARMS="gate2 resid2" bash tools/ab_residual.sh runs/ab2
 set -euo pipefail
 OUT=${1:-runs/ab}
 export CHVOICE_CACHE=${CHVOICE_CACHE:-$HOME/.cache/chvoice} OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 STEPS=${STEPS:-600}
 declare -A EXTRA=([control]="" [gate]="--target-gate" [floor]="--low-floor 0.5" [studio]="--studio-speech"
-                  [gate-floor]="--target-gate --low-floor 0.5")
+                  [gate-floor]="--target-gate --low-floor 0.5" [gate2]="--target-gate"
+                  [resid2]="--target-gate --residual-weight 2")
 mkdir -p "$OUT"
 for arm in ${ARMS:-control gate floor studio gate-floor}; do
   # shellcheck disable=SC2086

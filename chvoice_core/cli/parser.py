@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--sisdr-weight", type=float,
                    help="weight of the SI-SDR term of the perceptual loss, per dB, against 10 x the compressed-"
                         "magnitude MSE (default 0.05)")
+    t.add_argument("--residual-weight", type=float, default=0.0,
+                   help="perceptual loss: extra weight on the error where the output is louder than the clean "
+                        "reference (noise left in; default 0)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
     t.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
     t.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm to this (0: off)")

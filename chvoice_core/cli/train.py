@@ -109,6 +109,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
                      loss=a.loss, schedule=a.schedule, warmup_steps=a.warmup, clip_grad_norm=a.clip_grad,
                      workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget, amp=a.amp,
+                     residual_weight=a.residual_weight,
                      **({"sisdr_weight": a.sisdr_weight} if a.sisdr_weight is not None else {}))
     meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
@@ -120,6 +121,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             **({"target_gate": True} if a.target_gate else {}),
             **({"studio_speech": True} if a.studio_speech else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
+            **({"residual_weight": a.residual_weight} if a.residual_weight else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
     if int(__import__("os").environ.get("RANK", "0")) == 0:
