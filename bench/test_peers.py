@@ -10,25 +10,25 @@ from chvoice_core.scoring import Enhancer
 from chvoice_core.timing import e2e_clip, e2e_info, end_to_end
 
 
-def _peer(name, persistent=False):
+def make_peer(name, persistent=False):
     ok, why = PEERS[name].available()
     if not ok:
         pytest.skip(f"peer {name}: {why}")
     return PEERS[name](persistent=persistent)
 
 
-def _peer_info(name):
+def peer_info(name):
     return {"variant": f"peer:{name}", "peer": name, "recipe": [], "model_label": "Peer", "compression": name,
             "in_report": False, "parent": None, "artifact": Enhancer.peer(name).key.split("/", 1)[1].rsplit("/", 1)[0]}
 
 
 @pytest.mark.benchmark(group="peers")
 def test_peer_quality(benchmark, zoo, scorer, settings, peer, profile):
-    p = _peer(peer)
+    p = make_peer(peer)
     items = zoo.testset(profile)
     outputs, timing = timed_enhance(benchmark, p, items)
     record(benchmark, items, Enhancer.peer(peer), outputs, scorer,
-           {**_peer_info(peer), **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]), **timing},
+           {**peer_info(peer), **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]), **timing},
            settings)
 
 
@@ -39,13 +39,13 @@ def test_peer_latency(benchmark, zoo, settings, peer):
     Peers have no per-profile model, so they are timed once (profile None: the figure stands for every profile).
     The peer keeps its state between calls, as when streaming: per-file set-up (DeepFilterNet3 loads its model,
     0.35 s) is not timed."""
-    p = _peer(peer, persistent=True)
+    p = make_peer(peer, persistent=True)
     clip = e2e_clip(zoo.testset(settings.profiles[0])[0].mixture.noisy)
     rounds, calls = settings.rounds
     call = end_to_end(p.process, clip)
     call()
     benchmark.pedantic(call, rounds=rounds * calls, iterations=1)
-    benchmark.extra_info.update(_peer_info(peer), **base_info("latency", settings, None, 1, len(clip) / 16000),
+    benchmark.extra_info.update(peer_info(peer), **base_info("latency", settings, None, 1, len(clip) / 16000),
                                 state="persistent", architecture="peer",
                                 **e2e_info(benchmark.stats.stats.data, len(clip) / 16000),
                                 **timing_info(benchmark.stats.stats.data, calls))

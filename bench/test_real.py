@@ -19,8 +19,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from bench._info import SAMPLE_RATE, timing_info
-from bench.test_peers import _peer
-from bench.test_peers import _peer_info as peer_info
+from bench.test_peers import make_peer, peer_info
 from bench.test_quality import timed_enhance
 from bench.test_footprint import peak_forward_bytes
 from chvoice_core.audio_io import resample
@@ -135,11 +134,11 @@ def test_real_quality_noisy(benchmark, real_items, scorer, settings):
 
 @pytest.mark.benchmark(group="real-quality")
 def test_real_peer_quality(benchmark, real_items, scorer, settings, real_peer, request):
-    p = _peer(real_peer)
+    p = make_peer(real_peer)
     outputs, timing = timed_enhance(benchmark, p, real_items)
     dnsmos = real_peer in DNSMOS_PEERS[request.config.getoption("--real-dnsmos")]
     _record_quality(benchmark, real_items, Enhancer.peer(real_peer), outputs, scorer,
-                    {**_peer_info(real_peer), **_base("quality", settings, settings.threads,
+                    {**real_peer_info(real_peer), **_base("quality", settings, settings.threads,
                                                       timing["timed_audio_seconds"]), **timing},
                     REAL_METRICS if dnsmos else BENCH_METRICS)
 
@@ -185,7 +184,7 @@ def test_real_latency(benchmark, real_items, real_artifacts, settings, real_row,
                                 **timing_info(samples, calls))
 
 
-def _peer_info(name):
+def real_peer_info(name):
     return {**peer_info(name), "track": "real", "role": "peer", "native_rate": PEERS[name].native_rate}
 
 
@@ -205,7 +204,7 @@ def _resample_ms_per_s(clip: np.ndarray, rate: int, calls: int = 10) -> float:
 def test_real_peer_latency(benchmark, real_items, settings, real_peer, real_threads):
     """A peer's whole path on 16 kHz audio (its resampling and frame loop; its delay search is outside the timed
     call), keeping its state between calls as when streaming."""
-    p = _peer(real_peer, persistent=True)
+    p = make_peer(real_peer, persistent=True)
     clip = e2e_clip(real_items[0].mixture.noisy)
     torch.set_num_threads(real_threads)
     with threadpool_limits(real_threads):
@@ -214,6 +213,6 @@ def test_real_peer_latency(benchmark, real_items, settings, real_peer, real_thre
         benchmark.pedantic(call, rounds=REAL_ROUNDS[0] * REAL_ROUNDS[1], iterations=1)
         samples = list(benchmark.stats.stats.data)
         resampling = _resample_ms_per_s(clip, PEERS[real_peer].native_rate)
-    benchmark.extra_info.update(_peer_info(real_peer), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
+    benchmark.extra_info.update(real_peer_info(real_peer), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
                                 state="persistent", resample_ms_per_s=resampling,
                                 **e2e_info(samples, len(clip) / SAMPLE_RATE), **timing_info(samples, REAL_ROUNDS[1]))

@@ -23,7 +23,7 @@ def _threads(lat) -> str:
         "threads: " + ", ".join(map(str, t))
 
 
-def _save(fig, path: Path) -> Path:
+def save_figure(fig, path: Path) -> Path:
     fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -59,7 +59,7 @@ def fig2_losses(run: Run, out: Path) -> Path:
         ax.set_title(f"profile: {p}")
     axes[0][0].set_ylabel("MSE on dB tiles (dB²)")
     fig.suptitle("Figure 2: training loss (moving average)")
-    return _save(fig, out / "fig2_training_loss.png")
+    return save_figure(fig, out / "fig2_training_loss.png")
 
 
 def fig3_bars(run: Run, out: Path) -> Path:
@@ -92,7 +92,7 @@ def fig3_bars(run: Run, out: Path) -> Path:
     for lbl in a2.get_xticklabels():
         lbl.set_ha("right")
     fig.suptitle("Figure 3: denoising error and inference time per variant")
-    return _save(fig, out / "fig3_rms_latency.png")
+    return save_figure(fig, out / "fig3_rms_latency.png")
 
 
 def _spec_db(path: str) -> np.ndarray | None:
@@ -147,7 +147,7 @@ def fig_spectrograms(run: Run, out: Path, kind: str, number: int, variants: list
         fig.colorbar(im, ax=axes, shrink=0.6, label="dB")
     label = "environmental noise" if kind == "environmental" else "reverb"
     fig.suptitle(f"Figure {number}: spectrograms of a test clip with {label} (profile {p})")
-    return _save(fig, out / f"fig{number}_spectrograms_{kind}.png")
+    return save_figure(fig, out / f"fig{number}_spectrograms_{kind}.png")
 
 
 def _live_points(run: Run, profile: str) -> pd.DataFrame:
@@ -207,4 +207,4 @@ def pareto(run: Run, table: pd.DataFrame, out: Path) -> Path:
         ax.legend(fontsize=7, loc="lower right")
     axes[0][0].set_ylabel("SI-SDR improvement over noisy input (dB)")
     fig.suptitle("Quality against end-to-end compute, one artifact per point (marker area grows with its size on disk)")
-    return _save(fig, out / "pareto.png")
+    return save_figure(fig, out / "pareto.png")

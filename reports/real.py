@@ -11,7 +11,7 @@ import pandas as pd
 
 from .load import RealTrack, finite_mean
 from .stats import ALPHA, cluster_bootstrap_ci, holm, paired
-from .tables import _residual
+from .tables import residual_summary
 
 METRICS = (("pesq_wb", "PESQ-WB"), ("stoi", "STOI"), ("si_sdr", "SI-SDR (dB)"))
 DNSMOS = (("dnsmos_ovrl", "DNSMOS OVRL"), ("dnsmos_sig", "DNSMOS SIG"), ("dnsmos_bak", "DNSMOS BAK"))
@@ -70,7 +70,7 @@ def table(rt: RealTrack) -> pd.DataFrame:
                 row[f"{name} 95% CI"] = f"[{lo:.3f}, {hi:.3f}]"
         for col, name in DNSMOS:
             row[name] = finite_mean(sel[col]) if col in sel else np.nan
-        row.update(_residual(sel))     # pooled pause attenuation (and DNSMOS BAK / SIG again, the same means)
+        row.update(residual_summary(sel))     # pooled pause attenuation (and DNSMOS BAK / SIG again, the same means)
         parent = f"real:{r.real_parent}" if r.role in ("child", "in-run") else None
         for col, name in (("pesq_wb", "PESQ"), ("si_sdr", "SI-SDR")):
             g, pg = _gain(q, v, col), _gain(q, parent, col) if parent else np.nan
@@ -112,7 +112,7 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from .figures import _save
+    from .figures import save_figure
     t = tab[np.isfinite(tab["ms / s, 1 thread"].astype(float)) & np.isfinite(tab["PESQ-WB"].astype(float))]
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     noisy = tab[tab.role == "noisy"]["PESQ-WB"]
@@ -136,7 +136,7 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
                  label="front")
     axes[0].legend(fontsize=8)
     fig.suptitle("Real track: quality against speed and size (every model; unlabelled dots are named in the table)")
-    return _save(fig, out / "real_pareto.png")
+    return save_figure(fig, out / "real_pareto.png")
 
 
 def _label(ax, named: pd.DataFrame, xcol: str) -> None:

@@ -26,7 +26,7 @@ def _gain(run: Run, variant: str, profile: str, metric: str, reference: str = "n
     return float((both.x.astype(float) - both.y.astype(float)).mean()) if len(both) else np.nan
 
 
-def _residual(q: pd.DataFrame | None) -> dict[str, float]:
+def residual_summary(q: pd.DataFrame | None) -> dict[str, float]:
     """Pooled pause attenuation (the least over 0-1 and over 1-8 kHz) and DNSMOS BAK / SIG means of a row's
     utterances, where the run scored them."""
     from chvoice_core.metrics import PAUSE_IN_COLUMNS, pooled_pause_attenuation
@@ -176,7 +176,7 @@ def extended(run: Run) -> pd.DataFrame:
             # gains over the noisy input on the utterances scored for both
             row["ΔSI-SDR (dB)"] = _gain(run, vid, p, "si_sdr") if vid != "noisy" else 0.0
             row["ΔPESQ"] = _gain(run, vid, p, "pesq_wb") if vid != "noisy" else 0.0
-            row.update(_residual(q))
+            row.update(residual_summary(q))
             lat_profile = None if vid.startswith("peer:") else p   # peers are timed once, not per profile
             ms = _latency(run, vid, lat_profile)
             row["ms / s (e2e)"] = ms

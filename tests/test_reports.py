@@ -216,15 +216,15 @@ def test_quality_rows_show_pooled_pause_attenuation_and_dnsmos_when_scored():
     import pandas as pd
 
     from chvoice_core.metrics import PAUSE_IN_COLUMNS, PAUSE_OUT_COLUMNS
-    from reports.tables import _residual
+    from reports.tables import residual_summary
     rows = []
     for e_in, e_out in ((1.0, 0.01), (0.01, 0.01)):     # 20 dB on a loud file, 0 dB on a quiet one
         rows.append({**dict.fromkeys(PAUSE_IN_COLUMNS, e_in), **dict.fromkeys(PAUSE_OUT_COLUMNS, e_out),
                      "dnsmos_bak": 3.0 + e_in, "dnsmos_sig": 3.5})
-    out = _residual(pd.DataFrame(rows))
+    out = residual_summary(pd.DataFrame(rows))
     assert out["pause att >1k (dB)"] == pytest.approx(10 * np.log10(1.01 / 0.02))     # pooled, not a mean of dB
     assert out["DNSMOS BAK"] == pytest.approx(3.505) and out["DNSMOS SIG"] == pytest.approx(3.5)
-    assert _residual(pd.DataFrame([{"si_sdr": 3.0}])) == {}                             # older runs: no columns
+    assert residual_summary(pd.DataFrame([{"si_sdr": 3.0}])) == {}                             # older runs: no columns
 
 
 def _real_track(rng):

@@ -56,7 +56,7 @@ def test_build_plan_builds_parents_once_then_the_costliest_jobs_first(tmp_path):
     roots, jobs = zoo.build_plan(missing)
     assert sorted(roots) == [("no-reverb", ["normal"]), ("no-reverb", ["smaller"]),
                              ("weighted", ["normal"]), ("weighted", ["smaller"])]
-    # distillation (300 steps at this budget) before the 30-step fine-tunes and the untrained steps
+    # distillation (200 steps at this budget) before the 30-step fine-tunes and the untrained steps
     assert [vs for _, vs in jobs[:2]] == [["normal-kd-int8", "normal-kd-prune-int8"]] * 2
     assert [vs for _, vs in jobs[2:4]] == [["normal-prune"]] * 2
     assert sorted((v, p) for p, vs in jobs for v in vs) == sorted(missing)     # each pair once

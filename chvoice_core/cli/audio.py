@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from ..errors import ChvoiceError
-from .common import _data_config, _load_denoiser, _is_model_path, _same_file, plan_outputs
+from .common import data_config, load_denoiser, is_model_path, same_file, plan_outputs
 
 
 def cmd_denoise(a: argparse.Namespace) -> int:
@@ -18,14 +18,14 @@ def cmd_denoise(a: argparse.Namespace) -> int:
     from ..longform import scan
 
     paths = list(a.paths)
-    model_path = paths.pop(0) if paths and _is_model_path(paths[0]) else a.model
+    model_path = paths.pop(0) if paths and is_model_path(paths[0]) else a.model
     if not paths:
         raise ChvoiceError("no input files given")
     inputs = [Path(p) for p in paths]
     for p in inputs:   # check every input (in blocks: any length) before writing anything
         scan(p)
     plan = plan_outputs(inputs, a.output)
-    denoiser = _load_denoiser(model_path, a.device)
+    denoiser = load_denoiser(model_path, a.device)
     # all outputs or none: each is written to a hidden file beside its destination, renamed at the end
     staged: list[tuple[Path, Path]] = []
     try:
@@ -88,7 +88,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         if not ok:
             raise ChvoiceError(f"peer {a.peer}: {why}")
     else:
-        enhance = _load_denoiser(a.model, a.device) if a.model else None
+        enhance = load_denoiser(a.model, a.device) if a.model else None
         label = Path(a.model).stem if a.model else "noisy input"
     if a.live:
         if enhance is None or a.peer:
@@ -149,7 +149,7 @@ def cmd_testset(a: argparse.Namespace) -> int:
     profile = get_profile(a.profile)
     if a.n < 1:
         raise ChvoiceError("-n must be at least 1")
-    data = load_data(_data_config(a))
+    data = load_data(data_config(a))
     items = build_testset(data.test_speech, data.test_noise, profile,
                           TestSetConfig(n=a.n, seed=a.seed, max_seconds=a.max_seconds))
     out = write_testset(items, a.out)
@@ -182,7 +182,7 @@ def cmd_live(a: argparse.Namespace) -> int:
         raise ChvoiceError(f"--threads {a.threads}: must be at least 1")
     if a.block is not None and a.block < 1:
         raise ChvoiceError(f"--block {a.block}: must be at least 1 sample")
-    if a.input and _same_file(Path(a.output), Path(a.input)):
+    if a.input and same_file(Path(a.output), Path(a.input)):
         raise ChvoiceError(f"{a.output}: refusing to write over the input (choose another --output)")
     if a.output and Path(a.output).is_dir():
         raise ChvoiceError(f"{a.output}: cannot write (is a folder)")
@@ -194,7 +194,7 @@ def cmd_live(a: argparse.Namespace) -> int:
     if model_path is None and a.mode in (None, "causal"):
         from ..pretrained import live_model_path
         model_path = str(live_model_path())
-    den = _load_denoiser(model_path)
+    den = load_denoiser(model_path)
     # no --mode: the model decides (a causal model streams frame by frame, others use the low-latency mode)
     a.mode = a.mode or ("causal" if den.causal else "low-latency")
     causal_mode = a.mode == "causal"

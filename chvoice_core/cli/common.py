@@ -8,7 +8,7 @@ from pathlib import Path
 from ..errors import ChvoiceError
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
+def add_data_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("data (default: built-in synthetic speech and noise)")
     g.add_argument("--data-root", help="folder with LibriSpeech/ and ESC-50/ and/or chvoice-noises/")
     g.add_argument("--speech", help="LibriSpeech root or any folder of audio files")
@@ -17,7 +17,7 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--cache-dir", help="where built-in data is generated (default ~/.cache/chvoice or $CHVOICE_CACHE)")
 
 
-def _data_config(a: argparse.Namespace):
+def data_config(a: argparse.Namespace):
     from ..data import DataConfig
     return DataConfig(data_root=a.data_root, speech=a.speech, noise=a.noise, test_noise=a.test_noise,
                       cache_dir=a.cache_dir, train_only=getattr(a, "train_only", False))
@@ -39,17 +39,17 @@ def check_device(name: str) -> str:
     return name
 
 
-def _load_denoiser(model_path: str | None, device: str = "cpu"):
+def load_denoiser(model_path: str | None, device: str = "cpu"):
     from ..api import load
     check_device(device)
     return load(model_path, device)
 
 
-def _is_model_path(p: str) -> bool:
+def is_model_path(p: str) -> bool:
     return Path(p).suffix in (".pt", ".pth", ".ckpt")
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
     except OSError:
@@ -72,7 +72,7 @@ def plan_outputs(inputs: list[Path], output: str | None) -> list[tuple[Path, Pat
         plan.append((p, dst))
     for p, dst in plan:
         for q in inputs:
-            if _same_file(dst, q):
+            if same_file(dst, q):
                 raise ChvoiceError(f"{dst}: refusing to write over the input {q} (choose another -o)")
     seen: dict[Path, Path] = {}
     for p, dst in plan:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ChvoiceError
-from .common import _data_config, _load_denoiser
+from .common import data_config, load_denoiser
 
 
 def cmd_compress(a: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def cmd_compress(a: argparse.Namespace) -> int:
     if out.suffix != ".pt":
         raise ChvoiceError(f"--out {out}: use a .pt file name")
     cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
-    zoo = Zoo(get_budget(a.budget), _data_config(a), cache_dir=cache, device=a.device, progress=not a.quiet,
+    zoo = Zoo(get_budget(a.budget), data_config(a), cache_dir=cache, device=a.device, progress=not a.quiet,
               build_threads=a.threads or None, extra_variants=(variant,) if a.recipe is not None else ())
     e = zoo.entry(variant.id, a.profile)
     with atomic_path(out) as tmp:
@@ -157,7 +157,7 @@ def cmd_quantize(a: argparse.Namespace) -> int:
     if tiles and "calibration_tiles" not in {f.name for f in fields(kind.config)}:
         raise ChvoiceError(f"--calibration-tiles: the {kind.name} step is not calibrated")
     step = make_step(kind.name, **tiles)
-    zoo = Zoo(get_budget("quick"), _data_config(a), cache_dir=Path(a.cache_dir) if a.cache_dir else default_cache_dir())
+    zoo = Zoo(get_budget("quick"), data_config(a), cache_dir=Path(a.cache_dir) if a.cache_dir else default_cache_dir())
     q, quant, extra = zoo.apply_step(step, model, a.profile)
     keep = {k: v for k, v in meta.items() if k not in ("config", "quant", "size_bytes")}
     size = save_artifact(a.out, q, meta["config"], quant, {**keep, "quantized_from": str(a.model),
@@ -170,7 +170,7 @@ def cmd_serve(a: argparse.Namespace) -> int:
     import signal
 
     from ..web import create_app
-    den = _load_denoiser(a.model)
+    den = load_denoiser(a.model)
 
     def on_term(signum, frame):   # SIGTERM (systemd, docker stop, kill) cleans up like Ctrl-C
         raise SystemExit(0)

@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from ..errors import ChvoiceError
-from .common import _add_data_args
+from .common import add_data_args
 from .train import cmd_train
 from .audio import cmd_denoise, cmd_evaluate, cmd_testset, cmd_live
 from .models import cmd_compress, cmd_zoo, cmd_export, cmd_variants, cmd_quantize, cmd_serve
@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--target-gate", action="store_true",
                    help="gate each training utterance's own stationary floor (room tone, hiss) out of the target; "
                         "the mixture keeps it (data.targets)")
+    t.add_argument("--target-gate-over", type=float, default=None, metavar="X",
+                   help="--target-gate: subtract X times the floor's power (default 2.5; more takes more out)")
+    t.add_argument("--target-gate-floor", type=float, default=None, metavar="DB",
+                   help="--target-gate: attenuate by at most this many dB (default -25)")
     t.add_argument("--studio-speech", action="store_true",
                    help="add the training-side studio speakers of DATA_ROOT/clean-speech/ to the training speech "
                         "(the held-out ones never: data.studio.STUDIO_TEST_SPEAKERS)")
@@ -83,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the data folders hold training material only (tools/pack_training_data.py): hold nothing out")
     t.add_argument("--download-librispeech", metavar="SUBSET", help="download a LibriSpeech subset into --data-root first (needs a network)")
     t.add_argument("--quiet", action="store_true")
-    _add_data_args(t)
+    add_data_args(t)
     t.set_defaults(fn=cmd_train)
 
     d = sub.add_parser("denoise", help="denoise audio files: chvoice denoise [MODEL.pt] IN... [-o OUT]")
@@ -120,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--device", default="cpu")
     c.add_argument("--threads", type=int, default=0, help="torch threads while building (0: all cores)")
     c.add_argument("--quiet", action="store_true")
-    _add_data_args(c)
+    add_data_args(c)
     c.set_defaults(fn=cmd_compress)
 
     lv = sub.add_parser("live", help="live denoising: microphone -> speakers, or --input/--output files")
@@ -161,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "'static' is accepted), dynamic, pt2e, onnx, ort-int8")
     qz.add_argument("--profile", default="weighted")
     qz.add_argument("--calibration-tiles", type=int, help="training tiles to calibrate on (default: the step's own)")
-    _add_data_args(qz)
+    add_data_args(qz)
     qz.set_defaults(fn=cmd_quantize)
 
     z = sub.add_parser("zoo", help="build the model zoo (or one shard of it) into the benchmark cache")
@@ -196,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=100)
     s.add_argument("--seed", type=int, default=2021)
     s.add_argument("--max-seconds", type=float, default=4.0)
-    _add_data_args(s)
+    add_data_args(s)
     s.set_defaults(fn=cmd_testset)
     return p
 

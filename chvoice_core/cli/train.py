@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from ..errors import ChvoiceError
-from .common import _data_config, check_device
+from .common import data_config, check_device
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -60,7 +61,7 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not a.data_root:
             raise ChvoiceError("--download-librispeech needs --data-root to download into")
         download_librispeech(a.data_root, a.download_librispeech)
-    data = load_data(_data_config(a), broad=profile.category_probs is None)
+    data = load_data(data_config(a), broad=profile.category_probs is None)
     if a.threads:
         torch.set_num_threads(a.threads)
     train_speech, validation = data.train_speech, None
@@ -74,9 +75,14 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise ChvoiceError("--studio-speech reads clean-speech/ under --data-root")
         train_speech = with_studio_speech(train_speech, a.data_root)
     target_speech = None
+    gate = None
     if a.target_gate:
-        from ..data.targets import GatedSpeech
-        target_speech = GatedSpeech(train_speech)
+        from ..data.targets import GatedSpeech, TargetGate
+        gate = replace(TargetGate(), **{k: v for k, v in (("over", a.target_gate_over),
+                                                          ("floor_gain_db", a.target_gate_floor)) if v is not None})
+        target_speech = GatedSpeech(train_speech, gate)
+    elif a.target_gate_over is not None or a.target_gate_floor is not None:
+        raise ChvoiceError("--target-gate-over / --target-gate-floor set the --target-gate; pass it too")
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
     from ..data.mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechWarp
     warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
@@ -118,7 +124,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             **({"noise_eq": a.noise_eq} if a.noise_eq else {}),
             **({"speech_warp": a.speech_warp} if a.speech_warp else {}),
             **({"low_floor": a.low_floor} if a.low_floor else {}),
-            **({"target_gate": True} if a.target_gate else {}),
+            **({"target_gate": True, "target_gate_config": asdict(gate)} if gate else {}),
             **({"studio_speech": True} if a.studio_speech else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"residual_weight": a.residual_weight} if a.residual_weight else {}),

@@ -8,7 +8,7 @@ The phase-aware variant (`UNetConfig(phase=True)`, offline only) also sees shift
 STFT (`dsp.phase_features`: 4 more input channels) and outputs a rotation of the noisy phase beside the dB
 magnitude (2 more output channels, no rotation at zero): with the report's short frames (16 ms, 50 % overlap) the
 noisy phase bounds a magnitude mask well below a complex one (real-noise test set, ideal masks: SI-SDR 15.8 dB
-magnitude, 24.7 dB complex; tools/oracle_masks.py).
+magnitude, 24.7 dB complex; research/oracle_masks.py).
 
 The causal variant (`UNetConfig(causal=True)`) keeps the same modules, widths and MACs, but pools and up-samples
 along frequency only and pads every 3x3 conv on the left in time (dilated 2**level in time, so the receptive

@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Issue 28's A/B fine-tunes of the float default, one change each (same seed, batches, schedule), run side by side,
 # then each scored on the studio-clean and real-noise sets. docs/experiments.md has the results.
-#   STEPS=600 ARMS="control gate floor studio gate-floor" bash tools/ab_residual.sh [OUT=runs/ab]
-#   python tools/ab_table.py --testset runs/studio-testset --ref control runs/scores/studio/*
+#   STEPS=600 ARMS="control gate floor studio gate-floor" bash recipes/ab_residual.sh [OUT=runs/ab]
+#   python research/ab_table.py --testset runs/studio-testset --ref control runs/scores/studio/*
 # Second round, from the shipped gated default (default-float.pt is arm `gate` since 2026-12-05): its control
 # `gate2` (600 more steps, same change) against the asymmetric loss `resid2` (noise left in weighs 3x):
-#   STEPS=600 ARMS="gate2 resid2" bash tools/ab_residual.sh runs/ab2
+#   STEPS=600 ARMS="gate2 resid2" bash recipes/ab_residual.sh runs/ab2
+# and the same round's stronger gate (over 4, down to -35 dB) and gate + studio speakers, against gate2:
+#   STEPS=600 ARMS="gate3 gate-studio2" bash recipes/ab_residual.sh runs/ab2
 set -euo pipefail
 OUT=${1:-runs/ab}
 export CHVOICE_CACHE=${CHVOICE_CACHE:-$HOME/.cache/chvoice} OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
 STEPS=${STEPS:-600}
 declare -A EXTRA=([control]="" [gate]="--target-gate" [floor]="--low-floor 0.5" [studio]="--studio-speech"
                   [gate-floor]="--target-gate --low-floor 0.5" [gate2]="--target-gate"
-                  [resid2]="--target-gate --residual-weight 2")
+                  [resid2]="--target-gate --residual-weight 2"
+                  [gate3]="--target-gate --target-gate-over 4 --target-gate-floor -35"
+                  [gate-studio2]="--target-gate --studio-speech")
 mkdir -p "$OUT"
 for arm in ${ARMS:-control gate floor studio gate-floor}; do
   # shellcheck disable=SC2086
@@ -25,9 +29,10 @@ done
 wait
 [ -d runs/studio-testset ] || python tools/build_studio_testset.py ../shared/data runs/studio-testset
 [ -d runs/real-testset ] || python tools/build_real_testset.py ../shared/data runs/real-testset
-for arm in ${ARMS:-control gate floor studio gate-floor}; do
+for arm in ${ARMS:-control gate floor studio gate-floor}; do    # the arms scored side by side, like they trained
   for set in studio real; do
     [ -f "runs/scores/$set/$arm/scores.csv" ] || chvoice evaluate "$OUT/$arm/model.pt" --noisy "runs/$set-testset/noisy" \
         --clean "runs/$set-testset/clean" --out "runs/scores/$set/$arm" --quiet > /dev/null
-  done
+  done &
 done
+wait

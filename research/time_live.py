@@ -2,7 +2,7 @@
 the non-causal default model's rolling-context mode, on a file paced as a microphone would feed it (one hop of
 127 samples per block). Prints one JSON line per engine (the `chvoice live` summary).
 
-    python tools/time_live.py runs/real-testset/noisy [seconds=60]
+    python research/time_live.py runs/real-testset/noisy [seconds=60]
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 training speakers held out for it, `general` profile, rooms from seed 1000): the set to choose between
 candidates on, so the real-noise test set is only used to report the chosen one.
 
-    python tools/score_validation.py runs/general/model.pt runs/gpu/w32.pt ... [--data-root ../shared/data]
+    python research/score_validation.py runs/general/model.pt runs/gpu/w32.pt ... [--data-root ../shared/data]
 """
 from __future__ import annotations
 

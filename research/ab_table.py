@@ -1,7 +1,7 @@
 """One table per test set for A/B runs: means of every system (reference metrics, DNSMOS, pooled pause attenuation)
 and its paired differences from a reference system with speaker-clustered 95 % intervals (reports.stats).
 
-    python tools/ab_table.py --testset runs/studio-testset --ref control runs/scores/studio/{control,gate,...}
+    python research/ab_table.py --testset runs/studio-testset --ref control runs/scores/studio/{control,gate,...}
 Groups: every item, and per condition (the item id's prefix before its first '-', e.g. noise / floor) when the set
 has several.
 """

@@ -10,7 +10,7 @@ SNR and room as item i of the validation set: `build_testset` draws them from th
 speakers: the gap also carries their own particularity). Each set is `--seeds` x the validation recipe
 (`general` profile, at most 4 s, rooms from the validation seed).
 
-    python tools/generalisation_gap.py runs/gpu6/w32f_s0.6.pt [MODEL ...] [--data-root ../shared/data]
+    python research/generalisation_gap.py runs/gpu6/w32f_s0.6.pt [MODEL ...] [--data-root ../shared/data]
 """
 from __future__ import annotations
 

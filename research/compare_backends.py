@@ -2,7 +2,7 @@
 ONNX Runtime fp32 and ONNX Runtime QDQ int8 -- same weights, same calibration tiles, timed end to end on one
 thread and scored on a paired noisy/clean folder.
 
-    python tools/compare_backends.py runs/general/model.pt --testset runs/real-testset --data-root ../shared/data \
+    python research/compare_backends.py runs/general/model.pt --testset runs/real-testset --data-root ../shared/data \
         --out runs/backends
 
 Timing: `chvoice_core.timing` (the suite's end-to-end unit): Denoiser.__call__ on a 4 s clip (STFT, 7 overlapping

@@ -2,7 +2,7 @@
 given the clean reference (an oracle), with this project's STFT front end. It says how much of a target a
 head can reach at all, e.g. whether +7 dB SI-SDR over the noisy input needs a phase-aware head.
 
-    python tools/oracle_masks.py runs/real-testset [--pesq] [--n-fft 512 --hop 256]   (other STFT frames)
+    python research/oracle_masks.py runs/real-testset [--pesq] [--n-fft 512 --hop 256]   (other STFT frames)
 
 Heads (N: noisy STFT, C: clean STFT):
   magnitude-bounded   |C| / |N| clipped to [0, 1], noisy phase (the shipped model's head: gain <= 0 dB)

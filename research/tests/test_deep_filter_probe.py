@@ -1,11 +1,11 @@
-"""tools/deep_filter_probe.py: the deep-filter head starts exactly at the frozen model's output, acts only on its
+"""research/deep_filter_probe.py: the deep-filter head starts exactly at the frozen model's output, acts only on its
 bins, and trains (finite gradients, also where the spectrum is exactly zero)."""
 import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "research"))
 from deep_filter_probe import DeepFilter, loss, shifted  # noqa: E402
 
 from chvoice_core.dsp import FrontEnd, stft  # noqa: E402

@@ -1,7 +1,7 @@
 """Probe: how much SI-SDR a deep-filter head on top of a frozen magnitude model can buy.
 
 The shipped model's head is a gain in [0, 1] on the noisy magnitude with the noisy phase, whose ceiling on the
-real-noise test set is +10.06 dB (tools/oracle_masks.py) against +17.7 for a complex mask. A deep filter
+real-noise test set is +10.06 dB (research/oracle_masks.py) against +17.7 for a complex mask. A deep filter
 (DeepFilterNet's phase-aware head) is the field's way to reach past it:
 
     Y(f, t) = G(f, t) X(f, t) + sum_k c_k(f, t) X(f, t + k)      on the lowest `bins` bins
@@ -14,9 +14,9 @@ minus the SI-SDR weight times the SI-SDR of the resynthesised waveform).
 
 Training mixtures come from the training side of ../shared/data (`general` profile, the training speakers less
 the validation ones, training noise and rooms), mixed once into memory with the frozen model's output; it is
-scored on the validation set of tools/score_validation.py (the frozen model: 11.17 dB for the shipped one).
+scored on the validation set of research/score_validation.py (the frozen model: 11.17 dB for the shipped one).
 
-    python tools/deep_filter_probe.py [--model chvoice_core/assets/default.pt] [--tiles 8000] [--seconds 2400]
+    python research/deep_filter_probe.py [--model chvoice_core/assets/default.pt] [--tiles 8000] [--seconds 2400]
         [--out runs/deep-filter] [--device cuda]
 """
 from __future__ import annotations
