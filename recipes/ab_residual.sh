@@ -20,10 +20,7 @@ declare -A EXTRA=([control]="" [gate]="--target-gate" [floor]="--low-floor 0.5" 
 mkdir -p "$OUT"
 for arm in ${ARMS:-control gate floor studio gate-floor}; do
   # shellcheck disable=SC2086
-  chvoice train --data-root ../shared/data --profile general --arch normal --mask --loss perceptual \
-    --width 32 --n-fft 510 --sisdr-weight 0.6 --lr 1.5e-4 --schedule cosine --warmup 50 --clip-grad 5 \
-    --batch-size 16 --steps "$STEPS" --workers 1 --threads 1 --amp bf16 --validate-every "$STEPS" \
-    --init chvoice_core/assets/default-float.pt --checkpoint-every 50 --resume --quiet ${EXTRA[$arm]} \
+  chvoice train --config recipes/default-finetune.toml --steps "$STEPS" --validate-every "$STEPS" --quiet ${EXTRA[$arm]} \
     --out "$OUT/$arm" > "$OUT/$arm.log" 2>&1 &
 done
 wait

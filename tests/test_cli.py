@@ -192,3 +192,20 @@ def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_
     assert code == 2 and "--noise-eq -0.1" in err and err.count("\n") == 1
     code, out, err = run(base + ["--speech-warp", "2", "--out", tmp_path / "bad"], capsys)
     assert code == 2 and "--speech-warp 2" in err and err.count("\n") == 1
+
+
+def test_train_config_file_sets_defaults_the_command_line_wins(tmp_path, capsys):
+    from chvoice_core.cli.parser import parse_args
+    cfg = tmp_path / "ft.toml"
+    cfg.write_text('lr = 1.5e-4\nmask = true\nn-fft = 510\nsteps = 600\ntarget-gate = true\nprofile = "general"\n')
+    a = parse_args(["train", "--config", str(cfg), "--out", str(tmp_path / "o"), "--steps", "7"])
+    assert (a.lr, a.mask, a.n_fft, a.target_gate, a.profile, a.steps) == (1.5e-4, True, 510, True, "general", 7)
+    assert parse_args(["train", "--out", "o"]).lr == 4e-4          # no file: the parser's own defaults
+    # the shipped recipe parses; a bad key or a broken file is one error line and exit 2, nothing trained
+    assert parse_args(["train", "--config", "recipes/default-finetune.toml", "--out", "o"]).init.endswith("default-float.pt")
+    cfg.write_text("learning-rate = 1\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown option 'learning-rate'" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    cfg.write_text("lr = [\n")
+    assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -88,7 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--download-librispeech", metavar="SUBSET", help="download a LibriSpeech subset into --data-root first (needs a network)")
     t.add_argument("--quiet", action="store_true")
     add_data_args(t)
+    t.add_argument("--config", metavar="FILE.toml",
+                   help="take these options from a TOML file (keys are the option names: lr = 1.5e-4, "
+                        "target-gate = true); options given on the command line win (recipes/*.toml)")
     t.set_defaults(fn=cmd_train)
+    p.train_parser = t      # parse_args reads a --config file into its defaults
 
     d = sub.add_parser("denoise", help="denoise audio files: chvoice denoise [MODEL.pt] IN... [-o OUT]")
     d.add_argument("paths", nargs="+", metavar="[MODEL] IN")
@@ -205,8 +209,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, with `chvoice train --config FILE.toml` read in as the train options' defaults (so the
+    command line overrides the file). A bad file or an unknown key is a ChvoiceError."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "config", None):
+        import tomllib
+        try:
+            cfg = tomllib.loads(open(args.config, encoding="utf-8").read())
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ChvoiceError(f"--config {args.config}: {e}") from None
+        t = parser.train_parser
+        dests = {a.dest: a for a in t._actions if a.dest not in ("help", "config", "fn")}
+        values = {}
+        for key, value in cfg.items():
+            dest = key.replace("-", "_")
+            if dest not in dests:
+                raise ChvoiceError(f"--config {args.config}: unknown option {key!r} (chvoice train --help lists them)")
+            action = dests[dest]
+            if action.type is not None and not isinstance(value, bool):
+                value = action.type(value)
+            values[dest] = value
+        t.set_defaults(**values)
+        args = parser.parse_args(argv)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except ChvoiceError as e:
+        print(f"chvoice: error: {e}", file=sys.stderr)
+        return 2
     try:
         return args.fn(args)
     except ChvoiceError as e:
