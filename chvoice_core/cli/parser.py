@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from ..errors import ChvoiceError
 from .common import add_data_args
@@ -217,8 +218,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if getattr(args, "config", None):
         import tomllib
         try:
-            cfg = tomllib.loads(open(args.config, encoding="utf-8").read())
-        except (OSError, tomllib.TOMLDecodeError) as e:
+            cfg = tomllib.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise ChvoiceError(f"--config {args.config}: {e}") from None
         t = parser.train_parser
         dests = {a.dest: a for a in t._actions if a.dest not in ("help", "config", "fn")}
