@@ -114,7 +114,7 @@ PAUSE_IN_COLUMNS = tuple(f"pause_in_{band_name(*b)}" for b in PAUSE_BANDS_HZ)
 PAUSE_OUT_COLUMNS = tuple(f"pause_out_{band_name(*b)}" for b in PAUSE_BANDS_HZ)
 
 
-def _band_power(x: np.ndarray, sr: int) -> np.ndarray:
+def band_power(x: np.ndarray, sr: int = 16_000) -> np.ndarray:
     """Power per frame and band of x [N]: [frames, bands] (zero-padded to one frame when shorter)."""
     x = np.asarray(x, np.float64)
     if len(x) < PAUSE_FFT:
@@ -127,18 +127,22 @@ def _band_power(x: np.ndarray, sr: int) -> np.ndarray:
                      for i, (lo, hi) in enumerate(PAUSE_BANDS_HZ)], axis=1)
 
 
+def pause_frames(reference: np.ndarray, sr: int = 16_000) -> np.ndarray:
+    """The reference's pauses: frames of `band_power` at least PAUSE_DB below its loudest frame. [N] -> bool [frames]."""
+    with np.errstate(divide="ignore"):
+        ref_db = 10 * np.log10(band_power(reference, sr).sum(axis=1))
+    return ref_db <= ref_db.max() - PAUSE_DB
+
+
 def pause_energies(estimate: np.ndarray, noisy: np.ndarray, reference: np.ndarray, sr: int = 16_000
                    ) -> dict[str, float]:
     """Energy of the noisy input and of the estimate in the reference's pauses, per band (arrays [N], aligned):
     {pause_frames, pause_in_<band>, pause_out_<band>}. Sum these over files and take the ratio
     (`pooled_pause_attenuation`) for the pooled attenuation."""
     n = min(len(estimate), len(noisy), len(reference))
-    ref = _band_power(reference[:n], sr).sum(axis=1)
-    with np.errstate(divide="ignore"):
-        ref_db = 10 * np.log10(ref)
-    pause = ref_db <= ref_db.max() - PAUSE_DB
-    e_in = _band_power(noisy[:n], sr)[pause].sum(axis=0)
-    e_out = _band_power(estimate[:n], sr)[pause].sum(axis=0)
+    pause = pause_frames(reference[:n], sr)
+    e_in = band_power(noisy[:n], sr)[pause].sum(axis=0)
+    e_out = band_power(estimate[:n], sr)[pause].sum(axis=0)
     return {"pause_frames": int(pause.sum()), **dict(zip(PAUSE_IN_COLUMNS, map(float, e_in))),
             **dict(zip(PAUSE_OUT_COLUMNS, map(float, e_out)))}
 

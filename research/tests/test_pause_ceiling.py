@@ -1,4 +1,5 @@
 """research/pause_ceiling.py: the pause measure's ceilings on a paired folder (the reference itself, an oracle mask)."""
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,11 +23,9 @@ def test_a_floor_under_the_reference_tails_caps_the_attenuation_strong_noise_doe
             sf.write(tmp_path / folder / f"{kind}-0.wav", x.astype(np.float32), 16_000)
     out = subprocess.run([sys.executable, str(ROOT / "research" / "pause_ceiling.py"), str(tmp_path)], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    att = {}
-    for line in out.splitlines():
-        name, rest = line.rsplit(" (", 1)[0].rsplit(" ", 1)[0].strip(), line
-        kind = line.split("(")[0].split()[-1]
-        att[(name, kind)] = float(rest.split("min 1-8k")[1].split("dB")[0])
+    # "<system> <kind> (<n>): min <1k X dB, min 1-8k Y dB"
+    att = {(m[1], m[2]): float(m[3]) for m in re.finditer(r"^\s*(.+?)\s+(\w+) \(\d+\):.*min 1-8k\s+(\S+) dB",
+                                                          out, re.M)}
     # against strong noise the reference is far cleaner than the input in its pauses
     assert att[("clean reference", "noise")] > 25 and att[("oracle ratio mask", "noise")] > 20
     # a floor at the level of the reference's own tails: even the reference keeps most of it
