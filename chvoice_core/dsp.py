@@ -150,18 +150,79 @@ def split_tiles(db: Tensor, fe: FrontEnd) -> tuple[Tensor, list[int]]:
     return tiles, starts
 
 
+class OverlapAdd:
+    """The one weighted overlap-add of the package, fed in pieces and read out as it becomes final.
+
+    Segments [..., L] are added at absolute positions along the last axis together with a weight [L]; a position's
+    output is its sum of values over its sum of weights (0 where the weights sum to at most `eps`). Every engine
+    uses it: tiles cross-faded into frames (`merge_tiles`, the long-file path), and windowed frames into samples
+    (the long-file path, the causal models' offline path, the streaming engines; value = frame x window,
+    weight = window^2). `emit(upto)` hands out positions [start, upto) and forgets them, so a stream's memory
+    stays bounded; adding before the last emitted position is an error."""
+
+    def __init__(self, lead: tuple[int, ...] = (), start: int = 0, dtype: torch.dtype = torch.float64,
+                 device: torch.device | str = "cpu", eps: float = 1e-8, capacity: int = 0):
+        self.start = start                       # absolute position of acc[..., 0]
+        self.eps = eps
+        self.acc = torch.zeros(*lead, capacity, dtype=dtype, device=device)
+        self.wsum = torch.zeros(capacity, dtype=dtype, device=device)
+
+    def _reserve(self, end: int) -> None:
+        need = end - self.start
+        cap = self.wsum.shape[0]
+        if need > cap:                           # grow by doubling: adding K segments costs O(K), not O(K^2)
+            new = max(need, 2 * cap)
+            self.acc = torch.cat([self.acc, self.acc.new_zeros(*self.acc.shape[:-1], new - cap)], dim=-1)
+            self.wsum = torch.cat([self.wsum, self.wsum.new_zeros(new - cap)])
+
+    def add(self, pos: int, values: Tensor, weight: Tensor) -> None:
+        """Add values [..., L] (already weighted) and weight [L] at absolute positions [pos, pos + L)."""
+        if pos < self.start:
+            raise ValueError(f"overlap-add: position {pos} was already emitted (up to {self.start})")
+        n = values.shape[-1]
+        self._reserve(pos + n)
+        s = pos - self.start
+        self.acc[..., s:s + n] += values.to(self.acc.dtype)
+        self.wsum[s:s + n] += weight.to(self.wsum.dtype)
+
+    def add_strided(self, pos: int, hop: int, values: Tensor, weight: Tensor) -> None:
+        """Add K segments values [K, L] at positions pos, pos + hop, ..., each with weight [L] (one fold, not K adds)."""
+        k, n = values.shape
+        if k == 0:
+            return
+        total = (k - 1) * hop + n
+        fold = lambda v: torch.nn.functional.fold(v.T[None], (1, total), (1, n), stride=(1, hop))[0, 0, 0]
+        self.add(pos, fold(values.to(self.acc.dtype)), fold(weight.to(self.wsum.dtype).expand(k, n).contiguous()))
+
+    def emit(self, upto: int) -> Tensor:
+        """The output at positions [start, upto) ([..., upto - start]); they are then forgotten."""
+        n = upto - self.start
+        if n <= 0:
+            return self.acc[..., :0].clone()
+        self._reserve(upto)
+        w = self.wsum[:n]
+        out = torch.where(w > self.eps, self.acc[..., :n] / w.clamp_min(self.eps), torch.zeros_like(w))
+        self.acc = self.acc[..., n:].clone()
+        self.wsum = self.wsum[n:].clone()
+        self.start = upto
+        return out
+
+
+def tile_weight(fe: FrontEnd, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> Tensor:
+    """The raised-cosine cross-fade [tile_frames] of overlapping tiles: tile edges, where the network sees least
+    context, weigh least (never zero)."""
+    return torch.hann_window(fe.tile_frames + 2, periodic=False, device=device, dtype=dtype)[1:-1]
+
+
 def merge_tiles(tiles: Tensor, starts: list[int], n_frames: int, fe: FrontEnd) -> Tensor:
-    """Overlap-add [K, 1, F, tile_frames] tiles back to [F, n_frames] ([K, C, ...] -> [C, F, n_frames]) with a
-    raised-cosine cross-fade, so tile edges (where the network sees least context) weigh least."""
+    """Overlap-add [K, 1, F, tile_frames] tiles back to [F, n_frames] ([K, C, ...] -> [C, F, n_frames]), each
+    weighted by `tile_weight`."""
     k, c, n_bins, tf = tiles.shape
-    total = max(n_frames, tf)
-    w = torch.hann_window(tf + 2, periodic=False, device=tiles.device, dtype=tiles.dtype)[1:-1]
-    out = tiles.new_zeros(c, n_bins, total)
-    wsum = tiles.new_zeros(total)
+    w = tile_weight(fe, tiles.device, tiles.dtype)
+    ola = OverlapAdd((c, n_bins), dtype=tiles.dtype, device=tiles.device, eps=0.0, capacity=max(n_frames, tf))
     for i, s in enumerate(starts):
-        out[..., s:s + tf] += tiles[i] * w
-        wsum[s:s + tf] += w
-    out = (out / wsum)[..., :n_frames]
+        ola.add(s, tiles[i] * w, w)
+    out = ola.emit(max(n_frames, tf))[..., :n_frames]
     return out[0] if c == 1 else out
 
 

@@ -3,7 +3,8 @@
 The one-piece path (`Denoiser.__call__`) holds the whole file's STFT, dB magnitude, phase and tiles: a 30-minute
 file peaked at 2.9 GB. Here the file is read and resampled in blocks, the STFT is computed per chunk of tiles
 (frames are independent given their samples), tiles are cross-faded into an accumulator exactly as
-`dsp.merge_tiles` does, and frames whose every tile is done are resynthesised by overlap-add and written out.
+`dsp.merge_tiles` does (`dsp.OverlapAdd`), and frames whose every tile is done are resynthesised by the same
+overlap-add and written out.
 Memory then holds one chunk of tiles plus one 16 kHz mono signal buffer, which the output overwrites as
 chunks finish (4 bytes per 16 kHz sample: 0.23 GB per hour of audio), whatever the input's rate and channels.
 """
@@ -21,7 +22,7 @@ import torchaudio.functional as AF
 
 from .audio_io import CANCEL_RATIO, SAMPLE_RATE, io_error, output_format
 from .errors import ChvoiceError
-from .dsp import FrontEnd, from_db, tile_starts, to_db
+from .dsp import FrontEnd, OverlapAdd, from_db, tile_starts, tile_weight, to_db
 
 Tensor = torch.Tensor
 BLOCK_SECONDS = 30.0
@@ -139,43 +140,29 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
     n_frames = 1 + n // hop
     starts = tile_starts(n_frames, fe)
     window = fe.window()
-    w_tile = torch.hann_window(tf + 2, periodic=False)[1:-1]
-    acc = torch.zeros(fe.n_bins, 0)
-    wsum = torch.zeros(0)
+    w_tile, win_sq = tile_weight(fe), window.double() ** 2
+    frames_ola = OverlapAdd((fe.n_bins,), dtype=torch.float32, eps=0.0)     # tiles -> dB frames
+    samples_ola = OverlapAdd()                                              # frames -> padded samples
     phase = torch.zeros(fe.n_bins, 0)
-    f_base = 0                                   # frame index of acc[:, 0]
-    ola = torch.zeros(0, dtype=torch.float64)
-    env = torch.zeros(0, dtype=torch.float64)
-    p_base = 0                                   # padded-sample index of ola[0]
+    p_base = 0                                   # frame index of phase[:, 0]
     y = x if inplace else np.zeros(n, np.float32)
-    win_sq = (window.double() ** 2)
 
     def emit(upto_frame: int) -> None:
-        """Resynthesise frames [f_base, upto_frame) and write every sample no later frame touches."""
-        nonlocal acc, wsum, phase, f_base, ola, env, p_base
-        k = upto_frame - f_base
-        if k <= 0:
+        """Resynthesise frames [frames_ola.start, upto_frame) and write every sample no later frame touches."""
+        nonlocal phase, p_base
+        f0 = frames_ola.start
+        if upto_frame <= f0:
             return
-        db = acc[:, :k] / wsum[:k]
-        spec = torch.polar(from_db(db), phase[:, :k])
-        frames = torch.fft.irfft(spec.T, n=nfft).double() * window.double()     # [k, n_fft]
-        end = (upto_frame - 1) * hop + nfft
-        grow = end - (p_base + len(ola))
-        if grow > 0:
-            ola = torch.cat([ola, torch.zeros(grow, dtype=torch.float64)])
-            env = torch.cat([env, torch.zeros(grow, dtype=torch.float64)])
-        for i in range(k):
-            s = (f_base + i) * hop - p_base
-            ola[s:s + nfft] += frames[i]
-            env[s:s + nfft] += win_sq
-        final = upto_frame * hop if upto_frame < n_frames else end    # padded samples no later frame touches
-        m = final - p_base
-        seg = torch.where(env[:m] > 1e-11, ola[:m] / env[:m].clamp_min(1e-11), ola[:m])
-        lo, hi = max(p_base, pad), min(final, pad + n)
-        if hi > lo:
-            y[lo - pad:hi - pad] = seg[lo - p_base:hi - p_base].float().numpy()
-        ola, env, p_base = ola[m:], env[m:], final
-        acc, wsum, phase, f_base = acc[:, k:], wsum[k:], phase[:, k:], upto_frame
+        db = frames_ola.emit(upto_frame)
+        spec = torch.polar(from_db(db), phase[:, f0 - p_base:upto_frame - p_base])
+        samples_ola.add_strided(f0 * hop, hop, torch.fft.irfft(spec.T, n=nfft).double() * window.double(), win_sq)
+        lo = samples_ola.start
+        final = upto_frame * hop if upto_frame < n_frames else (upto_frame - 1) * hop + nfft
+        seg = samples_ola.emit(final)                                       # padded samples [lo, final)
+        a, b = max(lo, pad), min(final, pad + n)
+        if b > a:
+            y[a - pad:b - pad] = seg[a - lo:b - lo].float().numpy()
+        phase, p_base = phase[:, upto_frame - p_base:], upto_frame
 
     for c0 in range(0, len(starts), batch_size):
         chunk = starts[c0:c0 + batch_size]
@@ -186,17 +173,11 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
         db = to_db(spec.abs(), fe)
         tiles = torch.stack([db[:, s - f0:s - f0 + tf] for s in chunk]).unsqueeze(1)
         out = tiles_fn(tiles)
-        grow = f1 - (f_base + acc.shape[1])
-        if grow > 0:
-            acc = torch.cat([acc, torch.zeros(fe.n_bins, grow)], dim=1)
-            wsum = torch.cat([wsum, torch.zeros(grow)])
-            phase = torch.cat([phase, torch.zeros(fe.n_bins, grow)], dim=1)
-        phase[:, f0 - f_base:f1 - f_base] = torch.angle(spec)
+        # frames [f0, f1): the ones this chunk already shares with the last are the same STFT columns
+        phase = torch.cat([phase[:, :f0 - p_base], torch.angle(spec)], dim=1)
         for i, s in enumerate(chunk):
-            acc[:, s - f_base:s - f_base + tf] += out[i, 0] * w_tile
-            wsum[s - f_base:s - f_base + tf] += w_tile
-        nxt = starts[c0 + batch_size] if c0 + batch_size < len(starts) else n_frames
-        emit(nxt)
+            frames_ola.add(s, out[i, 0] * w_tile, w_tile)
+        emit(starts[c0 + batch_size] if c0 + batch_size < len(starts) else n_frames)
         if on_progress:
             on_progress(min(1.0, (c0 + len(chunk)) / len(starts)))
     return y

@@ -92,7 +92,8 @@ def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd
 def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:
     """MSE in dB between the de-normalised prediction and the target tiles (a causal model's output frame t
     against target frame t - lookahead)."""
-    if is_phase_aware(model):
+    from .families import family_of
+    if not family_of(model).magnitude_only:
         raise ChvoiceError("a phase-aware model trains with the perceptual loss (--loss perceptual): dB tiles "
                            "carry no phase")
     x, mean, std = normaliser_for(model)(noisy_db)

@@ -54,12 +54,12 @@ class Enhancer:
     @staticmethod
     def stream(path: str | os.PathLike, mode: str) -> "Enhancer":
         """The live engine in `mode` over the model saved at path, fed in blocks of one model call."""
-        from .stream import StreamConfig
-        if mode == "causal":          # a causal model streamed frame by frame (its lookahead is in the file)
-            return Enhancer("stream", str(path), f"stream/causal-k1/{file_digest(path)}/{CODE_VERSION}", mode)
-        c = StreamConfig.mode(mode)   # the key names the engine's settings, not just the mode's name
-        return Enhancer("stream", str(path), f"stream/{mode}-k{c.step_frames}-c{c.context_frames}-la{c.lookahead_frames}/"
-                        f"{file_digest(path)}/{CODE_VERSION}", mode)
+        from .stream import LIVE_MODES
+        # the key names a rolling-context engine's settings, not just the mode's name; the frame-by-frame engine
+        # (mode causal) takes one hop a call and its lookahead from the file
+        c = LIVE_MODES.get(mode)
+        settings = f"-k{c.step_frames}-c{c.context_frames}-la{c.lookahead_frames}" if c else "-k1"
+        return Enhancer("stream", str(path), f"stream/{mode}{settings}/{file_digest(path)}/{CODE_VERSION}", mode)
 
     @staticmethod
     def peer(name: str) -> "Enhancer":

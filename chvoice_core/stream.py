@@ -1,6 +1,6 @@
 """Streaming denoisers: audio in blocks of any size in, denoised blocks out, state carried across calls.
 
-Two engines share the framing and overlap-add below. `CausalStreamingDenoiser` (the default of `chvoice live`)
+Two engines share the framing below and the package's one overlap-add (`dsp.OverlapAdd`). `CausalStreamingDenoiser` (the default of `chvoice live`)
 runs a time-causal U-Net one hop at a time: only the new frame goes through the network, whose layers keep their
 past frames, so its output equals its offline output exactly. `StreamingDenoiser` runs a non-causal U-Net over a
 rolling context, as follows.
@@ -27,9 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dsp import FrontEnd, normalise, normalise_fixed, to_db, from_db
-from .models.unet import (causal_lookahead, front_end, fuse_for_inference, inference_layout, is_causal, is_phase_aware,
-                          set_streaming)
+from .dsp import FrontEnd, OverlapAdd, from_db, normalise, normalise_fixed, to_db
+from .models.unet import causal_lookahead, front_end, fuse_for_inference, inference_layout, set_streaming, stream_pads
 
 
 @dataclass(frozen=True)
@@ -71,6 +70,7 @@ class StreamingDenoiser:
         fe = fe or front_end(model)
         self.model, self.cfg, self.fe = inference_layout(model.eval()), cfg, fe
         self.window = fe.window().numpy().astype(np.float64)
+        self.win_sq = torch.from_numpy(self.window ** 2)
         self.half = fe.n_fft // 2                                 # 127: frame j spans [j*hop - half, j*hop + half)
         self.compute_ms: list[float] = []
         self.reset()
@@ -99,6 +99,10 @@ class StreamingDenoiser:
         for _ in range(calls):
             self.model(x)
 
+    def describe(self) -> str:
+        """The engine, in words (for summaries)."""
+        return "rolling context"
+
     def reset(self) -> None:
         fe = self.fe
         self.inp = np.zeros(self.half, np.float64)            # left zero-padding stands in for STFT centring
@@ -107,10 +111,8 @@ class StreamingDenoiser:
         self.ctx_db = torch.full((fe.n_bins, self.cfg.context_frames), fe.floor_db)
         # complex spectra of the newest step + lookahead frames: the emitted ones take their phase from here
         self.spec_hist = np.zeros((fe.n_bins, self.cfg.step_frames + self.cfg.lookahead_frames), np.complex128)
-        self.acc = np.zeros(fe.n_fft + fe.hop * self.cfg.step_frames, np.float64)
-        self.env = np.zeros_like(self.acc)
-        self.acc_start = -self.half                            # absolute index of acc[0]
-        self.emitted = -self.half                              # next absolute sample to emit (delay handled by caller)
+        # synthesis: the next sample to emit is ola.start (absolute; the delay is the caller's to remove)
+        self.ola = OverlapAdd(start=-self.half, capacity=fe.n_fft + fe.hop * self.cfg.step_frames)
         self.pending_frames: list[np.ndarray] = []
 
     def _frame(self, j: int) -> np.ndarray:
@@ -132,12 +134,9 @@ class StreamingDenoiser:
         out_frames = np.fft.irfft(mag * np.exp(1j * np.angle(self.spec_hist[:, :k])), n=fe.n_fft, axis=0).T \
             * self.window
         j0 = self.next_frame - k - la
-        for i in range(k):
-            if j0 + i < 0:     # the first call's lookahead: those columns are before the stream's start
-                continue
-            s = (j0 + i) * fe.hop - self.half - self.acc_start
-            self.acc[s:s + fe.n_fft] += out_frames[i]
-            self.env[s:s + fe.n_fft] += self.window ** 2
+        i0 = max(0, -j0)       # the first call's lookahead: those columns are before the stream's start
+        self.ola.add_strided((j0 + i0) * fe.hop - self.half, fe.hop, torch.from_numpy(out_frames[i0:]),
+                             self.win_sq)
 
     def _infer(self, db: torch.Tensor) -> torch.Tensor:
         """dB columns of the k newest frames [F, k] -> denoised dB of the k frames to emit [F, k]."""
@@ -149,18 +148,7 @@ class StreamingDenoiser:
 
     def _emit(self, upto: int) -> np.ndarray:
         """Release accumulated samples [emitted, upto)."""
-        n = upto - self.emitted
-        if n <= 0:
-            return np.zeros(0, np.float32)
-        s = self.emitted - self.acc_start
-        env = self.env[s:s + n]
-        out = np.where(env > 1e-8, self.acc[s:s + n] / np.maximum(env, 1e-8), 0.0)
-        self.emitted = upto
-        keep = self.emitted - self.acc_start
-        self.acc = np.concatenate([self.acc[keep:], np.zeros(keep)])
-        self.env = np.concatenate([self.env[keep:], np.zeros(keep)])
-        self.acc_start = self.emitted
-        return out.astype(np.float32)
+        return self.ola.emit(upto).numpy().astype(np.float32)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         """Feed samples (16 kHz float); returns the samples that became final."""
@@ -186,7 +174,7 @@ class StreamingDenoiser:
     def flush(self) -> np.ndarray:
         """Pad with silence until every fed sample has been emitted."""
         fed_end = self.inp_start + len(self.inp)
-        start = self.emitted
+        start = self.ola.start
         c = self.cfg
         out = self.process(np.zeros((c.step_frames + c.lookahead_frames) * self.fe.hop + self.fe.n_fft))
         return out[:max(0, fed_end - start)]
@@ -212,13 +200,13 @@ class StreamingDenoiser:
 class CausalStreamingDenoiser(StreamingDenoiser):
     """The streaming engine for causal models: each call feeds only the `step_frames` new frames through the
     model, whose StreamPad modules carry every layer's past frames; the model's own lookahead (its output lags
-    its input by `lookahead` frames) is the engine's lookahead. The output equals `causal_offline` on the whole
+    its input by `lookahead` frames) is the engine's lookahead. The output equals `frame_offline` on the whole
     signal for any block size. Latency: (step_frames + lookahead) * hop + n_fft - hop samples."""
 
     def __init__(self, model: nn.Module, step_frames: int = 1, fe: FrontEnd | None = None, backend: str = "auto"):
         fe = fe or front_end(model)
         look = causal_lookahead(model)
-        if not is_causal(model):
+        if not stream_pads(model):      # the engine carries the past in the model's pads
             raise ValueError("CausalStreamingDenoiser needs a causal model (UNetConfig(causal=True))")
         from . import onnx_step
         from .compress.quantize import int8_layers
@@ -231,6 +219,9 @@ class CausalStreamingDenoiser(StreamingDenoiser):
         self.ort = onnx_step.OrtStep(model, fe.n_bins, step_frames, torch.get_num_threads()) \
             if backend == "onnxruntime" else None
         super().__init__(model, StreamConfig(step_frames, step_frames + look, lookahead_frames=look), fe)
+
+    def describe(self) -> str:
+        return f"causal ({self.backend})"
 
     def reset(self) -> None:
         super().reset()
@@ -255,18 +246,51 @@ class CausalStreamingDenoiser(StreamingDenoiser):
         return (y.float() * std + mean)[0, 0]
 
 
+def frame_count(n: int, fe: FrontEnd) -> int:
+    """Frames whose window overlaps samples [0, n) when frame j spans [j*hop - n_fft/2, j*hop + n_fft/2)."""
+    return (n + fe.n_fft // 2 - 1) // fe.hop + 1
+
+
+@torch.no_grad()
+def frame_offline(model: nn.Module, x: np.ndarray, fe: FrontEnd, device: torch.device | str = "cpu",
+                  chunk_frames: int = 2048, on_progress=None) -> np.ndarray:
+    """Denoise x [N] (16 kHz) with a causal model, framed exactly as the streaming engine frames a stream (zeros
+    before the first and after the last sample, no reflection), so the two outputs agree. The model runs on
+    chunks of `chunk_frames` frames with its pads' state carried between chunks: memory is bounded by a chunk
+    and the result equals one call on the whole signal. Returns [N]."""
+    n, half, hop = len(x), fe.n_fft // 2, fe.hop
+    look = causal_lookahead(model)
+    n_out = frame_count(n, fe)
+    n_in = n_out + look                          # the model's output lags its input by `look` frames
+    padded = np.zeros(half + max(n, (n_in - 1) * hop + fe.n_fft), np.float32)
+    padded[half:half + n] = x
+    wav = torch.from_numpy(padded)
+    window = fe.window()
+    out_db, phases = [], []
+    set_streaming(model, True)
+    try:
+        for s in range(0, n_in, chunk_frames):
+            e = min(n_in, s + chunk_frames)
+            frames = wav[s * hop:(e - 1) * hop + fe.n_fft].unfold(0, fe.n_fft, hop)      # [k, n_fft]
+            spec = torch.fft.rfft(frames * window, dim=1).T                                 # [F, k]
+            phases.append(torch.angle(spec[:, :max(0, min(e, n_out) - s)]))                # emitted frames only
+            xin, mean, std = normalise_fixed(to_db(spec.abs(), fe)[None, None].to(device))
+            out_db.append((model(xin).float() * std + mean)[0, 0].cpu())
+            if on_progress is not None:
+                on_progress(e / n_in)
+    finally:
+        set_streaming(model, False)
+    y_db = torch.cat(out_db, dim=1)[:, look:look + n_out]                              # [F, n_out]
+    out = torch.fft.irfft(torch.polar(from_db(y_db), torch.cat(phases, dim=1)).T, n=fe.n_fft, dim=1) * window
+    ola = OverlapAdd()
+    ola.add_strided(0, hop, out, window ** 2)
+    return ola.emit((n_out - 1) * hop + fe.n_fft)[half:half + n].float().numpy()
+
+
 def make_streamer(model: nn.Module, mode: str | None = None, fe: FrontEnd | None = None,
                   backend: str = "auto") -> StreamingDenoiser:
-    """The live engine of a named mode: `causal` streams a causal model frame by frame (one hop per call, on
-    `backend`); the other modes run a non-causal model over a rolling context. mode None: the model decides
-    (causal models: causal; others: low-latency). A mode that does not fit the model is a ValueError."""
-    if is_phase_aware(model):
-        from .errors import ChvoiceError
-        raise ChvoiceError("a phase-aware model runs offline only (chvoice denoise); live mode streams magnitude models")
-    mode = mode or ("causal" if is_causal(model) else "low-latency")
-    if mode == "causal":
-        return CausalStreamingDenoiser(model, 1, fe, backend)
-    cfg = StreamConfig.mode(mode)
-    if is_causal(model):
-        raise ValueError(f"mode {mode} runs a non-causal model; a causal model streams in mode causal")
-    return StreamingDenoiser(model, cfg, fe)
+    """The live engine of a named mode for `model`, as its family streams it (families.FAMILIES): mode None is the
+    family's default (causal models: frame by frame, one hop a call, on `backend`; others: low-latency over a
+    rolling context). A mode the model's family does not stream in is a ChvoiceError."""
+    from .families import family_of
+    return family_of(model).streamer(model, mode, fe, backend)

@@ -11,7 +11,8 @@ from chvoice_core.cli import main
 from chvoice_core.compress.pruning import prunable_convs, remove_filters
 from chvoice_core.compress.quantize import static_int8
 from chvoice_core.dsp import FrontEnd
-from chvoice_core.enhance import Denoiser, causal_offline
+from chvoice_core.enhance import Denoiser
+from chvoice_core.stream import frame_offline as causal_offline
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.models import UNet, UNetConfig
 from chvoice_core.models.io import load_model, model_from_dict, model_to_dict, save_model

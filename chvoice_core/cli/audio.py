@@ -132,16 +132,12 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 def _live_enhancer(den, mode: str):
     """The live engine as a file enhancer: each file streamed from silence in blocks of one hop per model call,
-    exactly as `chvoice live` would process it (causal models: frame by frame)."""
-    from ..stream import make_streamer
-    if mode == "causal" and not den.causal:
-        raise ChvoiceError("--live causal needs a causal model")
-    if mode != "causal" and den.causal:
-        raise ChvoiceError(f"--live {mode}: a causal model streams with --live causal")
+    exactly as `chvoice live` would process it (causal models: frame by frame). A mode the model's family does
+    not stream in is one error line."""
     try:
-        return make_streamer(den.model, mode, fe=den.fe).denoise     # causal: ONNX Runtime when installed, the same samples
-    except ValueError as e:
-        raise ChvoiceError(f"--live: {e}, causal") from None
+        return den.family.streamer(den.model, mode, den.fe).denoise   # causal: ONNX Runtime when installed, the same samples
+    except ChvoiceError as e:
+        raise ChvoiceError(f"--live {mode}: {e}") from None
 
 
 def cmd_testset(a: argparse.Namespace) -> int:
@@ -162,13 +158,10 @@ def cmd_live(a: argparse.Namespace) -> int:
 
     from ..audio_io import SAMPLE_RATE, read_audio, resample, write_audio
     from ..live import run_file, run_microphone
-    from ..stream import StreamConfig, make_streamer
+    from ..families import FAMILIES, LIVE_MODE_NAMES
 
-    if a.mode is not None and a.mode != "causal":
-        try:
-            StreamConfig.mode(a.mode)
-        except ValueError as e:
-            raise ChvoiceError(f"{e}, causal") from None
+    if a.mode is not None and a.mode not in LIVE_MODE_NAMES:
+        raise ChvoiceError(f"unknown live mode {a.mode!r}; use {', '.join(LIVE_MODE_NAMES)}")
     if a.list_devices:
         try:
             import sounddevice as sd
@@ -191,19 +184,16 @@ def cmd_live(a: argparse.Namespace) -> int:
     torch.set_num_threads(a.threads)
     torch.set_flush_denormal(True)
     model_path = a.model
-    if model_path is None and a.mode in (None, "causal"):
+    if model_path is None and a.mode in (None, *FAMILIES["causal"].live_modes):    # the live model's modes
         from ..pretrained import live_model_path
         model_path = str(live_model_path())
     den = load_denoiser(model_path)
-    # no --mode: the model decides (a causal model streams frame by frame, others use the low-latency mode)
-    a.mode = a.mode or ("causal" if den.causal else "low-latency")
-    causal_mode = a.mode == "causal"
-    if causal_mode != den.causal:
-        raise ChvoiceError(f"{model_path or 'the default model'}: mode {a.mode} needs a "
-                           f"{'causal' if causal_mode else 'non-causal'} model "
-                           f"({'train one with chvoice train --causal' if causal_mode else 'use --mode causal'})")
+    # no --mode: the model's family decides (a causal model streams frame by frame, others use low-latency)
     try:
-        engine = make_streamer(den.model, a.mode, fe=den.fe, backend=a.backend)
+        a.mode = den.family.live_mode(a.mode)
+        engine = den.family.streamer(den.model, a.mode, den.fe, backend=a.backend)
+    except ChvoiceError as e:
+        raise ChvoiceError(f"{model_path or 'the default model'}: {e}") from None
     except ImportError as e:
         raise ChvoiceError(f"--backend {a.backend}: {e}") from None
     engine.warm_up()
@@ -215,6 +205,6 @@ def cmd_live(a: argparse.Namespace) -> int:
     else:
         summary = run_microphone(engine, block, a.device_in, a.device_out, a.seconds, a.mode)
     summary["threads"] = a.threads
-    summary["engine"] = f"causal ({engine.backend})" if causal_mode else "rolling context"
+    summary["engine"] = engine.describe()
     print(json.dumps(summary))
     return 0

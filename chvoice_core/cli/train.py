@@ -25,33 +25,14 @@ def cmd_train(a: argparse.Namespace) -> int:
     from ..data.pairs import PairSampler
     from ..data.rooms import TRAIN_ROOM_SEED
     from ..models import UNet, start_as_identity
-    from ..models.archs import arch_config
+    from ..models.archs import training_spec
     from ..train import TrainConfig, train
 
     budget = get_budget(a.budget)
     profile = get_profile(a.profile)
-    cfg = arch_config(a.arch, budget.width_divisor if a.width is None else 1)
-    if a.width is not None:
-        if a.width < 1:
-            raise ChvoiceError("--width must be at least 1")
-        cfg = cfg.__class__(**{**cfg.to_dict(), "base_width": a.width, "widths": None})
-    if a.mask:
-        cfg = cfg.__class__(**{**cfg.to_dict(), "mask": True})
-    if a.phase:
-        if a.causal:
-            raise ChvoiceError("--phase: a phase-aware head is offline only; drop --causal")
-        if a.loss != "perceptual":
-            raise ChvoiceError("--phase trains with --loss perceptual (dB tiles carry no phase)")
-        cfg = cfg.__class__(**{**cfg.to_dict(), "phase": True})
-    if a.causal:
-        from ..models.io import MAX_LOOKAHEAD
-        if not 0 <= a.lookahead <= MAX_LOOKAHEAD:
-            raise ChvoiceError(f"--lookahead must be 0..{MAX_LOOKAHEAD} frames")
-        cfg = cfg.__class__(**{**cfg.to_dict(), "causal": True, "lookahead": a.lookahead})
-    try:
-        cfg = cfg.__class__(**{**cfg.to_dict(), "n_fft": a.n_fft, "hop": a.hop})
-    except ValueError as e:
-        raise ChvoiceError(f"--n-fft/--hop: {e}") from None
+    if a.phase and a.loss != "perceptual":
+        raise ChvoiceError("--phase trains with --loss perceptual (dB tiles carry no phase)")
+    cfg = training_spec(a.arch, budget.width_divisor, a.width, a.mask, a.phase, a.causal, a.lookahead, a.n_fft, a.hop)
     fe = cfg.front_end()
     out = Path(a.out)
     if out.exists() and not out.is_dir():

@@ -59,6 +59,7 @@ def load_float_model(path: str | os.PathLike, label: str, phase_why: str) -> tup
     model, meta = load_artifact(path)
     if meta.get("quant"):
         raise ChvoiceError(f"{label}: already quantized ({meta['quant']}); give the float model")
-    if meta["config"].phase:
+    from ..families import family_of
+    if not family_of(model).magnitude_only:
         raise ChvoiceError(f"{label}: a phase-aware model; {phase_why}")
     return model.float().eval(), meta

@@ -37,13 +37,12 @@ def _need() -> None:
 def tile_graph(model: nn.Module, n_bins: int | None = None, frames: int = 128) -> bytes:
     """The ONNX graph of a float, non-causal tile model: 'tiles' [batch, 1, F, T] -> 'out' (batch dynamic; F: the
     model's front end's bins unless given)."""
-    from ..models.unet import front_end, is_causal
+    from ..families import family_of
+    from ..models.unet import front_end
     from .quantize import int8_layers
     _need()
     n_bins = n_bins or front_end(model).n_bins
-    if is_causal(model):
-        raise ChvoiceError("causal models run in ONNX Runtime as a streaming step (chvoice export / live "
-                           "--backend onnxruntime), not as tiles")
+    family_of(model).require_graph("tile", "an ONNX tile graph")
     if int8_layers(model):
         raise ChvoiceError("ONNX export takes float models (quantize in ONNX Runtime: the ort-int8 step)")
     buf = io.BytesIO()

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import ChvoiceError
+from ..models.unet import normaliser_for
 
 
 # ----------------------------------------------------------------------------------------------- step configs
@@ -112,7 +113,7 @@ class BuildContext:
     seed: int
     profile: str
     sampler: Callable[[], Any]                         # -> data.pairs.PairSampler
-    calibration: Callable[[int, bool], torch.Tensor]   # (n, causal) -> normalised tiles [n, 1, F, T]
+    calibration: Callable[[int, Callable], torch.Tensor]   # (n, the model's normaliser) -> tiles [n, 1, F, T]
     train_cfg: Callable[[int, float], Any]             # (steps, lr) -> train.TrainConfig
     workdir: Any = None                                # Path for a training step's checkpoints (resume), or None
 
@@ -354,9 +355,8 @@ def _dynamic(ctx: BuildContext, parent: nn.Module, s: Dynamic) -> StepResult:
 
 @register("int8", Int8, "int8", "Static int8 (FX)", final=True, int8=True)
 def _int8(ctx: BuildContext, parent: nn.Module, s: Int8) -> StepResult:
-    from ..models.unet import is_causal
     from .quantize import StaticQuantConfig, static_int8
-    q = static_int8(copy.deepcopy(parent), ctx.calibration(s.calibration_tiles, is_causal(parent)),
+    q = static_int8(copy.deepcopy(parent), ctx.calibration(s.calibration_tiles, normaliser_for(parent)),
                     StaticQuantConfig(backend=s.backend, calibration_tiles=s.calibration_tiles))
     return StepResult(q, "static", {"config": parent.config, "calibration_tiles": s.calibration_tiles})
 
@@ -373,7 +373,7 @@ def _qat(ctx: BuildContext, parent: nn.Module, s: QAT) -> StepResult:
 @register("pt2e", PT2E, "pt2e", "Static int8 (torchao PT2E, compiled)", final=True, int8=True)
 def _pt2e(ctx: BuildContext, parent: nn.Module, s: PT2E) -> StepResult:
     from .pt2e import pt2e_int8
-    return StepResult(pt2e_int8(parent, ctx.calibration(s.calibration_tiles, False)), "pt2e",
+    return StepResult(pt2e_int8(parent, ctx.calibration(s.calibration_tiles, normaliser_for(parent))), "pt2e",
                       {"config": parent.config, "calibration_tiles": s.calibration_tiles})
 
 
@@ -396,7 +396,7 @@ def _onnx(ctx: BuildContext, parent: nn.Module, s: Onnx) -> StepResult:
 @register("ort-int8", OrtInt8, "ortq", "ONNX Runtime static int8 (QDQ)", final=True, int8=True)
 def _ort_int8(ctx: BuildContext, parent: nn.Module, s: OrtInt8) -> StepResult:
     from .ort import OrtTileModel, quantize_graph, tile_graph
-    graph = quantize_graph(tile_graph(parent), ctx.calibration(s.calibration_tiles, False), s.per_channel)
+    graph = quantize_graph(tile_graph(parent), ctx.calibration(s.calibration_tiles, normaliser_for(parent)), s.per_channel)
     return StepResult(OrtTileModel(graph), "onnx-int8", {"config": parent.config,
                                                          "calibration_tiles": s.calibration_tiles})
 

@@ -22,3 +22,26 @@ def arch_config(name: str, width_divisor: int = 1) -> UNetConfig:
     except KeyError:
         raise ChvoiceError(f"unknown architecture {name!r}; known: {', '.join(ARCHS)}") from None
     return replace(cfg, base_width=max(4, cfg.base_width // width_divisor))
+
+
+def training_spec(arch: str, width_divisor: int = 1, width: int | None = None, mask: bool = False,
+                  phase: bool = False, causal: bool = False, lookahead: int = 0, n_fft: int = 254,
+                  hop: int = 127) -> UNetConfig:
+    """The spec `chvoice train` builds: an architecture of the table (base width divided by the budget's divisor,
+    or `width`) with the options of a model family (mask head, phase head, time-causal with lookahead frames) and
+    an STFT. An option that does not fit is one ChvoiceError naming its flag."""
+    from .io import MAX_LOOKAHEAD
+    cfg = arch_config(arch, width_divisor if width is None else 1)
+    if width is not None:
+        if width < 1:
+            raise ChvoiceError("--width must be at least 1")
+        cfg = replace(cfg, base_width=width, widths=None)
+    if causal and not 0 <= lookahead <= MAX_LOOKAHEAD:
+        raise ChvoiceError(f"--lookahead must be 0..{MAX_LOOKAHEAD} frames")
+    if phase and causal:
+        raise ChvoiceError("--phase: a phase-aware head is offline only; drop --causal")
+    try:
+        return replace(cfg, mask=mask or cfg.mask, phase=phase, causal=causal or cfg.causal,
+                       lookahead=lookahead if causal else cfg.lookahead, n_fft=n_fft, hop=hop)
+    except ValueError as e:
+        raise ChvoiceError(f"--n-fft/--hop: {e}") from None

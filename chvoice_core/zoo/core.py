@@ -207,7 +207,7 @@ class Zoo(ZooData, ArtifactStore, BuildScheduler, TwinFactory):
         fe = front_end(parent)      # a model from outside the zoo may read another STFT than the report's
         ctx = BuildContext(budget=self.budget, seed=self.seed, profile=profile,
                            sampler=lambda: self.sampler(profile, fe),
-                           calibration=lambda n, causal: self.calibration(profile, n, causal=causal, fe=fe),
+                           calibration=lambda n, norm: self.calibration(profile, n, norm, fe=fe),
                            train_cfg=lambda steps, lr: self._train_cfg(steps, lr=lr), workdir=workdir)
         r = kind_of(s).apply(ctx, parent, s)
         return r.model, r.quant, {**r.extra, "recipe": list(pmeta.get("recipe", [])) + [slug(s)]}

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import torch
 
 from ..data import DataConfig, DataSplit, TestSetConfig, build_testset, get_profile, load_data
 from ..data.pairs import PairSampler
 from ..data.rooms import TEST_ROOM_SEED, TRAIN_ROOM_SEED
-from ..dsp import FrontEnd, normalise, normalise_fixed
+from ..dsp import FrontEnd, normalise
 from ..losses import db_pairs
 
 
@@ -52,9 +53,10 @@ class ZooData:
                                                 rooms=split.rooms(seed=TEST_ROOM_SEED) if p.p_room else None)
         return self._testsets[key]
 
-    def calibration(self, profile: str, n: int = 256, causal: bool = False, fe: FrontEnd | None = None) -> torch.Tensor:
-        """Normalised noisy training tiles [n, 1, F, T] for static-quantization calibration (causal: with the
-        causal models' fixed standardisation), through `fe` (default: the zoo's)."""
+    def calibration(self, profile: str, n: int = 256, norm: Callable = normalise,
+                    fe: FrontEnd | None = None) -> torch.Tensor:
+        """Noisy training tiles [n, 1, F, T] for static-quantization calibration, standardised by `norm` (the
+        model's own: models.unet.normaliser_for), through `fe` (default: the zoo's)."""
         fe = fe or self.fe
         key = f"{profile}:{n}:{fe.n_fft}/{fe.hop}"      # the same mixtures for causal and offline models
         if key not in self._calibration:
@@ -64,5 +66,5 @@ class ZooData:
                 noisy, clean = s.batch(10_000_000 + i, min(16, n - i))
                 tiles.append(db_pairs(noisy, clean, fe, torch.device("cpu"))[0])
             self._calibration[key] = torch.cat(tiles)
-        return (normalise_fixed if causal else normalise)(self._calibration[key])[0]
+        return norm(self._calibration[key])[0]
 

@@ -1,0 +1,144 @@
+"""The model families: what differs between the kinds of U-Net a checkpoint can hold, declared in one place.
+
+A model's family is read off its spec (a time-causal U-Net, a phase-aware head, or neither) and says how the model
+is run: its offline and long-file engines, the live modes it streams in, the graph it exports to (an ONNX / PT2E tile graph, or an ONNX streaming step). The engines (`enhance`, `stream`, `longform`),
+the compression steps and the CLI ask the family instead of testing the spec themselves. (The input
+standardisation, per tile or with fixed constants, is the network's own: `models.unet.normaliser_for`.)
+
+| family | offline / long files | live modes | graph | output |
+|---|---|---|---|---|
+| tile | 128-frame tiles, cross-faded; long files chunked | rolling context (low-latency, ...) | tile | dB |
+| phase | tiles with phase cues in; long files whole | none (offline only) | none | dB + phase rotation |
+| causal | frame by frame, state carried (= its stream) | causal (one hop per call) | streaming step | dB |
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .dsp import FrontEnd, analyse, enhance_db, phase_features, rotate_phase, stft, synthesise, to_db
+from .errors import ChvoiceError
+from .models.unet import front_end, is_causal, is_phase_aware
+from .stream import LIVE_MODES, CausalStreamingDenoiser, StreamConfig, StreamingDenoiser, frame_offline
+
+if TYPE_CHECKING:
+    from .enhance import Denoiser
+
+Tensor = torch.Tensor
+Progress = Callable[[float], None] | None
+
+
+def _tile_offline(den: "Denoiser", x: np.ndarray, on_progress: Progress = None) -> np.ndarray:
+    db, phase = analyse(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), den.fe)
+    y = synthesise(enhance_db(db, den.tiles, den.fe, den.batch_size), phase, den.fe, len(x)).numpy()
+    if on_progress is not None:
+        on_progress(1.0)
+    return y
+
+
+def _tile_long(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
+    from .longform import enhance_long
+    if 1 + len(x) // den.fe.hop <= den.fe.tile_frames:      # one tile (padded): nothing to chunk
+        return _tile_offline(den, x, on_progress)
+    return enhance_long(np.ascontiguousarray(x, dtype=np.float32), den.tiles, den.fe, den.batch_size, on_progress,
+                        inplace=inplace)
+
+
+def _phase_offline(den: "Denoiser", x: np.ndarray, on_progress: Progress = None) -> np.ndarray:
+    spec = stft(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), den.fe)
+    phase = torch.angle(spec)
+    stack = torch.cat([to_db(spec.abs(), den.fe).unsqueeze(0), phase_features(spec, den.fe)])
+    out = enhance_db(stack, den.tiles, den.fe, den.batch_size)
+    y = synthesise(out[0], rotate_phase(phase, out[1:]), den.fe, len(x)).numpy()
+    if on_progress is not None:
+        on_progress(1.0)
+    return y
+
+
+def _phase_long(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
+    return _phase_offline(den, x, on_progress)      # not chunked: the whole file in memory
+
+
+def _frames_offline(den: "Denoiser", x: np.ndarray, on_progress: Progress = None) -> np.ndarray:
+    return frame_offline(den.model, x, den.fe, den.device, on_progress=on_progress)
+
+
+def _frames_long(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
+    return _frames_offline(den, x, on_progress)      # computed in chunks with carried state already
+
+
+def _rolling(model: nn.Module, mode: str, fe: FrontEnd | None, backend: str) -> StreamingDenoiser:
+    return StreamingDenoiser(model, LIVE_MODES[mode], fe)
+
+
+def _frame_by_frame(model: nn.Module, mode: str, fe: FrontEnd | None, backend: str) -> StreamingDenoiser:
+    return CausalStreamingDenoiser(model, 1, fe, backend)
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    offline: Callable[..., np.ndarray]            # (denoiser, x [N], on_progress) -> [N]: the whole signal
+    long: Callable[..., np.ndarray]               # (denoiser, x [N], on_progress, inplace) -> [N]: bounded memory
+    live_modes: tuple[str, ...]                   # the modes it streams in, the default first; () offline only
+    graph: str | None                             # "tile" | "step" | None: what ONNX / PT2E export it as
+    magnitude_only: bool = True                   # its output is dB alone (dB-tile losses, quantization, teachers)
+    _streamer: Callable[..., StreamingDenoiser] | None = None
+    why_not_live: str = ""
+
+    def live_mode(self, mode: str | None) -> str:
+        """The mode to stream in (None: the family's default); a mode the family does not stream in is a
+        ChvoiceError that says which it does."""
+        if not self.live_modes:
+            raise ChvoiceError(self.why_not_live)
+        mode = mode or self.live_modes[0]
+        if mode not in self.live_modes:
+            if mode not in LIVE_MODE_NAMES:
+                raise ChvoiceError(f"unknown live mode {mode!r}; use {', '.join(LIVE_MODE_NAMES)}")
+            raise ChvoiceError(f"mode {mode} does not stream a {self.name} model; it streams in "
+                               f"{', '.join(self.live_modes)}")
+        return mode
+
+    def streamer(self, model: nn.Module, mode: str | None = None, fe: FrontEnd | None = None,
+                 backend: str = "auto") -> StreamingDenoiser:
+        """The live engine of `mode` (None: the family's default) for `model`."""
+        mode = self.live_mode(mode)
+        return self._streamer(model, mode, fe or front_end(model), backend)
+
+    def require_graph(self, graph: str, what: str) -> None:
+        """ChvoiceError unless the family exports as `graph` ("tile" or "step"); `what` names the refusing step."""
+        if self.graph != graph:
+            raise ChvoiceError(f"{what} takes {_GRAPH_USERS[graph]}; this is a {self.name} model "
+                               f"({_GRAPH_INSTEAD[self.name]})")
+
+
+_GRAPH_USERS = {"tile": "non-causal magnitude tile models", "step": "causal models (one streaming hop)"}
+_GRAPH_INSTEAD = {"tile": "it exports as a tile graph",
+                  "phase": "phase-aware models run offline in PyTorch only",
+                  "causal": "causal models keep their streaming state between hops: chvoice export writes their "
+                            "streaming step, live --backend onnxruntime runs it"}
+
+FAMILIES: dict[str, Family] = {
+    "tile": Family("tile", _tile_offline, _tile_long, tuple(LIVE_MODES), "tile", _streamer=_rolling),
+    "phase": Family("phase", _phase_offline, _phase_long, (), None, magnitude_only=False,
+                    why_not_live="a phase-aware model runs offline only (chvoice denoise); live mode streams "
+                                 "magnitude models"),
+    "causal": Family("causal", _frames_offline, _frames_long, ("causal",), "step", _streamer=_frame_by_frame),
+}
+LIVE_MODE_NAMES: tuple[str, ...] = tuple(m for f in FAMILIES.values() for m in f.live_modes)
+# (time-causal, phase-aware) -> family; a causal phase head is refused by the spec (models.unet.UNetConfig)
+_BY_SPEC = {(False, False): "tile", (False, True): "phase", (True, False): "causal"}
+
+
+def family_of(model: nn.Module) -> Family:
+    """The family of a float, fused, int8 or exported model (anything that carries its spec or its pads)."""
+    return FAMILIES[_BY_SPEC[(is_causal(model), is_phase_aware(model))]]
+
+
+def stream_config(model: nn.Module, mode: str) -> StreamConfig:
+    """The engine settings of `mode` for `model` (causal: one hop a call, the model's own lookahead)."""
+    return family_of(model).streamer(model, mode).cfg
