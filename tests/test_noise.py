@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from chvoice_core.audio_io import write_audio
-from chvoice_core.data.noise import (CATEGORIES, EXTRA_SYNTH_CATEGORIES, RevEchoConfig, add_revecho, babble_clips,
-                                     category_folders, esc50, noise_bank_from_path, report_noise_folders, revecho_ir,
-                                     synth_noise, synthetic_noise_bank)
+from chvoice_core.data.noise import (CATEGORIES, EXTRA_SYNTH_CATEGORIES, RevEchoConfig, add_revecho, category_folders,
+                                     esc50, noise_bank_from_path, report_noise_folders, revecho_ir)
+from chvoice_core.data.synthnoise import babble_clips, synth_noise, synthetic_noise_bank
 from chvoice_core.errors import ChvoiceError
 
 

@@ -7,7 +7,8 @@ import hashlib
 
 from chvoice_core.data import PROFILES, get_profile, mix
 from chvoice_core.data.mixing import draw_kind
-from chvoice_core.data.noise import EXTRA_SYNTH_CATEGORIES, synthetic_noise_bank
+from chvoice_core.data.noise import EXTRA_SYNTH_CATEGORIES
+from chvoice_core.data.synthnoise import synthetic_noise_bank
 from chvoice_core.data.profiles import REPORT_PROFILES
 from chvoice_core.data.rooms import RoomConfig, simulate_rooms
 from chvoice_core.errors import ChvoiceError

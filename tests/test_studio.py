@@ -4,7 +4,7 @@ import pytest
 
 from chvoice_core.data import get_profile
 from chvoice_core.data.mixing import LowFloor
-from chvoice_core.data.noise import synthetic_noise_bank
+from chvoice_core.data.synthnoise import synthetic_noise_bank
 from chvoice_core.data.pairs import PairSampler
 from chvoice_core.data.studio import FLOOR_KINDS, STUDIO_TEST_SPEAKERS, floor_noise, split_studio, studio_speech
 from chvoice_core.data.targets import GatedSpeech, gate_floor

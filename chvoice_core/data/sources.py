@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ChvoiceError
-from .noise import EXTRA_SYNTH_CATEGORIES, NoiseBank, babble_clips, category_folders, noise_bank_from_path, synthetic_noise_bank
+from .noise import EXTRA_SYNTH_CATEGORIES, NoiseBank, category_folders, noise_bank_from_path
+from .synthnoise import babble_clips, synthetic_noise_bank
 from .rooms import Room, RoomConfig, measured_rooms, room_bank
 from .speech import SpeechCorpus, audio_folder, librispeech, synthetic_speech
 

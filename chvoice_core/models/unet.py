@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from ..dsp import FrontEnd
+from .layers import Delay, DoubleConv, Down, StreamPad, Up, time_dilation
 
 Tensor = torch.Tensor
 CAUSAL_DOUBLINGS = 0
@@ -106,86 +107,6 @@ class UNetConfig:
 
     def with_widths(self, widths: tuple[int, ...]) -> "UNetConfig":
         return replace(self, widths=tuple(int(w) for w in widths))
-
-
-class StreamPad(nn.Module):
-    """Left zero-padding of `frames` time frames ([B, C, F, T] -> [B, C, F, T + frames]). In streaming mode
-    the padding is the previous call's last input frames instead of zeros, so consecutive calls on consecutive
-    frames compute what one call on all of them computes."""
-
-    def __init__(self, frames: int, is_delay: bool = False):
-        super().__init__()
-        self.frames = frames
-        self.is_delay = is_delay      # the output delay of a model with lookahead (not a conv's padding)
-        self.streaming = False
-        self.state: Tensor | None = None
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not self.streaming:
-            return nn.functional.pad(x, (self.frames, 0, 0, 0))
-        if self.state is None:
-            self.state = torch.zeros_like(x[..., :1]).expand(-1, -1, -1, self.frames)
-        x = torch.cat([self.state, x], dim=-1)
-        self.state = x[..., x.shape[-1] - self.frames:]
-        return x
-
-
-class Delay(nn.Module):
-    """Delays [B, C, F, T] by `frames` time frames (zeros first); streaming-aware like StreamPad."""
-
-    def __init__(self, frames: int):
-        super().__init__()
-        self.pad = StreamPad(frames, is_delay=True)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.pad(x)[..., : x.shape[-1]] if self.pad.frames else x
-
-
-def conv3x3(cin: int, cout: int, causal: bool, dilation: int) -> list[nn.Module]:
-    """A 3x3 conv (same size out): centred, or causal in time ([StreamPad, conv]) with time dilation."""
-    if not causal:
-        return [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
-    return [StreamPad(2 * dilation), nn.Conv2d(cin, cout, 3, padding=(1, 0), dilation=(1, dilation), bias=False)]
-
-
-class DoubleConv(nn.Sequential):
-    """(3x3 conv -> BN -> ReLU) x 2. [B, cin, H, W] -> [B, cout, H, W]."""
-
-    def __init__(self, cin: int, cmid: int, cout: int, causal: bool = False, dilation: int = 1):
-        super().__init__(
-            *conv3x3(cin, cmid, causal, dilation), nn.BatchNorm2d(cmid), nn.ReLU(inplace=True),
-            *conv3x3(cmid, cout, causal, dilation), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
-        )
-
-
-def time_dilation(level: int, causal: bool) -> int:
-    """Time dilation of a causal block at U-Net level `level` (0 = full resolution)."""
-    return 2 ** min(level, 4) if causal else 1
-
-
-class Down(nn.Sequential):
-    """2x2 max-pool (2x1, frequency only, when causal) then DoubleConv. [B, cin, H, W] -> [B, cout, H/2, W/2]."""
-
-    def __init__(self, cin: int, cmid: int, cout: int, causal: bool = False, dilation: int = 1):
-        super().__init__(nn.MaxPool2d((2, 1) if causal else 2), DoubleConv(cin, cmid, cout, causal, dilation))
-
-
-class Up(nn.Module):
-    """Up-sample x2, concatenate the skip, DoubleConv. ([B, c1, H, W], [B, c2, 2H, 2W]) -> [B, cout, 2H, 2W].
-    Causal: up-sampling along frequency only."""
-
-    def __init__(self, c_low: int, c_skip: int, cmid: int, cout: int, bilinear: bool, causal: bool = False,
-                 dilation: int = 1):
-        super().__init__()
-        scale = (2, 1) if causal else (2, 2)
-        if bilinear:
-            self.up = nn.Upsample(scale_factor=scale, mode="bilinear", align_corners=True)
-        else:
-            self.up = nn.ConvTranspose2d(c_low, c_low, scale, stride=scale)
-        self.conv = DoubleConv(c_low + c_skip, cmid, cout, causal, dilation)
-
-    def forward(self, x: Tensor, skip: Tensor) -> Tensor:
-        return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
 class UNet(nn.Module):
