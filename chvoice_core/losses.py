@@ -73,20 +73,30 @@ def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd
         pred_db, spec, c_spec = pred_db[..., look:], spec[..., :keep], c_spec[..., :keep]
         length = (keep - 1) * fe.hop
     phase = rotate_phase(torch.angle(spec), out[:, 1:]) if phased else torch.angle(spec)
-    mag = from_db(pred_db)
+    value, _ = spectral_sisdr_loss(from_db(pred_db), phase, c_spec, noisy, clean[..., :length], fe, sisdr_weight,
+                                   complex_weight=0.7 if phased else 0.0, residual_weight=residual_weight)
+    return value
+
+
+def spectral_sisdr_loss(mag: Tensor, phase: Tensor, clean_spec: Tensor, noisy: Tensor, clean: Tensor, fe: FrontEnd,
+                        sisdr_weight: float, complex_weight: float = 0.0, residual_weight: float = 0.0
+                        ) -> tuple[Tensor, Tensor]:
+    """The perceptual loss of an estimate given as magnitude and phase [B, F, T] against the clean STFT [B, F, T]:
+    10 x the spectral term (compressed magnitudes |.|^0.3 over the noisy RMS; with `complex_weight`, that share
+    on the compressed complex spectra, which also scores phase; `residual_weight`: see perceptual_loss) minus
+    `sisdr_weight` x the SI-SDR of the resynthesised waveform against clean [B, N]. noisy: [B, N'] (its RMS only).
+    -> (loss, the batch's mean SI-SDR)."""
     scale = noisy.pow(2).mean(-1).sqrt().clamp_min(1e-5)[:, None, None]
-    c_mag = c_spec.abs()
     c = PERCEPTUAL_COMPRESS
-    m_c, c_c = (mag / scale).clamp_min(1e-8) ** c, (c_mag / scale).clamp_min(1e-8) ** c
+    m_c, c_c = (mag / scale).clamp_min(1e-8) ** c, (clean_spec.abs() / scale).clamp_min(1e-8) ** c
     spectral = torch.mean((m_c - c_c) ** 2)
     if residual_weight:
         spectral = spectral + residual_weight * torch.mean(torch.relu(m_c - c_c) ** 2)
-    if phased:
-        diff = torch.polar(m_c, phase) - torch.polar(c_c, torch.angle(c_spec))
-        spectral = 0.3 * spectral + 0.7 * torch.mean(diff.real ** 2 + diff.imag ** 2)   # |diff|^2, no sqrt at 0
-    est = istft(torch.polar(mag, phase), fe, length)
-    sdr = batch_si_sdr(est, clean[..., :length]).clamp(max=60.0)
-    return spectral * 10.0 - sisdr_weight * sdr.mean()
+    if complex_weight:
+        diff = torch.polar(m_c, phase) - torch.polar(c_c, torch.angle(clean_spec))
+        spectral = (1 - complex_weight) * spectral + complex_weight * torch.mean(diff.real ** 2 + diff.imag ** 2)
+    sdr = batch_si_sdr(istft(torch.polar(mag, phase), fe, clean.shape[-1]), clean).clamp(max=60.0)
+    return spectral * 10.0 - sisdr_weight * sdr.mean(), sdr.mean()
 
 
 def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:

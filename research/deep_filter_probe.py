@@ -10,7 +10,7 @@ with G the frozen model's gain, X the noisy STFT and c_k complex coefficients fr
 sees the noisy level, G and shift-invariant phase cues (each tap's phase advance less the nominal one, the phase
 step across frequency). Its last layer starts at zero, so training starts exactly at the frozen model. Loss: the
 perceptual loss of `chvoice train --phase` (compressed magnitude 0.3 + compressed complex spectrum 0.7, times 10,
-minus the SI-SDR weight times the SI-SDR of the resynthesised waveform).
+minus the SI-SDR weight times the SI-SDR of the resynthesised waveform: `losses.spectral_sisdr_loss`).
 
 Training mixtures come from the training side of ../shared/data (`general` profile, the training speakers less
 the validation ones, training noise and rooms), mixed once into memory with the frozen model's output; it is
@@ -41,7 +41,7 @@ from chvoice_core.dsp import FrontEnd, analyse, enhance_db, from_db, istft, stft
 from chvoice_core.enhance import Denoiser
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.metrics import pesq_wb, si_sdr, stoi
-from chvoice_core.losses import batch_si_sdr
+from chvoice_core.losses import spectral_sisdr_loss
 from chvoice_core.validation import validation_set, validation_split
 
 Tensor = torch.Tensor
@@ -103,22 +103,12 @@ def gain(X: Tensor, out_db: Tensor) -> Tensor:
 
 def loss(head: DeepFilter, noisy: Tensor, clean: Tensor, out_db: Tensor, sisdr_weight: float,
          complex_weight: float = 0.7) -> tuple[Tensor, Tensor]:
-    """The perceptual loss of a phase-aware head (spectral term: compressed magnitude and, weighted
-    `complex_weight`, compressed complex spectrum) and the batch's mean SI-SDR. noisy, clean: [B, N]."""
+    """The perceptual loss of a phase-aware head (the library's: compressed magnitude and, weighted
+    `complex_weight`, compressed complex spectrum, minus the SI-SDR term) and the batch's mean SI-SDR.
+    noisy, clean: [B, N]."""
     X, S = stft(noisy, head.fe), stft(clean, head.fe)
     Y = head(X, gain(X, out_db))
-    scale = noisy.pow(2).mean(-1).sqrt().clamp_min(1e-5)[:, None, None]
-
-    def compressed(Z: Tensor) -> tuple[Tensor, Tensor]:   # |Z|^0.3 e^(i angle Z), finite gradient at Z = 0
-        p2 = (Z.real ** 2 + Z.imag ** 2) / scale ** 2 + 1e-12
-        return Z / scale * p2 ** (-0.35), p2 ** 0.15
-
-    (yc, ym), (sc, sm) = compressed(Y), compressed(S)
-    diff = yc - sc
-    spectral = ((1 - complex_weight) * torch.mean((ym - sm) ** 2)
-                + complex_weight * torch.mean(diff.real ** 2 + diff.imag ** 2))
-    sdr = batch_si_sdr(istft(Y, head.fe, noisy.shape[-1]), clean).clamp(max=60.0)
-    return spectral * 10.0 - sisdr_weight * sdr.mean(), sdr.mean()
+    return spectral_sisdr_loss(Y.abs(), torch.angle(Y), S, noisy, clean, head.fe, sisdr_weight, complex_weight)
 
 
 def main() -> None:
