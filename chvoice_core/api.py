@@ -23,7 +23,7 @@ SHIPPED = {"default": "default.pt", "default-float": "default-float.pt", "live":
 
 def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
     """A shipped model's file by name (default, default-float, live, or a shipped real child such as
-    default-kd16), or a checkpoint path. None: the default."""
+    default-prune50), or a checkpoint path. None: the default."""
     from .compress.real import REAL_CHILDREN
     from .pretrained import assets_dir
     name = "default" if name_or_path is None else str(name_or_path)
