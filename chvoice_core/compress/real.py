@@ -64,6 +64,9 @@ _TRAINED = [
     RealChild("default-prune75", "default", _prune(0.75), "Taylor-pruned to a quarter of the MACs, fine-tuned on its waveforms"),
     RealChild("live-kd16", "live", _kd(16), "causal width-16 student of the live model's waveforms (streams)"),
     RealChild("live-prune50", "live", _prune(0.5), "the live model Taylor-pruned to half the MACs (streams)"),
+    # QAT of the child that keeps the most (prune25): int8 learned towards the pruned model's own waveforms
+    RealChild("default-prune25-qat", "default", f"{_prune(0.25)}+qat(steps=300,distil=True)",
+              "default-prune25 quantization-aware trained to int8 (300 steps towards its float waveforms)"),
 ]
 # the trained children whose static int8 ships too (calibrated on real training tiles when built); the others get
 # theirs in the benchmark run (CHEAP_STEPS)

@@ -11,7 +11,7 @@ A recipe is a chain of steps, written `distil(width=16)+prune(macs=0.5)+int8` (s
 | prune | Prune(criterion, filters_per_round, rounds, macs, round_to) | remove filters while fine-tuning |
 | dynamic | Dynamic() | the report's `quantize_dynamic` (leaves every conv in float) |
 | int8 | Int8(backend, calibration_tiles) | static int8 post-training quantization, FX graph mode |
-| qat | QAT(backend, lr) | quantization-aware fine-tune, converted to the same int8 kernels |
+| qat | QAT(backend, lr, steps, distil) | quantization-aware fine-tune (distil: towards the parent's waveforms), converted to the same int8 kernels |
 | pt2e | PT2E(calibration_tiles) | static int8 through torchao PT2E (X86InductorQuantizer) + torch.compile |
 | pt2e-qat | PT2EQAT(lr) | quantization-aware fine-tune through torchao PT2E, converted and compiled alike |
 | onnx | Onnx() | the float model exported to ONNX, run by ONNX Runtime |
@@ -78,6 +78,12 @@ class Int8:
 class QAT:
     backend: str = "x86"
     lr: float = 1e-4
+    steps: int = 0               # fine-tune steps (0: the budget's finetune_steps)
+    distil: bool = False         # fine-tune towards the float parent's waveforms (perceptual loss), not clean dB
+
+    def __post_init__(self) -> None:
+        if self.steps < 0:
+            raise ChvoiceError(f"qat steps must be 0 (the budget's) or more, got {self.steps}")
 
 
 @dataclass(frozen=True)
@@ -366,8 +372,13 @@ def _qat(ctx: BuildContext, parent: nn.Module, s: QAT) -> StepResult:
     from ..train import train
     from .quantize import convert, prepare_qat
     prepared = prepare_qat(copy.deepcopy(parent), s.backend)
-    r = train(prepared, ctx.sampler(), _float32(ctx.train_cfg(ctx.budget.finetune_steps, s.lr)))
-    return StepResult(convert(r["model"].cpu()), "qat", {"config": parent.config, "loss_history": r["history"]})
+    cfg, target = _float32(ctx.train_cfg(s.steps or ctx.budget.finetune_steps, s.lr)), {}
+    if s.distil:     # the shipped parents' children follow their parent's outputs (as prune(distil=True) does)
+        cfg, target = _on_parent_waveforms(cfg, parent)
+    r = train(prepared, ctx.sampler(), cfg, **target)
+    return StepResult(convert(r["model"].cpu()), "qat", {"config": parent.config, "loss_history": r["history"],
+                                                         "distilled": s.distil, "lr": s.lr, "train_steps": r["steps"],
+                                                         "train_seconds": r["seconds"]})
 
 
 @register("pt2e", PT2E, "pt2e", "Static int8 (torchao PT2E, compiled)", final=True, int8=True)
