@@ -10,7 +10,7 @@ RELEASE = "2026.12"
 _PACKAGE = Path(__file__).resolve().parent
 # what a cached model or score depends on (whole folders: data/, models/, compress/)
 _BUILDS = ("data", "models", "compress", "dsp.py", "audio_io.py", "train.py", "losses.py", "validation.py", "budgets.py",
-           "zoo", "enhance.py", "longform.py", "stream.py", "onnx_step.py", "metrics.py", "scoring.py", "baselines.py",
+           "zoo", "enhance.py", "families.py", "longform.py", "stream.py", "onnx_step.py", "metrics.py", "scoring.py", "baselines.py",
            "pretrained.py")
 
 

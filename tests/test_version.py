@@ -13,5 +13,8 @@ def test_cache_stamp_is_a_digest_of_the_code_that_builds_artifacts(tmp_path):
     assert code_digest(pkg) == base                   # the CLI builds nothing that is cached
     (pkg / "data" / "mixing.py").write_text((pkg / "data" / "mixing.py").read_text() + "\n# changed\n")
     assert code_digest(pkg) != base                   # the data does
+    changed = code_digest(pkg)
+    (pkg / "families.py").write_text((pkg / "families.py").read_text() + "\n# changed\n")
+    assert code_digest(pkg) != changed                # how each model family runs: scores depend on it
     (pkg / "assets" / "default.pt").write_bytes(b"another model")
     assert code_digest(pkg) not in (base,)

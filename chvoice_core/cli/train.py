@@ -25,6 +25,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     from ..data.pairs import PairSampler
     from ..data.rooms import TRAIN_ROOM_SEED
     from ..models import UNet, start_as_identity
+    from ..families import family_of
     from ..models.archs import training_spec
     from ..train import TrainConfig, train
 
@@ -98,7 +99,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                      workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget, amp=a.amp,
                      residual_weight=a.residual_weight,
                      **({"sisdr_weight": a.sisdr_weight} if a.sisdr_weight is not None else {}))
-    meta = {"arch": a.arch + ("-causal" if a.causal else ""), "profile": profile.name, "budget": budget.name, "data": data.label,
+    meta = {"arch": a.arch, "family": family_of(model).name, "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
             "schedule": a.schedule, "lr": a.lr, "batch_size": tc.batch_size, "device": a.device, "amp": a.amp,
             **({"noise_warp": a.noise_warp} if a.noise_warp else {}),
