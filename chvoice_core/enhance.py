@@ -33,11 +33,6 @@ class Denoiser:
         self.batch_size = batch_size
         self.name = name
 
-    @property
-    def causal(self) -> bool:
-        """Whether the model streams frame by frame with carried state (the `causal` family)."""
-        return self.family.name == "causal"
-
     @torch.no_grad()
     def tiles(self, db: torch.Tensor) -> torch.Tensor:
         """Denoise dB tiles [B, 1, F, T] -> [B, 1, F, T] (per-tile normalisation around the model). Phase-aware

@@ -23,7 +23,7 @@ from torch import nn
 from .dsp import FrontEnd, analyse, enhance_db, phase_features, rotate_phase, stft, synthesise, to_db
 from .errors import ChvoiceError
 from .models.unet import front_end, is_causal, is_phase_aware
-from .stream import LIVE_MODES, CausalStreamingDenoiser, StreamConfig, StreamingDenoiser, frame_offline
+from .stream import LIVE_MODES, CausalStreamingDenoiser, StreamingDenoiser, frame_offline
 
 if TYPE_CHECKING:
     from .enhance import Denoiser
@@ -97,8 +97,7 @@ class Family:
             raise ChvoiceError(self.why_not_live)
         mode = mode or self.live_modes[0]
         if mode not in self.live_modes:
-            if mode not in LIVE_MODE_NAMES:
-                raise ChvoiceError(f"unknown live mode {mode!r}; use {', '.join(LIVE_MODE_NAMES)}")
+            check_live_mode(mode)
             raise ChvoiceError(f"mode {mode} does not stream a {self.name} model; it streams in "
                                f"{', '.join(self.live_modes)}")
         return mode
@@ -130,6 +129,14 @@ FAMILIES: dict[str, Family] = {
     "causal": Family("causal", _frames_offline, _frames_long, ("causal",), "step", _streamer=_frame_by_frame),
 }
 LIVE_MODE_NAMES: tuple[str, ...] = tuple(m for f in FAMILIES.values() for m in f.live_modes)
+
+
+def check_live_mode(mode: str) -> None:
+    """ChvoiceError unless `mode` is a live mode of some family (checked before any model loads)."""
+    if mode not in LIVE_MODE_NAMES:
+        raise ChvoiceError(f"unknown live mode {mode!r}; use {', '.join(LIVE_MODE_NAMES)}")
+
+
 # (time-causal, phase-aware) -> family; a causal phase head is refused by the spec (models.unet.UNetConfig)
 _BY_SPEC = {(False, False): "tile", (False, True): "phase", (True, False): "causal"}
 
@@ -138,7 +145,3 @@ def family_of(model: nn.Module) -> Family:
     """The family of a float, fused, int8 or exported model (anything that carries its spec or its pads)."""
     return FAMILIES[_BY_SPEC[(is_causal(model), is_phase_aware(model))]]
 
-
-def stream_config(model: nn.Module, mode: str) -> StreamConfig:
-    """The engine settings of `mode` for `model` (causal: one hop a call, the model's own lookahead)."""
-    return family_of(model).streamer(model, mode).cfg

@@ -140,29 +140,25 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
     n_frames = 1 + n // hop
     starts = tile_starts(n_frames, fe)
     window = fe.window()
-    w_tile, win_sq = tile_weight(fe), window.double() ** 2
+    w_tile, win64 = tile_weight(fe), window.double()
     frames_ola = OverlapAdd((fe.n_bins,), dtype=torch.float32, eps=0.0)     # tiles -> dB frames
     samples_ola = OverlapAdd()                                              # frames -> padded samples
-    phase = torch.zeros(fe.n_bins, 0)
-    p_base = 0                                   # frame index of phase[:, 0]
     y = x if inplace else np.zeros(n, np.float32)
 
     def emit(upto_frame: int) -> None:
         """Resynthesise frames [frames_ola.start, upto_frame) and write every sample no later frame touches."""
-        nonlocal phase, p_base
         f0 = frames_ola.start
         if upto_frame <= f0:
             return
         db = frames_ola.emit(upto_frame)
-        spec = torch.polar(from_db(db), phase[:, f0 - p_base:upto_frame - p_base])
-        samples_ola.add_strided(f0 * hop, hop, torch.fft.irfft(spec.T, n=nfft).double() * window.double(), win_sq)
+        spec = torch.polar(from_db(db), phase[:, :upto_frame - f0])
+        samples_ola.add_strided(f0 * hop, hop, torch.fft.irfft(spec.T, n=nfft).double() * win64, win64 ** 2)
         lo = samples_ola.start
         final = upto_frame * hop if upto_frame < n_frames else (upto_frame - 1) * hop + nfft
         seg = samples_ola.emit(final)                                       # padded samples [lo, final)
         a, b = max(lo, pad), min(final, pad + n)
         if b > a:
             y[a - pad:b - pad] = seg[a - lo:b - lo].float().numpy()
-        phase, p_base = phase[:, upto_frame - p_base:], upto_frame
 
     for c0 in range(0, len(starts), batch_size):
         chunk = starts[c0:c0 + batch_size]
@@ -173,8 +169,8 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
         db = to_db(spec.abs(), fe)
         tiles = torch.stack([db[:, s - f0:s - f0 + tf] for s in chunk]).unsqueeze(1)
         out = tiles_fn(tiles)
-        # frames [f0, f1): the ones this chunk already shares with the last are the same STFT columns
-        phase = torch.cat([phase[:, :f0 - p_base], torch.angle(spec)], dim=1)
+        # the phases emit() reads: each chunk starts where the last emit stopped (f0 == frames_ola.start)
+        phase = torch.angle(spec)
         for i, s in enumerate(chunk):
             frames_ola.add(s, out[i, 0] * w_tile, w_tile)
         emit(starts[c0 + batch_size] if c0 + batch_size < len(starts) else n_frames)

@@ -102,8 +102,7 @@ def spectral_sisdr_loss(mag: Tensor, phase: Tensor, clean_spec: Tensor, noisy: T
 def tile_loss(model: nn.Module, noisy_db: Tensor, target_db: Tensor) -> Tensor:
     """MSE in dB between the de-normalised prediction and the target tiles (a causal model's output frame t
     against target frame t - lookahead)."""
-    from .families import family_of
-    if not family_of(model).magnitude_only:
+    if is_phase_aware(model):     # (a spec lookup: this runs every training step)
         raise ChvoiceError("a phase-aware model trains with the perceptual loss (--loss perceptual): dB tiles "
                            "carry no phase")
     x, mean, std = normaliser_for(model)(noisy_db)

@@ -158,10 +158,10 @@ def cmd_live(a: argparse.Namespace) -> int:
 
     from ..audio_io import SAMPLE_RATE, read_audio, resample, write_audio
     from ..live import run_file, run_microphone
-    from ..families import FAMILIES, LIVE_MODE_NAMES
+    from ..families import FAMILIES, check_live_mode
 
-    if a.mode is not None and a.mode not in LIVE_MODE_NAMES:
-        raise ChvoiceError(f"unknown live mode {a.mode!r}; use {', '.join(LIVE_MODE_NAMES)}")
+    if a.mode is not None:
+        check_live_mode(a.mode)
     if a.list_devices:
         try:
             import sounddevice as sd
