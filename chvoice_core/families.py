@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dsp import FrontEnd, analyse, enhance_db, phase_features, rotate_phase, stft, synthesise, to_db
+from .dsp import FrontEnd, enhance_db, istft, phase_features, regain, rotate_phase, stft, synthesise, to_db
 from .errors import ChvoiceError
 from .models.unet import front_end, is_causal, is_phase_aware
 from .stream import LIVE_MODES, CausalStreamingDenoiser, StreamingDenoiser, frame_offline
@@ -33,8 +33,9 @@ Progress = Callable[[float], None] | None
 
 
 def _tile_offline(den: "Denoiser", x: np.ndarray, on_progress: Progress = None) -> np.ndarray:
-    db, phase = analyse(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), den.fe)
-    y = synthesise(enhance_db(db, den.tiles, den.fe, den.batch_size), phase, den.fe, len(x)).numpy()
+    spec = stft(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), den.fe)
+    db = to_db(spec.abs(), den.fe)
+    y = istft(regain(spec, db, enhance_db(db, den.tiles, den.fe, den.batch_size)), den.fe, len(x)).numpy()
     if on_progress is not None:
         on_progress(1.0)
     return y

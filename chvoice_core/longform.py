@@ -22,7 +22,7 @@ import torchaudio.functional as AF
 
 from .audio_io import CANCEL_RATIO, SAMPLE_RATE, io_error, output_format
 from .errors import ChvoiceError
-from .dsp import FrontEnd, OverlapAdd, from_db, tile_starts, tile_weight, to_db
+from .dsp import FrontEnd, OverlapAdd, regain, tile_starts, tile_weight, to_db
 
 Tensor = torch.Tensor
 BLOCK_SECONDS = 30.0
@@ -131,7 +131,7 @@ def _reflect(x: np.ndarray, a: int, b: int, pad: int) -> np.ndarray:
 def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontEnd = FrontEnd(),
                  batch_size: int = 16, on_progress: Callable[[float], None] | None = None,
                  inplace: bool = False) -> np.ndarray:
-    """Denoise x [N] (16 kHz) chunk by chunk; equals dsp.enhance_db + synthesise on the whole signal up to
+    """Denoise x [N] (16 kHz) chunk by chunk; equals dsp.enhance_db + dsp.regain on the whole signal up to
     float rounding. tiles_fn: dB tiles [B, 1, F, T] -> [B, 1, F, T]. Needs N > n_fft / 2.
     inplace=True writes the output over x: samples are emitted only once no later chunk reads them (the
     next chunk starts exactly where the emitted samples end), so a long file needs one signal buffer, not two."""
@@ -151,7 +151,8 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
         if upto_frame <= f0:
             return
         db = frames_ola.emit(upto_frame)
-        spec = torch.polar(from_db(db), phase[:, :upto_frame - f0])
+        k = upto_frame - f0
+        spec = regain(noisy_spec[:, :k], noisy_db[:, :k], db)
         samples_ola.add_strided(f0 * hop, hop, torch.fft.irfft(spec.T, n=nfft).double() * win64, win64 ** 2)
         lo = samples_ola.start
         final = upto_frame * hop if upto_frame < n_frames else (upto_frame - 1) * hop + nfft
@@ -169,8 +170,8 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
         db = to_db(spec.abs(), fe)
         tiles = torch.stack([db[:, s - f0:s - f0 + tf] for s in chunk]).unsqueeze(1)
         out = tiles_fn(tiles)
-        # the phases emit() reads: each chunk starts where the last emit stopped (f0 == frames_ola.start)
-        phase = torch.angle(spec)
+        # the noisy frames emit() reads: each chunk starts where the last emit stopped (f0 == frames_ola.start)
+        noisy_spec, noisy_db = spec, db
         for i, s in enumerate(chunk):
             frames_ola.add(s, out[i, 0] * w_tile, w_tile)
         emit(starts[c0 + batch_size] if c0 + batch_size < len(starts) else n_frames)

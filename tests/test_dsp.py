@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
-from chvoice_core.dsp import FrontEnd, analyse, enhance_db, istft, merge_tiles, split_tiles, stft, synthesise
+from chvoice_core.dsp import (FrontEnd, analyse, enhance_db, from_db, istft, merge_tiles, regain, split_tiles, stft, synthesise,
+                              to_db)
 
 FE = FrontEnd()
 
@@ -70,3 +72,19 @@ def test_overlap_add_fed_in_pieces_equals_one_pass():
     assert torch.isfinite(ref).all() and ref[0] == 0 and ref.abs().max() > 0.1    # zero weight: zero, not NaN
     with pytest.raises(ValueError, match="already emitted"):
         pieces.add(0, frames[0], w)
+
+
+def test_regain_equals_polar_resynthesis_above_the_floor():
+    """regain (the offline and long-file paths' resynthesis) is polar(from_db(out), angle(noisy)) without the angle:
+    equal wherever the noisy magnitude is above the dB floor, and silent bins stay silent."""
+    fe = FrontEnd(n_fft=510)
+    x = torch.from_numpy(np.random.default_rng(3).standard_normal(16000).astype(np.float32) * 0.1)
+    x[4000:6000] = 0.0                                  # exact silence: below fe.amin
+    spec = stft(x, fe)
+    db_in = to_db(spec.abs(), fe)
+    db_out = db_in - 12.0 * torch.rand_like(db_in)     # any attenuation up to 12 dB
+    above = spec.abs() >= fe.amin
+    want = torch.polar(from_db(db_out), torch.angle(spec))
+    got = regain(spec, db_in, db_out)
+    assert torch.allclose(got[above], want[above], rtol=1e-5, atol=1e-7)
+    assert (got[spec.abs() == 0] == 0).all() and (spec.abs() == 0).any()
