@@ -5,7 +5,7 @@ import torch
 from chvoice_core.budgets import get_budget
 from chvoice_core.compress.artifact import load_artifact, load_float_model, save_artifact
 from chvoice_core.compress.distill import DistillConfig, teacher_target, teacher_waveform
-from chvoice_core.compress.pruning import (PruneConfig, Pruner, TaylorTracker, prunable_convs, remove_filters,
+from chvoice_core.compress.pruning import (PruneConfig, Pruner, TaylorTracker, filter_macs, prunable_convs, remove_filters,
                                            select_filters)
 from chvoice_core.compress.quantize import (dynamic_int8, float_conv_layers, int8_layers, prepare_qat, convert,
                                             select_backend, static_int8)
@@ -77,6 +77,24 @@ def test_taylor_scores_and_selection():
 def test_prune_config_rejects_bad_amounts(bad):
     with pytest.raises(ChvoiceError):
         PruneConfig(**bad)
+
+
+def test_filter_macs_and_per_mac_ranking():
+    """filter_macs is what removing one filter saves (checked by surgery); ranking per MAC thins the
+    full-resolution layers, where a filter costs most, before the deep ones that plain ranking takes first."""
+    m = warmed()
+    costs = filter_macs(m)
+    assert len(costs) == 18 and min(costs) > 0
+    pick3 = [[0] if i == 3 else [] for i in range(18)]
+    assert costs[3] == count_macs(m) - count_macs(remove_filters(warmed(), pick3))
+    assert costs[0] > 10 * costs[8]                    # inc (full resolution) against the bottleneck
+    levels = [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0]     # resolution level of each prunable conv
+
+    def mean_level(per_mac):
+        pruner = Pruner(m, PruneConfig(criterion="l2", target_mac_reduction=0.5, per_mac=per_mac), total_steps=5)
+        picks = select_filters(pruner.scores(m), 60, pruner.cfg)
+        return sum(levels[i] * len(p) for i, p in enumerate(picks)) / sum(map(len, picks))
+    assert mean_level(True) < mean_level(False) - 0.5
 
 
 def test_pruner_reaches_a_mac_target(builtin_data):

@@ -31,6 +31,9 @@ class PruneConfig:
     target_mac_reduction: float = 0.0  # e.g. 0.5 halves the MACs
     round_to: int = 1                  # keep layer widths multiples of this (SIMD-friendly)
     min_channels: int = 2
+    # rank filters by importance per MAC their removal saves (a knapsack greedy), not by importance alone: a
+    # full-resolution filter costs 64-256x a deep one, and int8 time goes where the activations are large
+    per_mac: bool = False
 
     def __post_init__(self) -> None:
         if self.criterion not in CRITERIA:
@@ -166,9 +169,13 @@ class Pruner:
         self.log: list[dict] = []
 
     def scores(self, model: UNet) -> list[torch.Tensor]:
-        if self.tracker is not None:
-            return self.tracker.scores()
-        return magnitude_scores(model, 1 if self.cfg.criterion == "l1" else 2)
+        scores = (self.tracker.scores() if self.tracker is not None
+                  else magnitude_scores(model, 1 if self.cfg.criterion == "l1" else 2))
+        if self.cfg.per_mac:
+            costs = filter_macs(model)
+            mean = sum(costs) / len(costs)
+            scores = [s / (c / mean) for s, c in zip(scores, costs)]
+        return scores
 
     def prune_round(self, model: UNet) -> UNet:
         cfg = self.cfg
@@ -199,6 +206,15 @@ class Pruner:
     def close(self) -> None:
         if self.tracker is not None:
             self.tracker.remove()
+
+
+def filter_macs(model: UNet) -> list[float]:
+    """MACs per tile that removing one filter of each prunable conv saves (its own and its consumers'), in
+    prunable_convs order."""
+    base = count_macs(model)
+    n = len(prunable_convs(model))
+    return [float(base - count_macs(remove_filters(_clone(model), [[0] if j == i else [] for j in range(n)])))
+            for i in range(n)]
 
 
 def _clone(model: UNet) -> UNet:

@@ -8,7 +8,7 @@ A recipe is a chain of steps, written `distil(width=16)+prune(macs=0.5)+int8` (s
 | step | config | what it does |
 |---|---|---|
 | distil | Distil(width, alpha) | train a narrower student on the teacher's outputs (the report's KD) |
-| prune | Prune(criterion, filters_per_round, rounds, macs, round_to) | remove filters while fine-tuning |
+| prune | Prune(criterion, filters_per_round, rounds, macs, round_to, distil, per_mac) | remove filters while fine-tuning |
 | dynamic | Dynamic() | the report's `quantize_dynamic` (leaves every conv in float) |
 | int8 | Int8(backend, calibration_tiles) | static int8 post-training quantization, FX graph mode |
 | qat | QAT(backend, lr, steps, distil) | quantization-aware fine-tune (distil: towards the parent's waveforms), converted to the same int8 kernels |
@@ -56,11 +56,12 @@ class Prune:
     macs: float = 0.0            # ... or remove filters until MACs fall by this fraction
     round_to: int = 1            # keep layer widths multiples of this (full scale)
     distil: bool = False         # fine-tune towards the unpruned parent's waveforms (perceptual loss), not clean dB
+    per_mac: bool = False        # rank filters by importance per MAC saved (pruning.PruneConfig.per_mac)
 
     def __post_init__(self) -> None:
         from .pruning import PruneConfig
         PruneConfig(criterion=self.criterion, filters_per_round=self.filters_per_round, rounds=self.rounds,
-                    target_mac_reduction=self.macs, round_to=self.round_to)    # one set of checks
+                    target_mac_reduction=self.macs, round_to=self.round_to, per_mac=self.per_mac)    # one set of checks
 
 
 @dataclass(frozen=True)
@@ -337,7 +338,7 @@ def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     from .pruning import PruneConfig, Pruner
     div = ctx.budget.width_divisor
     pc = PruneConfig(criterion=s.criterion, filters_per_round=max(1, s.filters_per_round // div) if s.filters_per_round else 0,
-                     rounds=s.rounds, target_mac_reduction=s.macs, round_to=max(1, s.round_to // div))
+                     rounds=s.rounds, target_mac_reduction=s.macs, round_to=max(1, s.round_to // div), per_mac=s.per_mac)
     model = copy.deepcopy(parent).train()
     steps = ctx.budget.finetune_steps
     pruner = Pruner(model, pc, steps)
