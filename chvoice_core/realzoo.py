@@ -18,7 +18,7 @@ import torch
 
 from .audio_io import atomic_path
 from .budgets import get_budget
-from .compress.steps import kind_of, parse_recipe, runs_int8
+from .compress.steps import kind_of, parse_recipe, runs_int8, to_recipe
 from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, get_child, parent_path,
                            shard, shipped_children)
 from .data import DataConfig
@@ -46,16 +46,59 @@ def build_children(children: list[RealChild], data_root: str | None, cache_dir: 
     out = []
     for child in mine:
         t0 = time.perf_counter()
-        entry = zoo.entry(child.id, REAL_PROFILE)
-        row = {"child": child.id, "parent": child.parent, "recipe": child.recipe, "params": entry.meta["params"],
-               "macs": entry.meta["macs"], "cache": str(entry.path), "seconds": round(time.perf_counter() - t0, 1)}
+        base = shipped_base(child)
+        if base is not None:        # training-free steps on a shipped child: start from its file, do not retrain
+            path = derive_child(child, base, zoo)
+            meta = read_checkpoint(path)["meta"]
+        else:
+            entry = zoo.entry(child.id, REAL_PROFILE)
+            path, meta = entry.path, entry.meta
+        row = {"child": child.id, "parent": child.parent, "recipe": child.recipe, "params": meta["params"],
+               "macs": meta["macs"], "cache": str(path), "seconds": round(time.perf_counter() - t0, 1)}
         if ship:
-            row["shipped"] = str(ship_child(child, entry.path, zoo.data_label, device, threads))
+            row["shipped"] = str(ship_child(child, path, zoo.data_label, device, threads))
         if log:
             log(f"real child {child.id}: {row['params']} parameters, {row['macs'] / 1e6:.0f} M MACs per tile"
                 + (f" -> {row['shipped']}" if ship else ""))
         out.append(row)
     return out
+
+
+def shipped_base(child: RealChild) -> RealChild | None:
+    """The shipped, current float child whose recipe is the longest prefix of `child`'s, when every step after it
+    trains nothing (overlap, int8, ...): `child` is then derived from that file in seconds. None otherwise."""
+    steps = parse_recipe(child.recipe)
+    bases = {(c.parent, c.recipe): c for c in shipped_children() if c.id != child.id}
+    for k in range(len(steps) - 1, 0, -1):
+        base = bases.get((child.parent, to_recipe(steps[:k])))
+        if base is not None and not runs_int8(steps[:k]):
+            return base if all(not kind_of(s).trains for s in steps[k:]) else None
+    return None
+
+
+def derive_child(child: RealChild, base: RealChild, zoo: Zoo) -> Path:
+    """Apply the steps of `child`'s recipe past `base`'s to the shipped file of `base` (calibrated on the zoo's
+    training-side tiles) -> an artifact under the zoo's cache whose meta carries `base`'s training record."""
+    from .compress.artifact import load_float_model, save_artifact
+    from .models.unet import count_macs, count_params
+    src = base.path
+    rest = parse_recipe(child.recipe)[len(parse_recipe(base.recipe)):]
+    model, _ = load_float_model(src, f"real child {base.id}", "the compression steps take magnitude models only")
+    t0 = time.perf_counter()
+    quant, extra = None, {}
+    float_model = model
+    for step in rest:
+        model, quant, extra = zoo.apply_step(step, model, REAL_PROFILE)
+        if quant is None:
+            float_model = model
+    cfg = extra.pop("config", None) or model.config
+    record = read_checkpoint(src)["meta"].get("training", {})
+    path = zoo.cache_dir / "real" / f"{child.id}-{file_digest(src)[:12]}.pt"
+    save_artifact(path, model, cfg, quant, {**{k: v for k, v in record.items() if k in TRAINING_KEYS}, **extra,
+                                            "base": base.id, "base_digest": file_digest(src),
+                                            "params": count_params(float_model), "macs": count_macs(float_model),
+                                            "derive_seconds": round(time.perf_counter() - t0, 1)})
+    return path
 
 
 def ship_child(child: RealChild, artifact: Path, data_label: str, device: str, threads: int = 0) -> Path:

@@ -54,7 +54,8 @@ def test_the_spec_carries_the_front_end_and_old_checkpoints_read_the_reports(tmp
     assert front_end(model_from_dict(old)) == FrontEnd()
     assert count_macs(m2) == 2 * count_macs(UNet(UNetConfig(depth=2, base_width=4, mask=True)))   # twice the bins
     for bad, word in [({"n_fft": 512}, "n_fft"), ({"n_fft": 10 ** 6}, "n_fft"), ({"n_fft": "510"}, "n_fft"),
-                      ({"hop": 0}, "hop"), ({"hop": 600}, "hop")]:
+                      ({"hop": 0}, "hop"), ({"hop": 600}, "hop"), ({"tile_hop": 0}, "tile_hop"),
+                      ({"tile_hop": 129}, "tile_hop"), ({"tile_hop": 9.5}, "tile_hop")]:
         d = model_to_dict(m)
         d["config"].update(bad)
         with pytest.raises(ChvoiceError, match=f"bad architecture spec.*{word}"):

@@ -84,6 +84,34 @@ def test_a_shipped_child_names_its_parents_digest_and_goes_stale_when_the_parent
     assert not real.child_is_current(child)
 
 
+def test_training_free_steps_derive_a_child_from_the_shipped_one(tmp_path, monkeypatch):
+    """A child whose recipe extends a shipped child's by steps that train nothing (overlap, int8) starts from that
+    file instead of retraining; a training step after the prefix (qat) builds through the zoo as before."""
+    from chvoice_core.compress.artifact import load_artifact, save_artifact
+    from chvoice_core.models.unet import UNet, UNetConfig
+    from chvoice_core.realzoo import derive_child, real_zoo, shipped_base
+    parent = tmp_path / "parent.pt"
+    cfg = UNetConfig(depth=4, base_width=8, mask=True)
+    save_artifact(parent, UNet(cfg).eval(), cfg, None)
+    monkeypatch.setitem(real.REAL_PARENTS, "p", parent)
+    monkeypatch.setattr(real, "CHILDREN_DIR", tmp_path / "children")
+    base = real.RealChild("p-kd4", "p", "distil(width=4)")
+    derived = real.RealChild("p-kd4-ovl96", "p", "distil(width=4)+overlap(hop=96)")
+    qat = real.RealChild("p-kd4-qat", "p", "distil(width=4)+qat")
+    monkeypatch.setattr(real, "REAL_CHILDREN", {c.id: c for c in (base, derived, qat)})
+    assert shipped_base(derived) is None                 # nothing shipped yet
+    small = UNetConfig(depth=4, base_width=4, mask=True)
+    built = tmp_path / "built.pt"
+    save_artifact(built, UNet(small).eval(), small, None, {"train_steps": 3, "train_seconds": 1.5, "params": 1})
+    ship_child(base, built, "built-in", "cpu", threads=1)
+    assert shipped_base(derived) == base and shipped_base(qat) is None and shipped_base(base) is None
+    path = derive_child(derived, base, real_zoo(None, tmp_path / "cache", threads=1, progress=False))
+    model, meta = load_artifact(path)
+    shipped, _ = load_artifact(base.path)
+    assert model.config.tile_hop == 96 and meta["base"] == "p-kd4" and meta["train_steps"] == 3
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
+
+
 def test_real_budget_trains_full_width_resumably_and_qat_stays_float32():
     b = get_budget("real")
     assert b.width_divisor == 1 and b.resumable and b.steps == 0 and b.amp == "bf16"

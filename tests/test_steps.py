@@ -156,3 +156,37 @@ def test_a_student_lifted_to_the_minimum_width_says_so_and_keeps_its_twin(tmp_pa
     assert e.meta["full_base_width"] == 16
     _, twin_meta = zoo.full_scale("kd16", "weighted")
     assert twin_meta["config"].base_width == 16               # timed at the width asked for, not 4 x 8
+
+
+def test_overlap_step_runs_fewer_tiles_and_travels_with_the_model(tmp_path):
+    """overlap(hop=H) keeps the weights and records the tile hop in the spec: the saved model runs offline on
+    tiles H frames apart (fewer model frames per second of audio), close to the half-overlap output; causal
+    models (which stream frame by frame) refuse it in one line."""
+    import numpy as np
+    import torch
+    from chvoice_core.enhance import Denoiser
+    from chvoice_core.models import UNet, UNetConfig
+    from chvoice_core.models.io import load_model, save_model
+    torch.manual_seed(0)
+    m = UNet(UNetConfig(depth=2, base_width=4, mask=True)).eval()
+    (step,) = parse_recipe("overlap(hop=120)")
+    out = kind_of(step).apply(None, m, step).model
+    assert out.config.tile_hop == 120 and m.config.tile_hop == 64
+    save_model(tmp_path / "m.pt", out)
+    loaded, _ = load_model(tmp_path / "m.pt")
+    x = np.random.default_rng(0).standard_normal(16000 * 6).astype(np.float32) * 0.1
+    runs = {}
+    for name, model in (("half", m), ("hop120", loaded)):
+        den = Denoiser(model)
+        seen = []
+        h = den.model.register_forward_pre_hook(lambda mod, inp: seen.append(inp[0].shape[0]))
+        runs[name] = (den(x), sum(seen))      # output, tiles run
+        h.remove()
+    assert runs["hop120"][1] == 7 and runs["half"][1] == 11          # tiles for 6 s (757 frames)
+    a, b = runs["half"][0], runs["hop120"][0]
+    assert a.shape == b.shape and np.abs(a - b).max() < 0.5 * np.abs(a).max()
+    causal = UNet(UNetConfig(depth=2, base_width=4, mask=True, causal=True))
+    with pytest.raises(ChvoiceError, match="only tile models"):
+        kind_of(step).apply(None, causal, step)
+    with pytest.raises(ChvoiceError, match="1..128"):
+        parse_recipe("overlap(hop=0)")

@@ -9,6 +9,7 @@ A recipe is a chain of steps, written `distil(width=16)+prune(macs=0.5)+int8` (s
 |---|---|---|
 | distil | Distil(width, alpha) | train a narrower student on the teacher's outputs (the report's KD) |
 | prune | Prune(criterion, filters_per_round, rounds, macs, round_to, distil, per_mac) | remove filters while fine-tuning |
+| overlap | Overlap(hop) | run offline on tiles that overlap less (fewer model calls per second of audio) |
 | dynamic | Dynamic() | the report's `quantize_dynamic` (leaves every conv in float) |
 | int8 | Int8(backend, calibration_tiles) | static int8 post-training quantization, FX graph mode |
 | qat | QAT(backend, lr, steps, distil) | quantization-aware fine-tune (distil: towards the parent's waveforms), converted to the same int8 kernels |
@@ -62,6 +63,15 @@ class Prune:
         from .pruning import PruneConfig
         PruneConfig(criterion=self.criterion, filters_per_round=self.filters_per_round, rounds=self.rounds,
                     target_mac_reduction=self.macs, round_to=self.round_to, per_mac=self.per_mac)    # one set of checks
+
+
+@dataclass(frozen=True)
+class Overlap:
+    hop: int = 64                # frames between the starts of the 128-frame tiles offline (UNetConfig.tile_hop)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.hop <= 128:
+            raise ChvoiceError(f"overlap hop {self.hop}: must be 1..128 frames (a tile is 128)")
 
 
 @dataclass(frozen=True)
@@ -352,6 +362,19 @@ def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     return StepResult(r["model"].cpu().eval(), None, {"loss_history": r["history"], "prune_log": pruner.log,
                                                       "prune_config": pc.to_dict(), "distilled": s.distil,
                                                       "lr": 4e-4, "train_steps": r["steps"], "train_seconds": r["seconds"]})
+
+
+@register("overlap", Overlap, "overlap", "Tile overlap")
+def _overlap(ctx: BuildContext, parent: nn.Module, s: Overlap) -> StepResult:
+    # the same weights, run on tiles that overlap less: (128 - hop) shared frames instead of 64, so about
+    # 128 / hop model frames per frame of audio instead of 2 (no calibration, no training)
+    from ..families import family_of
+    if family_of(parent).name != "tile":
+        raise ChvoiceError(f"overlap(hop={s.hop}): only tile models run on overlapping tiles "
+                           f"(this one is {family_of(parent).name})")
+    model = copy.deepcopy(parent)
+    model.config = replace(parent.config, tile_hop=s.hop)
+    return StepResult(model, None, {"config": model.config})
 
 
 @register("dynamic", Dynamic, "quant", "Dynamic int8 (the report's)", final=True, dynamic=True)

@@ -78,7 +78,7 @@ def _check_spec(raw: Any, name: str) -> UNetConfig:
     if not isinstance(raw, dict):
         raise ChvoiceError(f"{name}: bad architecture spec (not a mapping)")
     known = {"depth", "base_width", "bilinear", "residual", "widths", "mask", "causal", "lookahead", "phase",
-             "n_fft", "hop"}
+             "n_fft", "hop", "tile_hop"}
     extra = set(raw) - known
     if extra:
         raise ChvoiceError(f"{name}: bad architecture spec (unknown field {sorted(extra)[0]!r})")
@@ -97,6 +97,9 @@ def _check_spec(raw: Any, name: str) -> UNetConfig:
     n_fft, hop = raw.get("n_fft", UNetConfig.n_fft), raw.get("hop", UNetConfig.hop)
     if not is_int(n_fft) or not MIN_FFT <= n_fft <= MAX_FFT:
         raise ChvoiceError(f"{name}: bad architecture spec (n_fft {n_fft!r}: must be an integer {MIN_FFT}..{MAX_FFT})")
+    tile_hop = raw.get("tile_hop", UNetConfig.tile_hop)
+    if not is_int(tile_hop):
+        raise ChvoiceError(f"{name}: bad architecture spec (tile_hop {tile_hop!r}: must be an integer)")
     if not is_int(hop):
         raise ChvoiceError(f"{name}: bad architecture spec (hop {hop!r}: must be an integer)")
     for flag in ("bilinear", "residual", "mask", "causal", "phase"):

@@ -55,8 +55,14 @@ class UNetConfig:
     # 510/127 gives 32 ms frames at 75 % overlap with the same frame rate and tiles (256 bins instead of 128)
     n_fft: int = 254
     hop: int = 127
+    # offline, 128-frame tiles start every tile_hop frames (dsp.FrontEnd.tile_hop): 64 overlaps them by half; a
+    # longer hop runs fewer model calls per second of audio, for some quality at the seams (compress step `overlap`)
+    tile_hop: int = 64
 
     def __post_init__(self) -> None:
+        tile_frames = FrontEnd().tile_frames
+        if not 1 <= self.tile_hop <= tile_frames:
+            raise ValueError(f"tile_hop {self.tile_hop}: must be 1..{tile_frames} (the tile length, in frames)")
         bins = self.n_fft // 2 + 1
         if self.n_fft < 2 or self.n_fft % 2 or bins % 2 ** self.depth:
             raise ValueError(f"n_fft {self.n_fft}: its {bins} bins must halve {self.depth} times (depth); "
@@ -91,7 +97,7 @@ class UNetConfig:
 
     def front_end(self) -> FrontEnd:
         """The STFT this model reads and writes."""
-        return FrontEnd(n_fft=self.n_fft, hop=self.hop)
+        return FrontEnd(n_fft=self.n_fft, hop=self.hop, tile_hop=self.tile_hop)
 
     def to_dict(self) -> dict:
         d = asdict(self)
