@@ -26,7 +26,7 @@ from .models.io import fp16_storage, read_checkpoint
 from .zoo import Zoo
 
 TRAINING_KEYS = ("train_steps", "train_seconds", "loss", "prune_log", "prune_config", "distilled", "student_width",
-                 "lr", "params", "macs", "build_seconds")
+                 "lr", "params", "macs", "build_seconds", "base", "base_training")
 
 
 def real_zoo(data_root: str | None, cache_dir: Path, device: str = "cpu", threads: int = 0,
@@ -65,14 +65,15 @@ def build_children(children: list[RealChild], data_root: str | None, cache_dir: 
 
 
 def shipped_base(child: RealChild) -> RealChild | None:
-    """The shipped, current float child whose recipe is the longest prefix of `child`'s, when every step after it
-    trains nothing (overlap, int8, ...): `child` is then derived from that file in seconds. None otherwise."""
+    """The shipped, current float child whose recipe is the longest prefix of `child`'s: `child` is then derived
+    from that file (the steps after it: overlap and int8 in seconds, a QAT fine-tune in minutes) instead of
+    retraining the prefix. None when no shipped child is a prefix."""
     steps = parse_recipe(child.recipe)
     bases = {(c.parent, c.recipe): c for c in shipped_children() if c.id != child.id}
     for k in range(len(steps) - 1, 0, -1):
         base = bases.get((child.parent, to_recipe(steps[:k])))
         if base is not None and not runs_int8(steps[:k]):
-            return base if all(not kind_of(s).trains for s in steps[k:]) else None
+            return base
     return None
 
 
@@ -87,17 +88,17 @@ def derive_child(child: RealChild, base: RealChild, zoo: Zoo) -> Path:
     t0 = time.perf_counter()
     quant, extra = None, {}
     float_model = model
-    for step in rest:
-        model, quant, extra = zoo.apply_step(step, model, REAL_PROFILE)
+    name = f"{child.id}-{file_digest(src)[:12]}"
+    for step in rest:            # a training step checkpoints under the cache and resumes there
+        model, quant, extra = zoo.apply_step(step, model, REAL_PROFILE, zoo.cache_dir / "real" / "partial" / name)
         if quant is None:
             float_model = model
     cfg = extra.pop("config", None) or model.config
-    record = read_checkpoint(src)["meta"].get("training", {})
-    path = zoo.cache_dir / "real" / f"{child.id}-{file_digest(src)[:12]}.pt"
-    save_artifact(path, model, cfg, quant, {**{k: v for k, v in record.items() if k in TRAINING_KEYS}, **extra,
-                                            "base": base.id, "base_digest": file_digest(src),
+    path = zoo.cache_dir / "real" / f"{name}.pt"
+    save_artifact(path, model, cfg, quant, {**extra, "base": base.id, "base_digest": file_digest(src),
+                                            "base_training": read_checkpoint(src)["meta"].get("training", {}),
                                             "params": count_params(float_model), "macs": count_macs(float_model),
-                                            "derive_seconds": round(time.perf_counter() - t0, 1)})
+                                            "build_seconds": round(time.perf_counter() - t0, 1)})
     return path
 
 

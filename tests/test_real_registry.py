@@ -84,9 +84,9 @@ def test_a_shipped_child_names_its_parents_digest_and_goes_stale_when_the_parent
     assert not real.child_is_current(child)
 
 
-def test_training_free_steps_derive_a_child_from_the_shipped_one(tmp_path, monkeypatch):
-    """A child whose recipe extends a shipped child's by steps that train nothing (overlap, int8) starts from that
-    file instead of retraining; a training step after the prefix (qat) builds through the zoo as before."""
+def test_a_child_extending_a_shipped_one_is_derived_from_its_file(tmp_path, monkeypatch):
+    """A child whose recipe extends a shipped child's (overlap, int8, qat after it) starts from that file instead
+    of retraining the prefix, and records the base's training beside its own."""
     from chvoice_core.compress.artifact import load_artifact, save_artifact
     from chvoice_core.models.unet import UNet, UNetConfig
     from chvoice_core.realzoo import derive_child, real_zoo, shipped_base
@@ -104,11 +104,11 @@ def test_training_free_steps_derive_a_child_from_the_shipped_one(tmp_path, monke
     built = tmp_path / "built.pt"
     save_artifact(built, UNet(small).eval(), small, None, {"train_steps": 3, "train_seconds": 1.5, "params": 1})
     ship_child(base, built, "built-in", "cpu", threads=1)
-    assert shipped_base(derived) == base and shipped_base(qat) is None and shipped_base(base) is None
+    assert shipped_base(derived) == base and shipped_base(qat) == base and shipped_base(base) is None
     path = derive_child(derived, base, real_zoo(None, tmp_path / "cache", threads=1, progress=False))
     model, meta = load_artifact(path)
     shipped, _ = load_artifact(base.path)
-    assert model.config.tile_hop == 96 and meta["base"] == "p-kd4" and meta["train_steps"] == 3
+    assert model.config.tile_hop == 96 and meta["base"] == "p-kd4" and meta["base_training"]["train_steps"] == 3
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), shipped.state_dict().values()))
 
 

@@ -62,10 +62,6 @@ _TRAINED = [
     RealChild("default-prune50", "default", _prune(0.5), "Taylor-pruned to half the MACs in 4 rounds, fine-tuned on its waveforms"),
     RealChild("default-prune25", "default", _prune(0.25), "Taylor-pruned by a quarter of the MACs, fine-tuned on its waveforms"),
     RealChild("default-prune75", "default", _prune(0.75), "Taylor-pruned to a quarter of the MACs, fine-tuned on its waveforms"),
-    # the same MAC budget spent where int8 time goes: filters ranked by importance per MAC saved, which thins the
-    # full-resolution layers first (pruning.PruneConfig.per_mac)
-    RealChild("default-prune50-permac", "default", _prune(0.5).replace(")", ",per_mac=True)", 1),
-              "Taylor-pruned to half the MACs ranking filters by importance per MAC, fine-tuned on its waveforms"),
     RealChild("live-kd16", "live", _kd(16), "causal width-16 student of the live model's waveforms (streams)"),
     RealChild("live-prune50", "live", _prune(0.5), "the live model Taylor-pruned to half the MACs (streams)"),
     # QAT of the child that keeps the most (prune25): int8 learned towards the pruned model's own waveforms
@@ -79,10 +75,9 @@ def _overlap_int8(c: RealChild, hop: int) -> RealChild:
 
 # the trained children whose static int8 ships too (calibrated on real training tiles when built); the others get
 # theirs in the benchmark run (CHEAP_STEPS)
-_SHIPPED_INT8 = ("default-kd16", "default-kd8", "default-prune25", "default-prune50", "default-prune75", "default-prune50-permac",
-                 "live-kd16")
+_SHIPPED_INT8 = ("default-kd16", "default-kd8", "default-prune25", "default-prune50", "default-prune75", "live-kd16")
 # children that run fewer model calls per second of audio (derived from the shipped float child: no training)
-_OVERLAP = {"default-prune50": 96, "default-prune50-permac": 96}
+_OVERLAP = {"default-prune50": 96}
 REAL_CHILDREN: dict[str, RealChild] = {c.id: c for t in _TRAINED
                                        for c in ([t, _int8_of(t)] if t.id in _SHIPPED_INT8 else [t])
                                        + ([_overlap_int8(t, _OVERLAP[t.id])] if t.id in _OVERLAP else [])}

@@ -183,11 +183,13 @@ class Zoo(ZooData, ArtifactStore, BuildScheduler, TwinFactory):
         return model, None, {"recipe": [], "teacher": {"path": variant.teacher,
                                                                       "digest": variant.teacher_digest}}
 
-    def apply_step(self, s: StepConfig, parent: nn.Module, profile: str) -> tuple[nn.Module, str | None, dict]:
+    def apply_step(self, s: StepConfig, parent: nn.Module, profile: str,
+                   workdir: Path | None = None) -> tuple[nn.Module, str | None, dict]:
         """One registered step on a float model, outside any chain (chvoice quantize, the real track's in-run
-        rows): -> (model, format, meta). Runs at the zoo's build threads, like every build."""
+        rows, children derived from a shipped one): -> (model, format, meta). Runs at the zoo's build threads, like
+        every build; a training step checkpoints into `workdir` (if given) and resumes from it."""
         with self._build_threads():
-            return self._apply(s, parent, {}, profile)
+            return self._apply(s, parent, {}, profile, workdir)
 
     @contextlib.contextmanager
     def _build_threads(self):
