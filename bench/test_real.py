@@ -28,7 +28,8 @@ from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.compress.quantize import int8_layers
 from chvoice_core.data.realset import load_realset
 from chvoice_core.enhance import Denoiser
-from chvoice_core.models.unet import UNet, count_macs, count_params
+from chvoice_core.models.footprint import count_macs, count_params
+from chvoice_core.models.unet import UNet
 from chvoice_core.realzoo import real_rows, row_artifact
 from chvoice_core.scoring import BENCH_METRICS, Enhancer
 from chvoice_core.timing import artifact_digest, e2e_clip, e2e_info, end_to_end, model_call

@@ -99,7 +99,8 @@ def test_streaming_shipped(benchmark, zoo, scorer, settings, shipped):
     profile = settings.profiles[0]
     items = zoo.testset(profile)
     timing = _time_engine(benchmark, engine, items[0].mixture.noisy, settings)
-    from chvoice_core.models.unet import UNet, count_macs, count_params
+    from chvoice_core.models.footprint import count_macs, count_params
+    from chvoice_core.models.unet import UNet
     twin = UNet(meta["config"])
     benchmark.extra_info.update(
         {"variant": shipped, "recipe": [], "model_label": "Shipped", "compression": name, "in_report": False,

@@ -81,7 +81,7 @@ def derive_child(child: RealChild, base: RealChild, zoo: Zoo) -> Path:
     """Apply the steps of `child`'s recipe past `base`'s to the shipped file of `base` (calibrated on the zoo's
     training-side tiles) -> an artifact under the zoo's cache whose meta carries `base`'s training record."""
     from .compress.artifact import load_float_model, save_artifact
-    from .models.unet import count_macs, count_params
+    from .models.footprint import count_macs, count_params
     src = base.path
     rest = parse_recipe(child.recipe)[len(parse_recipe(base.recipe)):]
     model, _ = load_float_model(src, f"real child {base.id}", "the compression steps take magnitude models only")

@@ -13,7 +13,8 @@ from chvoice_core.errors import ChvoiceError
 from chvoice_core.metrics import si_sdr
 from chvoice_core.models import UNet, UNetConfig, start_as_identity
 from chvoice_core.models.io import load_model, model_from_dict, model_to_dict, save_model
-from chvoice_core.models.unet import count_macs, front_end
+from chvoice_core.models.footprint import count_macs
+from chvoice_core.models.unet import front_end
 from chvoice_core.onnx_step import available as ort_available
 from chvoice_core.stream import CausalStreamingDenoiser, make_streamer
 from tests.conftest import speechlike

@@ -28,7 +28,7 @@ class CountingModel(nn.Module):
 
 def test_unet_path_covers_every_tile_and_the_stfts(monkeypatch):
     import chvoice_core.families as enhance      # the tile family's offline engine
-    calls = {"analyse": 0, "synthesise": 0}
+    calls = {"stft": 0, "istft": 0}
     for name in calls:
         real = getattr(enhance, name)
 
@@ -43,7 +43,7 @@ def test_unet_path_covers_every_tile_and_the_stfts(monkeypatch):
     y = call()
     frames = 1 + len(clip) // FrontEnd().hop
     assert model.tiles == len(tile_starts(frames, FrontEnd())) == 7     # every tile, with the 50 % overlap
-    assert calls == {"analyse": 1, "synthesise": 1}                       # STFT in, iSTFT out: inside the call
+    assert calls == {"stft": 1, "istft": 1}                               # STFT in, iSTFT out: inside the call
     assert np.abs(y - clip).max() < 1e-4
 
 

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..errors import ChvoiceError
-from ..models.unet import UNet, count_macs
+from ..models.footprint import count_macs
+from ..models.unet import UNet
 
 CRITERIA = ("taylor", "l1", "l2")
 

@@ -1,7 +1,7 @@
 """The registry of compression steps: each step is a small config dataclass handled by one registered function,
 and each quantized artifact format by one registered loader (the torchao pattern). The variant table, the zoo,
-the artifact loader, the benchmark suite, the report and user recipes all go through this module; no other module
-names a step by string.
+the artifact loader, the benchmark suite, the report and user recipes all go through this module (its machinery and
+recipe language live in `registry`, the artifact formats in `formats`); no other module names a step by string.
 
 A recipe is a chain of steps, written `distil(width=16)+prune(macs=0.5)+int8` (see `parse_recipe`):
 
@@ -20,17 +20,25 @@ A recipe is a chain of steps, written `distil(width=16)+prune(macs=0.5)+int8` (s
 """
 from __future__ import annotations
 
-import ast
 import copy
-import re
-from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, Callable
+from dataclasses import dataclass, replace
+from typing import Any
 
 import torch
 from torch import nn
 
 from ..errors import ChvoiceError
 from ..models.unet import normaliser_for
+# the registry's machinery and the artifact formats, importable from here as before
+from .formats import FORMATS, QuantFormat, quant_format
+from .registry import (ALIASES, DEFAULT_QUANT_STEP, STEPS, BuildContext, StepConfig, StepKind, StepResult, describe,
+                       dynamic_only, kind_of, make_step, parse_recipe, register, reshapes, runs_int8, slug, step_kind,
+                       to_recipe, validate_chain)
+
+__all__ = ["Distil", "Prune", "Overlap", "Dynamic", "Int8", "QAT", "PT2E", "PT2EQAT", "Onnx", "OrtInt8",
+           "PERCEPTUAL_DISTIL_SISDR", "FORMATS", "QuantFormat", "quant_format", "ALIASES", "DEFAULT_QUANT_STEP", "STEPS",
+           "BuildContext", "StepConfig", "StepKind", "StepResult", "describe", "dynamic_only", "kind_of", "make_step",
+           "parse_recipe", "register", "reshapes", "runs_int8", "slug", "step_kind", "to_recipe", "validate_chain"]
 
 
 # ----------------------------------------------------------------------------------------------- step configs
@@ -117,187 +125,6 @@ class OrtInt8:
     calibration_tiles: int = 64
     per_channel: bool = True
 
-
-StepConfig = Any   # any registered config dataclass instance
-
-
-@dataclass
-class BuildContext:
-    """What a step may use from the zoo that runs it: the budget, the profile's training pairs and calibration
-    tiles, and a training configuration."""
-
-    budget: Any                                        # budgets.Budget
-    seed: int
-    profile: str
-    sampler: Callable[[], Any]                         # -> data.pairs.PairSampler
-    calibration: Callable[[int, Callable], torch.Tensor]   # (n, the model's normaliser) -> tiles [n, 1, F, T]
-    train_cfg: Callable[[int, float], Any]             # (steps, lr) -> train.TrainConfig
-    workdir: Any = None                                # Path for a training step's checkpoints (resume), or None
-
-    def resume_args(self) -> dict[str, Any]:
-        """train() keywords that checkpoint into the workdir and resume from it (none without a workdir)."""
-        return {} if self.workdir is None else {"out_dir": self.workdir, "resume": True}
-
-
-@dataclass
-class StepResult:
-    model: nn.Module
-    quant: str | None = None                 # artifact format name (a registered QuantFormat) or None: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StepKind:
-    name: str                # as written in recipes
-    config: type
-    apply: Callable[[BuildContext, nn.Module, Any], StepResult]
-    slug: str                # short name in cache keys
-    label: str               # human name ("Static int8 (FX)")
-    final: bool = False      # ends a chain (quantization, export): nothing can follow it
-    int8: bool = False       # its convolutions run int8 kernels
-    reshapes: bool = False   # the resulting architecture depends on the data (pruning)
-    dynamic: bool = False    # the report's dynamic quantization (no conv runs int8)
-    trains: str = ""         # "student": trains budget.student_steps; "finetune": budget.finetune_steps
-
-    def train_steps(self, budget) -> int:
-        """Optimiser steps this step runs at `budget` (0: none): what the zoo schedules its builds by."""
-        return {"student": budget.student_steps, "finetune": budget.finetune_steps}.get(self.trains, 0)
-
-
-STEPS: dict[str, StepKind] = {}
-_BY_CONFIG: dict[type, StepKind] = {}
-
-
-def register(name: str, config: type, slug: str, label: str, **flags) -> Callable:
-    def deco(fn: Callable) -> Callable:
-        kind = StepKind(name, config, fn, slug, label, **flags)
-        STEPS[name] = kind
-        _BY_CONFIG[config] = kind
-        return fn
-    return deco
-
-
-def kind_of(cfg: StepConfig) -> StepKind:
-    try:
-        return _BY_CONFIG[type(cfg)]
-    except KeyError:
-        raise ChvoiceError(f"{cfg!r} is not a registered compression step") from None
-
-
-def slug(cfg: StepConfig) -> str:
-    """Cache-key name of a configured step: its slug plus every non-default parameter."""
-    k = kind_of(cfg)
-    parts = [f"_{f.name}{getattr(cfg, f.name)}" for f in fields(cfg)
-             if f.default is MISSING or getattr(cfg, f.name) != f.default]
-    return k.slug + "".join(parts)
-
-
-def to_recipe(steps: tuple[StepConfig, ...] | list[StepConfig]) -> str:
-    """The recipe string of a chain (parse_recipe's inverse); '-' for none."""
-    out = []
-    for s in steps:
-        args = ",".join(f"{f.name}={getattr(s, f.name)!r}" for f in fields(s)
-                        if getattr(s, f.name) != f.default)
-        out.append(kind_of(s).name + (f"({args})" if args else ""))
-    return "+".join(out) or "-"
-
-
-_TERM = re.compile(r"^\s*([a-z0-9-]+)\s*(?:\((.*)\))?\s*$", re.S)
-
-
-DEFAULT_QUANT_STEP = "int8"     # what `chvoice quantize` applies unless told otherwise
-ALIASES = {"static": "int8", "quant": "dynamic", "kd": "distil"}   # older names still accepted
-
-
-def step_kind(name: str) -> StepKind:
-    """The registered step of a name (or an older alias)."""
-    name = ALIASES.get(name, name)
-    if name not in STEPS:
-        raise ChvoiceError(f"unknown compression step {name!r}; known: {', '.join(STEPS)}")
-    return STEPS[name]
-
-
-def make_step(name: str, **params) -> StepConfig:
-    """A configured step by name: make_step('prune', macs=0.5) -> Prune(macs=0.5)."""
-    kind = step_kind(name)
-    name, cls = kind.name, kind.config
-    known = {f.name: f for f in fields(cls)}
-    for k, v in params.items():
-        if k not in known:
-            raise ChvoiceError(f"step {name}: unknown parameter {k!r}; known: {', '.join(known) or 'none'}")
-        want = type(known[k].default)
-        if want is float and isinstance(v, int) and not isinstance(v, bool):
-            params[k] = float(v)
-        elif not isinstance(v, want) or (want is int and isinstance(v, bool)):
-            raise ChvoiceError(f"step {name}: {k}={v!r} should be {want.__name__}")
-    return cls(**params)
-
-
-def parse_recipe(text: str) -> tuple[StepConfig, ...]:
-    """'distil(width=16)+prune(macs=0.5)+int8' -> (Distil(width=16), Prune(macs=0.5), Int8()); validated."""
-    if not text or not text.strip():
-        raise ChvoiceError("empty recipe: give steps like 'distil(width=16)+prune(macs=0.5)+int8'")
-    steps = []
-    for term in _split_terms(text):
-        m = _TERM.match(term)
-        if not m:
-            raise ChvoiceError(f"recipe term {term.strip()!r}: write name or name(key=value, ...)")
-        params = {}
-        if m.group(2) and m.group(2).strip():
-            try:
-                call = ast.parse(f"f({m.group(2)})", mode="eval").body
-                if call.args:
-                    raise ValueError("positional arguments")
-                params = {kw.arg: ast.literal_eval(kw.value) for kw in call.keywords}
-            except (SyntaxError, ValueError) as e:
-                raise ChvoiceError(f"recipe term {term.strip()!r}: parameters must be key=literal ({e})") from None
-        steps.append(make_step(m.group(1), **params))
-    validate_chain(steps)
-    return tuple(steps)
-
-
-def _split_terms(text: str) -> list[str]:
-    terms, depth, cur = [], 0, ""
-    for ch in text:
-        depth += (ch == "(") - (ch == ")")
-        if ch == "+" and depth == 0:
-            terms.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return terms + [cur]
-
-
-def validate_chain(steps, name: str = "recipe") -> None:
-    """A quantized model cannot be distilled, pruned or quantized again; one distillation at most."""
-    seen_quant = None
-    for s in steps:
-        k = kind_of(s)
-        if seen_quant is not None:
-            raise ChvoiceError(f"{name}: step {k.name!r} after {seen_quant!r} — a quantized model cannot be "
-                               f"distilled, pruned or quantized again")
-        if k.final:
-            seen_quant = k.name
-    if sum(isinstance(s, Distil) for s in steps) > 1:
-        raise ChvoiceError(f"{name}: only one distillation step")
-
-
-def reshapes(steps) -> bool:
-    return any(kind_of(s).reshapes for s in steps)
-
-
-def dynamic_only(steps) -> bool:
-    return any(kind_of(s).dynamic for s in steps)
-
-
-def runs_int8(steps) -> bool:
-    return any(kind_of(s).int8 for s in steps)
-
-
-def describe(steps) -> dict:
-    """What the benchmark records about a chain: step names, recipe string and flags the report reads."""
-    return {"recipe": [kind_of(s).name for s in steps], "recipe_string": to_recipe(steps),
-            "int8_recipe": runs_int8(steps), "dynamic_quant": dynamic_only(steps), "reshapes": reshapes(steps)}
 
 
 # ----------------------------------------------------------------------------------------------- the steps
@@ -434,85 +261,3 @@ def _ort_int8(ctx: BuildContext, parent: nn.Module, s: OrtInt8) -> StepResult:
     graph = quantize_graph(tile_graph(parent), ctx.calibration(s.calibration_tiles, normaliser_for(parent)), s.per_channel)
     return StepResult(OrtTileModel(graph), "onnx-int8", {"config": parent.config,
                                                          "calibration_tiles": s.calibration_tiles})
-
-
-# ----------------------------------------------------------------------------------------------- artifact formats
-@dataclass(frozen=True)
-class QuantFormat:
-    """How an artifact of one quantization format is rebuilt before its state dict is loaded, and how its
-    full-scale twin (untrained weights, for architecture latency) is made."""
-
-    name: str
-    skeleton: Callable[[nn.Module, dict], nn.Module]          # (float model, checkpoint) -> module to load into
-    twin: Callable[[nn.Module, torch.Tensor], nn.Module]       # (float model, calibration tiles) -> model
-    twin_format: str | None = None                             # the twin's format (QAT twins are static int8)
-
-
-FORMATS: dict[str | None, QuantFormat] = {}
-
-
-def _register_format(f: QuantFormat) -> None:
-    FORMATS[f.name] = f
-
-
-def quant_format(name: str | None) -> QuantFormat:
-    try:
-        return FORMATS[name]
-    except KeyError:
-        raise ChvoiceError(f"unknown quantization format {name!r} (saved by a newer chvoice?)") from None
-
-
-def _static_skeleton(m, ckpt):
-    from .quantize import skeleton_static
-    return skeleton_static(m, ckpt.get("backend", "x86"))
-
-
-def _static_twin(m, calib):
-    from .quantize import static_int8
-    return static_int8(m, calib)
-
-
-def _dynamic_fn(m, _):
-    from .quantize import dynamic_int8
-    return dynamic_int8(m)
-
-
-def _pt2e_skeleton(m, ckpt):
-    from .pt2e import pt2e_skeleton
-    return pt2e_skeleton(m)
-
-
-def _pt2e_qat_skeleton(m, ckpt):
-    from .pt2e import pt2e_skeleton
-    return pt2e_skeleton(m, qat=True)
-
-
-def _pt2e_twin(m, calib):
-    from .pt2e import pt2e_int8
-    return pt2e_int8(m, calib)
-
-
-def _ort_skeleton(m, ckpt):
-    from .ort import OrtTileModel
-    return OrtTileModel.empty()
-
-
-def _onnx_twin(m, calib):
-    from .ort import OrtTileModel, tile_graph
-    return OrtTileModel(tile_graph(m))
-
-
-def _ort_int8_twin(m, calib):
-    from .ort import OrtTileModel, quantize_graph, tile_graph
-    return OrtTileModel(quantize_graph(tile_graph(m), calib, True))
-
-
-for _f in (QuantFormat(None, lambda m, ckpt: m, lambda m, calib: m),
-           QuantFormat("dynamic", _dynamic_fn, _dynamic_fn, "dynamic"),
-           QuantFormat("static", _static_skeleton, _static_twin, "static"),
-           QuantFormat("qat", _static_skeleton, _static_twin, "static"),
-           QuantFormat("pt2e", _pt2e_skeleton, _pt2e_twin, "pt2e"),
-           QuantFormat("pt2e-qat", _pt2e_qat_skeleton, _pt2e_twin, "pt2e"),   # QAT twins: the same PT2E kernels
-           QuantFormat("onnx", _ort_skeleton, _onnx_twin, "onnx"),
-           QuantFormat("onnx-int8", _ort_skeleton, _ort_int8_twin, "onnx-int8")):
-    _register_format(_f)

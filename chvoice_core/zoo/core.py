@@ -28,7 +28,8 @@ from ..data import DataConfig, DataSplit, get_profile
 from ..dsp import FrontEnd
 from ..errors import ChvoiceError
 from ..models.archs import arch_config
-from ..models.unet import UNet, UNetConfig, count_macs, count_params, front_end, start_as_identity
+from ..models.footprint import count_macs, count_params
+from ..models.unet import UNet, UNetConfig, front_end, start_as_identity
 from ..train import TrainConfig, train
 from .data import ZooData
 from .schedule import BuildScheduler

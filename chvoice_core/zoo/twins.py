@@ -13,7 +13,8 @@ from torch import nn
 from ..compress.artifact import load_artifact, save_artifact
 from ..compress.quantize import int8_layers
 from ..compress.steps import quant_format
-from ..models.unet import UNet, UNetConfig, count_macs, count_params, inference_layout
+from ..models.footprint import count_macs, count_params
+from ..models.unet import UNet, UNetConfig, inference_layout
 from ..version import CODE_VERSION
 
 if TYPE_CHECKING:
