@@ -57,14 +57,23 @@ def test_shards_partition_the_children():
         real.shard(children, 3, 2)
 
 
-def test_a_shipped_child_names_its_parents_digest_and_goes_stale_when_the_parent_changes(tmp_path, monkeypatch):
-    from chvoice_core.compress.artifact import load_artifact, save_artifact
+def _registered_parent(tmp_path, monkeypatch):
+    """A small float parent "p" in the registry and an empty children folder, both under tmp_path -> its file."""
+    from chvoice_core.compress.artifact import save_artifact
     from chvoice_core.models.unet import UNet, UNetConfig
     parent = tmp_path / "parent.pt"
     cfg = UNetConfig(depth=4, base_width=8, mask=True)
     save_artifact(parent, UNet(cfg).eval(), cfg, None)
     monkeypatch.setitem(real.REAL_PARENTS, "p", parent)
     monkeypatch.setattr(real, "CHILDREN_DIR", tmp_path / "children")
+    return parent
+
+
+def test_a_shipped_child_names_its_parents_digest_and_goes_stale_when_the_parent_changes(tmp_path, monkeypatch):
+    from chvoice_core.compress.artifact import load_artifact, save_artifact
+    from chvoice_core.models.unet import UNet, UNetConfig
+    parent = _registered_parent(tmp_path, monkeypatch)
+    cfg = UNetConfig(depth=4, base_width=8, mask=True)
     child = real.RealChild("p-kd4", "p", "distil(width=4)")
     built = tmp_path / "built.pt"
     small = UNetConfig(depth=4, base_width=4, mask=True)
@@ -90,11 +99,7 @@ def test_a_child_extending_a_shipped_one_is_derived_from_its_file(tmp_path, monk
     from chvoice_core.compress.artifact import load_artifact, save_artifact
     from chvoice_core.models.unet import UNet, UNetConfig
     from chvoice_core.realzoo import derive_child, real_zoo, shipped_base
-    parent = tmp_path / "parent.pt"
-    cfg = UNetConfig(depth=4, base_width=8, mask=True)
-    save_artifact(parent, UNet(cfg).eval(), cfg, None)
-    monkeypatch.setitem(real.REAL_PARENTS, "p", parent)
-    monkeypatch.setattr(real, "CHILDREN_DIR", tmp_path / "children")
+    _registered_parent(tmp_path, monkeypatch)
     base = real.RealChild("p-kd4", "p", "distil(width=4)")
     derived = real.RealChild("p-kd4-ovl96", "p", "distil(width=4)+overlap(hop=96)")
     qat = real.RealChild("p-kd4-qat", "p", "distil(width=4)+qat")
