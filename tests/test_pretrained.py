@@ -11,9 +11,10 @@ from chvoice_core.pretrained import assets_dir, default_model_path, teacher_path
 from chvoice_core.zoo import Zoo
 
 
-def test_package_model_data_stays_under_20_mb():
+def test_package_model_data_stays_within_25_mb():
+    """The project's limit on shipped models (the parents, the teachers and the real children together)."""
     total = sum(p.stat().st_size for p in assets_dir().rglob("*.pt"))
-    assert total <= 20e6, total
+    assert total <= 25e6, total
 
 
 @pytest.mark.parametrize("arch", ["normal", "smaller"])
