@@ -47,7 +47,7 @@ def build_children(children: list[RealChild], data_root: str | None, cache_dir: 
     for child in mine:
         t0 = time.perf_counter()
         base = shipped_base(child)
-        if base is not None:        # training-free steps on a shipped child: start from its file, do not retrain
+        if base is not None:        # a shipped child's recipe is a prefix: start from its file, do not retrain it
             path = derive_child(child, base, zoo)
             meta = read_checkpoint(path)["meta"]
         else:
@@ -80,25 +80,14 @@ def shipped_base(child: RealChild) -> RealChild | None:
 def derive_child(child: RealChild, base: RealChild, zoo: Zoo) -> Path:
     """Apply the steps of `child`'s recipe past `base`'s to the shipped file of `base` (calibrated on the zoo's
     training-side tiles) -> an artifact under the zoo's cache whose meta carries `base`'s training record."""
-    from .compress.artifact import load_float_model, save_artifact
-    from .models.footprint import count_macs, count_params
-    src = base.path
+    src, digest = base.path, file_digest(base.path)
     rest = parse_recipe(child.recipe)[len(parse_recipe(base.recipe)):]
-    model, _ = load_float_model(src, f"real child {base.id}", "the compression steps take magnitude models only")
-    t0 = time.perf_counter()
-    quant, extra = None, {}
-    float_model = model
-    name = f"{child.id}-{file_digest(src)[:12]}"
-    for step in rest:            # a training step checkpoints under the cache and resumes there
-        model, quant, extra = zoo.apply_step(step, model, REAL_PROFILE, zoo.cache_dir / "real" / "partial" / name)
-        if quant is None:
-            float_model = model
-    cfg = extra.pop("config", None) or model.config
+    name = f"{child.id}-{digest[:12]}"
     path = zoo.cache_dir / "real" / f"{name}.pt"
-    save_artifact(path, model, cfg, quant, {**extra, "base": base.id, "base_digest": file_digest(src),
-                                            "base_training": read_checkpoint(src)["meta"].get("training", {}),
-                                            "params": count_params(float_model), "macs": count_macs(float_model),
-                                            "build_seconds": round(time.perf_counter() - t0, 1)})
+    # a training step (qat) checkpoints under the cache and resumes there
+    _compress_file(path, src, f"real child {base.id}", rest, zoo, zoo.cache_dir / "real" / "partial" / name,
+                   {"base": base.id, "base_digest": digest,
+                    "base_training": read_checkpoint(src)["meta"].get("training", {})}, footprint=True)
     return path
 
 
@@ -182,20 +171,35 @@ def row_artifact(row: RealRow, zoo: Zoo) -> Path:
     with `zoo`'s calibration tiles, cached under the zoo's folder by the base file's digest and the code version."""
     if row.role != "in-run":
         return row_source(row.id)
-    from .compress.artifact import load_float_model, save_artifact
     from .compress.steps import slug
     from .version import CODE_VERSION
     src = row_source(row.base)
+    digest = file_digest(src)
     (step,) = parse_recipe(row.step)
-    stamp = hashlib.sha256(f"{file_digest(src)}|{slug(step)}|{CODE_VERSION}|{zoo.data_label}".encode()).hexdigest()[:16]
+    stamp = hashlib.sha256(f"{digest}|{slug(step)}|{CODE_VERSION}|{zoo.data_label}".encode()).hexdigest()[:16]
     path = zoo.cache_dir / "real" / f"{row.id}-{stamp}.pt"
-    if path.is_file():
-        return path
-    model, meta = load_float_model(src, f"real row {row.base}", "the compression steps take magnitude models only")
-    t0 = time.perf_counter()
-    q, quant, extra = zoo.apply_step(step, model, REAL_PROFILE)
-    cfg = extra.pop("config", None) or model.config
-    save_artifact(path, q, cfg, quant, {"real_row": row.id, "base": row.base, "base_digest": file_digest(src),
-                                        "recipe": row.recipe, "build_seconds": round(time.perf_counter() - t0, 1),
-                                        "calibration_data": zoo.data_label, **extra})
+    if not path.is_file():
+        _compress_file(path, src, f"real row {row.base}", (step,), zoo, None,
+                       {"real_row": row.id, "base": row.base, "base_digest": digest, "recipe": row.recipe,
+                        "calibration_data": zoo.data_label})
     return path
+
+
+def _compress_file(out: Path, src: Path, label: str, steps, zoo: Zoo, workdir: Path | None, meta: dict,
+                   footprint: bool = False) -> None:
+    """Apply `steps` to the float model in `src` (through the zoo: its calibration tiles and build threads) and save
+    the result at `out` with `meta`, the steps' own meta and the build time (footprint: and the parameters and MACs
+    of the chain's last float model)."""
+    from .compress.artifact import load_float_model, save_artifact
+    from .models.footprint import count_macs, count_params
+    model, _ = load_float_model(src, label, "the compression steps take magnitude models only")
+    t0 = time.perf_counter()
+    quant, extra, float_model = None, {}, model
+    for step in steps:
+        model, quant, extra = zoo.apply_step(step, model, REAL_PROFILE, workdir)
+        if quant is None:
+            float_model = model
+    cfg = extra.pop("config", None) or model.config
+    sizes = {"params": count_params(float_model), "macs": count_macs(float_model)} if footprint else {}
+    save_artifact(out, model, cfg, quant,
+                  {**meta, **extra, **sizes, "build_seconds": round(time.perf_counter() - t0, 1)})

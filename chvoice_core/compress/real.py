@@ -68,6 +68,8 @@ _TRAINED = [
     RealChild("default-prune25-qat", "default", f"{_prune(0.25)}+qat(steps=300,distil=True)",
               "default-prune25 quantization-aware trained to int8 (300 steps towards its float waveforms)"),
 ]
+
+
 def _overlap_int8(c: RealChild, hop: int) -> RealChild:
     return RealChild(f"{c.id}-ovl{hop}-int8", c.parent, f"{c.recipe}+overlap(hop={hop})+int8",
                      f"{c.id} on tiles {hop} frames apart (a quarter overlapping, not half), static int8")
