@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..dsp import FrontEnd
 from ..errors import ChvoiceError
 from ..models.unet import normaliser_for
 # the registry's machinery and the artifact formats, importable from here as before
@@ -78,8 +79,9 @@ class Overlap:
     hop: int = 64                # frames between the starts of the 128-frame tiles offline (UNetConfig.tile_hop)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.hop <= 128:
-            raise ChvoiceError(f"overlap hop {self.hop}: must be 1..128 frames (a tile is 128)")
+        tile = FrontEnd().tile_frames          # the bound UNetConfig.tile_hop checks too, named here at parse time
+        if not 1 <= self.hop <= tile:
+            raise ChvoiceError(f"overlap hop {self.hop}: must be 1..{tile} frames (a tile is {tile})")
 
 
 @dataclass(frozen=True)
@@ -196,9 +198,9 @@ def _overlap(ctx: BuildContext, parent: nn.Module, s: Overlap) -> StepResult:
     # the same weights, run on tiles that overlap less: (128 - hop) shared frames instead of 64, so about
     # 128 / hop model frames per frame of audio instead of 2 (no calibration, no training)
     from ..families import family_of
-    if family_of(parent).name != "tile":
-        raise ChvoiceError(f"overlap(hop={s.hop}): only tile models run on overlapping tiles "
-                           f"(this one is {family_of(parent).name})")
+    family = family_of(parent).name
+    if family != "tile":
+        raise ChvoiceError(f"overlap(hop={s.hop}): only tile models run on overlapping tiles (this one is {family})")
     model = copy.deepcopy(parent)
     model.config = replace(parent.config, tile_hop=s.hop)
     return StepResult(model, None, {"config": model.config})
