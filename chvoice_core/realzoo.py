@@ -87,7 +87,8 @@ def derive_child(child: RealChild, base: RealChild, zoo: Zoo) -> Path:
     # a training step (qat) checkpoints under the cache and resumes there
     _compress_file(path, src, f"real child {base.id}", rest, zoo, zoo.cache_dir / "real" / "partial" / name,
                    {"base": base.id, "base_digest": digest,
-                    "base_training": read_checkpoint(src)["meta"].get("training", {})}, footprint=True)
+                    "base_training": read_checkpoint(src)["meta"].get("training", {})}, footprint=True,
+                   root=parent_path(child.parent))
     return path
 
 
@@ -186,17 +187,19 @@ def row_artifact(row: RealRow, zoo: Zoo) -> Path:
 
 
 def _compress_file(out: Path, src: Path, label: str, steps, zoo: Zoo, workdir: Path | None, meta: dict,
-                   footprint: bool = False) -> None:
+                   footprint: bool = False, root: Path | None = None) -> None:
     """Apply `steps` to the float model in `src` (through the zoo: its calibration tiles and build threads) and save
     the result at `out` with `meta`, the steps' own meta and the build time (footprint: and the parameters and MACs
-    of the chain's last float model)."""
+    of the chain's last float model). `root`: the float file of the chain's first model (default: `src`)."""
     from .compress.artifact import load_float_model, save_artifact
     from .models.footprint import count_macs, count_params
     model, _ = load_float_model(src, label, "the compression steps take magnitude models only")
     t0 = time.perf_counter()
     quant, extra, float_model = None, {}, model
     for step in steps:
-        model, quant, extra = zoo.apply_step(step, model, REAL_PROFILE, workdir)
+        model, quant, extra = zoo.apply_step(
+            step, model, REAL_PROFILE, workdir,
+            root=lambda: load_float_model(root or src, "the chain's first model", "a magnitude model")[0])
         if quant is None:
             float_model = model
     cfg = extra.pop("config", None) or model.config

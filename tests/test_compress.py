@@ -5,8 +5,8 @@ import torch
 from chvoice_core.budgets import get_budget
 from chvoice_core.compress.artifact import load_artifact, load_float_model, save_artifact
 from chvoice_core.compress.distill import DistillConfig, teacher_target, teacher_waveform
-from chvoice_core.compress.pruning import (PruneConfig, Pruner, TaylorTracker, filter_macs, prunable_convs, remove_filters,
-                                           select_filters)
+from chvoice_core.compress.pruning import (PruneConfig, Pruner, TaylorTracker, conv_levels, filter_macs, prunable_convs,
+                                           remove_filters, select_filters)
 from chvoice_core.compress.quantize import (dynamic_int8, float_conv_layers, int8_layers, prepare_qat, convert,
                                             select_backend, static_int8)
 from chvoice_core.compress.recipes import VARIANTS, Variant, report_variants
@@ -95,6 +95,27 @@ def test_filter_macs_and_per_mac_ranking():
         picks = select_filters(pruner.scores(m), 60, pruner.cfg)
         return sum(levels[i] * len(p) for i, p in enumerate(picks)) / sum(map(len, picks))
     assert mean_level(True) < mean_level(False) - 0.5
+
+
+def test_pruning_restricted_to_the_outer_levels_and_to_given_widths():
+    """levels=k prunes only the convs of the k outermost levels (the others keep every filter even when a MAC target
+    would want them); target_widths lands each conv exactly on its width, in equal steps over the rounds."""
+    m = warmed()
+    lv = conv_levels(m)
+    assert lv == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0]
+    before = [c.out_channels for c in prunable_convs(m)]
+    pruner = Pruner(m, PruneConfig(criterion="l2", target_mac_reduction=0.3, rounds=1, levels=1), total_steps=2)
+    after = [c.out_channels for c in prunable_convs(pruner.prune_round(m))]
+    assert all(a == b for a, b, l in zip(after, before, lv) if l > 0)
+    assert sum(after) < sum(before)
+    target = tuple(max(2, w // 2) if l == 0 else w for w, l in zip(before, lv))
+    pruner = Pruner(m, PruneConfig(criterion="l2", rounds=2, target_widths=target), total_steps=4)
+    half = pruner.prune_round(m)
+    mid = [c.out_channels for c in prunable_convs(half)]
+    assert all(t <= w <= b for t, w, b in zip(target, mid, before)) and mid != list(before)
+    assert tuple(c.out_channels for c in prunable_convs(pruner.prune_round(half))) == target
+    with pytest.raises(ChvoiceError, match="do not fit"):
+        Pruner(m, PruneConfig(criterion="l2", target_widths=(4,) * 17), total_steps=2).prune_round(m)
 
 
 def test_pruner_reaches_a_mac_target(builtin_data):

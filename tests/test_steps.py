@@ -35,6 +35,12 @@ def test_recipe_strings_parse_and_round_trip():
     ("prune", "pruning amount is zero"),
     ("prune(macs=0.99)", "target_mac_reduction"),
     ("distil(alpha=2.0)", "alpha"),
+    ("prune(macs=0.5,widths='8,8')", "not both"),
+    ("prune(widths='8,a')", "comma-separated integers"),
+    ("prune(widths='8,0')", "positive"),
+    ("prune(macs=0.5,teacher='root')", "set distil=True"),
+    ("prune(macs=0.5,teacher='oracle')", "parent or root"),
+    ("prune(macs=0.5,levels=-1)", "levels"),
 ])
 def test_bad_recipes_fail_with_one_clear_error(text, message):
     with pytest.raises(ChvoiceError, match=message):
@@ -191,3 +197,23 @@ def test_overlap_step_runs_fewer_tiles_and_travels_with_the_model(tmp_path):
         kind_of(step).apply(None, causal, step)
     with pytest.raises(ChvoiceError, match="1..128"):
         parse_recipe("overlap(hop=0)")
+
+
+def test_prune_teacher_root_learns_from_the_chains_first_model():
+    """prune(teacher='root') distils from the model the build context names as the chain's first, not from the
+    model it prunes; a build that does not know that model refuses in one line."""
+    import torch
+    from chvoice_core.budgets import get_budget
+    from chvoice_core.compress.registry import BuildContext
+    from chvoice_core.models import UNet, UNetConfig
+    (step,) = parse_recipe("prune(macs=0.3,distil=True,teacher='root',steps=2)")
+    m = UNet(UNetConfig(depth=2, base_width=4, mask=True)).eval()
+    ctx = BuildContext(budget=get_budget("smoke"), seed=0, profile="weighted", sampler=lambda: None,
+                       calibration=lambda n, norm: torch.zeros(0), train_cfg=lambda steps, lr: None)
+    with pytest.raises(ChvoiceError, match="chain's first model"):
+        kind_of(step).apply(ctx, m, step)
+    asked = []
+    ctx.root = lambda: asked.append(1) or m
+    with pytest.raises(Exception):            # stops in training (no sampler here), after asking for the root
+        kind_of(step).apply(ctx, m, step)
+    assert asked == [1]

@@ -35,15 +35,26 @@ class PruneConfig:
     # rank filters by importance per MAC their removal saves (a knapsack greedy), not by importance alone: a
     # full-resolution filter costs 64-256x a deep one, and int8 time goes where the activations are large
     per_mac: bool = False
+    # prune only the convs of the `levels` outermost U-Net levels (1: full resolution; 0: every level): int8 time
+    # goes where the activations are large, so a child made faster than a MAC count says thins those first
+    levels: int = 0
+    # or prune each conv to a given width (prunable_convs order), in equal steps over the rounds: the int8 kernels'
+    # fast paths want particular widths (quantized max-pool and cat run 3-10x slower unless channels are a
+    # multiple of 32 on AVX-512), which a MAC target cannot ask for
+    target_widths: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        if any(w < 1 for w in self.target_widths):
+            raise ChvoiceError(f"pruning target widths must be positive, got {self.target_widths}")
+        if self.levels < 0:
+            raise ChvoiceError(f"pruning levels must be 0 (all) or more, got {self.levels}")
         if self.criterion not in CRITERIA:
             raise ChvoiceError(f"unknown pruning criterion {self.criterion!r}; known: {', '.join(CRITERIA)}")
         if not 0.0 <= self.target_mac_reduction < 0.95:
             raise ChvoiceError(f"pruning target_mac_reduction must be in [0, 0.95), got {self.target_mac_reduction}")
         if self.filters_per_round < 0 or self.rounds < 1:
             raise ChvoiceError("pruning needs filters_per_round >= 0 and rounds >= 1")
-        if self.target_mac_reduction == 0 and self.filters_per_round == 0:
+        if self.target_mac_reduction == 0 and self.filters_per_round == 0 and not self.target_widths:
             raise ChvoiceError("pruning amount is zero: set filters_per_round or target_mac_reduction")
 
     def to_dict(self) -> dict:
@@ -58,6 +69,13 @@ def prunable_convs(model: UNet) -> list[nn.Conv2d]:
     """The 3x3 convs in spec order (inc, downs, ups), each followed by BatchNorm and ReLU (causal blocks put
     a StreamPad before each conv)."""
     return [m for blk in _blocks(model) for m in blk if isinstance(m, nn.Conv2d)]
+
+
+def conv_levels(model: UNet) -> list[int]:
+    """The U-Net level of each prunable conv, in prunable_convs order (0: full resolution, depth: the bottleneck)."""
+    d = model.config.depth
+    levels = [0] + [i + 1 for i in range(d)] + [d - 1 - j for j in range(d)]
+    return [lv for blk, lv in zip(_blocks(model), levels) for m in blk if isinstance(m, nn.Conv2d)]
 
 
 def _relus(model: UNet) -> list[nn.Module]:
@@ -176,14 +194,26 @@ class Pruner:
             costs = filter_macs(model)
             mean = sum(costs) / len(costs)
             scores = [s / (c / mean) for s, c in zip(scores, costs)]
+        if self.cfg.levels:         # the other levels' filters rank last and are never picked (prune_round)
+            scores = [s if lv < self.cfg.levels else torch.full_like(s, float("inf"))
+                      for s, lv in zip(scores, conv_levels(model))]
         return scores
 
     def prune_round(self, model: UNet) -> UNet:
         cfg = self.cfg
         scores = self.scores(model)
-        if cfg.target_mac_reduction > 0:
+        if cfg.target_widths:
+            widths = [len(s) for s in scores]
+            if len(cfg.target_widths) != len(widths) or any(t > w for t, w in zip(cfg.target_widths, widths)):
+                raise ChvoiceError(f"pruning target widths {cfg.target_widths} do not fit the model's {tuple(widths)} "
+                                   f"({len(widths)} convs, none wider than now)")
+            left = cfg.rounds - self.rounds_done
+            cut = [-(-(w - t) // left) for w, t in zip(widths, cfg.target_widths)]   # the last round lands exactly
+            n = sum(cut)
+            pruned = remove_filters(model, [s.argsort()[:k].tolist() for s, k in zip(scores, cut)])
+        elif cfg.target_mac_reduction > 0:
             goal = self.base_macs * (1 - cfg.target_mac_reduction * (self.rounds_done + 1) / cfg.rounds)
-            total = sum(len(s) for s in scores)
+            total = sum(len(s) for s in scores if torch.isfinite(s).all())    # the prunable filters
             n, pruned = 0, model
             # grow the number of removed filters until this round's MAC goal is met
             while count_macs(pruned) > goal and n < total:

@@ -56,6 +56,10 @@ def _int8_of(c: RealChild) -> RealChild:
     return RealChild(f"{c.id}-int8", c.parent, f"{c.recipe}+int8", f"{c.id}, static int8 calibrated on real training tiles")
 
 
+# prune50's widths (24,32,48,48,72,64,64,80,64,64,56,48,48,48,32,32,24,32) with the full-resolution convs' inner
+# widths halved and every tensor that meets a max-pool or a skip cat at a multiple of 32 (docs/experiments.md)
+SLIM_WIDTHS = "16,32,48,32,72,64,64,64,64,64,56,32,48,32,32,32,16,16"
+
 _TRAINED = [
     RealChild("default-kd16", "default", _kd(16), "width-16 student of the default's waveforms (perceptual loss)"),
     RealChild("default-kd8", "default", _kd(8), "width-8 student of the default's waveforms (perceptual loss)"),
@@ -64,6 +68,11 @@ _TRAINED = [
     RealChild("default-prune75", "default", _prune(0.75), "Taylor-pruned to a quarter of the MACs, fine-tuned on its waveforms"),
     RealChild("live-kd16", "live", _kd(16), "causal width-16 student of the live model's waveforms (streams)"),
     RealChild("live-prune50", "live", _prune(0.5), "the live model Taylor-pruned to half the MACs (streams)"),
+    # prune50 thinned where int8 time goes (the two outermost levels) to widths on the int8 kernels' fast paths,
+    # learning from the default itself (3 000 steps, two pruning rounds)
+    RealChild("default-prune50-slim", "default", f"{_prune(0.5)}+prune(rounds=2,distil=True,widths='{SLIM_WIDTHS}',"
+              "steps=3000,teacher='root')",
+              "default-prune50 pruned again at full and half resolution to int8-friendly widths, fine-tuned on the default's waveforms"),
     # QAT of the child that keeps the most (prune25): int8 learned towards the pruned model's own waveforms
     RealChild("default-prune25-qat", "default", f"{_prune(0.25)}+qat(steps=300,distil=True)",
               "default-prune25 quantization-aware trained to int8 (300 steps towards its float waveforms)"),
@@ -79,7 +88,7 @@ def _overlap_int8(c: RealChild, hop: int) -> RealChild:
 # theirs in the benchmark run (CHEAP_STEPS)
 _SHIPPED_INT8 = ("default-kd16", "default-kd8", "default-prune25", "default-prune50", "default-prune75", "live-kd16")
 # children that run fewer model calls per second of audio (derived from the shipped float child: no training)
-_OVERLAP = {"default-prune50": 96}
+_OVERLAP = {"default-prune50": 96, "default-prune50-slim": 96}
 REAL_CHILDREN: dict[str, RealChild] = {c.id: c for t in _TRAINED
                                        for c in ([t, _int8_of(t)] if t.id in _SHIPPED_INT8 else [t])
                                        + ([_overlap_int8(t, _OVERLAP[t.id])] if t.id in _OVERLAP else [])}

@@ -30,6 +30,13 @@ class BuildContext:
     calibration: Callable[[int, Callable], torch.Tensor]   # (n, the model's normaliser) -> tiles [n, 1, F, T]
     train_cfg: Callable[[int, float], Any]             # (steps, lr) -> train.TrainConfig
     workdir: Any = None                                # Path for a training step's checkpoints (resume), or None
+    root: Callable[[], nn.Module] | None = None        # -> the chain's first (float) model, when the caller knows it
+
+    def root_model(self, what: str) -> nn.Module:
+        """The chain's first model (a fresh copy); a ChvoiceError naming `what` when this build has none."""
+        if self.root is None:
+            raise ChvoiceError(f"{what} needs the chain's first model, and this build does not know it")
+        return self.root()
 
     def resume_args(self) -> dict[str, Any]:
         """train() keywords that checkpoint into the workdir and resume from it (none without a workdir)."""

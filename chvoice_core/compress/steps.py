@@ -67,11 +67,34 @@ class Prune:
     round_to: int = 1            # keep layer widths multiples of this (full scale)
     distil: bool = False         # fine-tune towards the unpruned parent's waveforms (perceptual loss), not clean dB
     per_mac: bool = False        # rank filters by importance per MAC saved (pruning.PruneConfig.per_mac)
+    levels: int = 0              # prune only the `levels` outermost U-Net levels (pruning.PruneConfig.levels)
+    widths: str = ""             # or prune to these conv widths, "16,32,...": pruning.PruneConfig.target_widths
+    steps: int = 0               # fine-tune steps (0: the budget's finetune_steps)
+    teacher: str = "parent"      # distil towards: "parent" (the model this step prunes) | "root" (the chain's first)
 
     def __post_init__(self) -> None:
         from .pruning import PruneConfig
         PruneConfig(criterion=self.criterion, filters_per_round=self.filters_per_round, rounds=self.rounds,
-                    target_mac_reduction=self.macs, round_to=self.round_to, per_mac=self.per_mac)    # one set of checks
+                    target_mac_reduction=self.macs, round_to=self.round_to, per_mac=self.per_mac,
+                    levels=self.levels, target_widths=self._widths())    # one set of checks
+        if self.steps < 0:
+            raise ChvoiceError(f"prune steps must be 0 (the budget's) or more, got {self.steps}")
+        if self.widths.strip() and (self.macs or self.filters_per_round):
+            raise ChvoiceError("prune: give widths, or macs / filters_per_round, not both")
+        if self.teacher not in ("parent", "root"):
+            raise ChvoiceError(f"prune teacher {self.teacher!r}: parent or root")
+        if self.teacher == "root" and not self.distil:
+            raise ChvoiceError("prune(teacher='root') distils: set distil=True")
+
+    def _widths(self) -> tuple[int, ...]:
+        try:
+            return tuple(int(w) for w in self.widths.split(",")) if self.widths.strip() else ()
+        except ValueError:
+            raise ChvoiceError(f"prune widths {self.widths!r}: write comma-separated integers") from None
+
+    def target_widths(self, divisor: int) -> tuple[int, ...]:
+        """`widths` as integers, at a budget's width divisor."""
+        return tuple(max(1, w // divisor) for w in self._widths())
 
 
 @dataclass(frozen=True)
@@ -177,15 +200,18 @@ def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
     from .pruning import PruneConfig, Pruner
     div = ctx.budget.width_divisor
     pc = PruneConfig(criterion=s.criterion, filters_per_round=max(1, s.filters_per_round // div) if s.filters_per_round else 0,
-                     rounds=s.rounds, target_mac_reduction=s.macs, round_to=max(1, s.round_to // div), per_mac=s.per_mac)
+                     rounds=s.rounds, target_mac_reduction=s.macs, round_to=max(1, s.round_to // div), per_mac=s.per_mac,
+                     levels=s.levels, target_widths=s.target_widths(div))
     model = copy.deepcopy(parent).train()
-    steps = ctx.budget.finetune_steps
+    steps = s.steps or ctx.budget.finetune_steps
     pruner = Pruner(model, pc, steps)
     # a parent trained on another loss (the shipped models: perceptual) keeps its behaviour only when the
     # fine-tune follows its outputs; the report's pruning fine-tunes on the clean targets
     cfg, target = ctx.train_cfg(steps, 4e-4), {}
     if s.distil:
-        cfg, target = _on_parent_waveforms(cfg, parent)
+        # a second pruning of a pruned child may learn from the chain's first model (the real parent) rather than
+        # from the pruned model it starts from, whose quality would cap it
+        cfg, target = _on_parent_waveforms(cfg, parent if s.teacher == "parent" else ctx.root_model("prune(teacher='root')"))
     r = train(model, ctx.sampler(), cfg, on_step=pruner.on_step, **target)
     pruner.close()
     return StepResult(r["model"].cpu().eval(), None, {"loss_history": r["history"], "prune_log": pruner.log,

@@ -14,7 +14,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -122,7 +122,8 @@ class Zoo(ZooData, ArtifactStore, BuildScheduler, TwinFactory):
             return model, quant, extra, model.config
         parent, pmeta, _ = self._prefix(variant, k - 1, profile)
         workdir = (self._dir(profile) / "partial" / variant.prefix_ids()[k]) if self.budget.resumable else None
-        model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile, workdir)
+        model, quant, extra = self._apply(variant.steps[k - 1], parent, pmeta, profile, workdir,
+                                          root=lambda: copy.deepcopy(self._prefix(variant, 0, profile)[0]))
         if pmeta.get("pretrained"):
             extra["pretrained"] = pmeta["pretrained"]   # the chain started from a shipped teacher
         # a distilled student's facts, and the last training stage's record, down the chain (a step's own win)
@@ -184,13 +185,14 @@ class Zoo(ZooData, ArtifactStore, BuildScheduler, TwinFactory):
         return model, None, {"recipe": [], "teacher": {"path": variant.teacher,
                                                                       "digest": variant.teacher_digest}}
 
-    def apply_step(self, s: StepConfig, parent: nn.Module, profile: str,
-                   workdir: Path | None = None) -> tuple[nn.Module, str | None, dict]:
+    def apply_step(self, s: StepConfig, parent: nn.Module, profile: str, workdir: Path | None = None,
+                   root: Callable[[], nn.Module] | None = None) -> tuple[nn.Module, str | None, dict]:
         """One registered step on a float model, outside any chain (chvoice quantize, the real track's in-run
         rows, children derived from a shipped one): -> (model, format, meta). Runs at the zoo's build threads, like
-        every build; a training step checkpoints into `workdir` (if given) and resumes from it."""
+        every build; a training step checkpoints into `workdir` (if given) and resumes from it; `root` gives the
+        chain's first model to a step that distils from it."""
         with self._build_threads():
-            return self._apply(s, parent, {}, profile, workdir)
+            return self._apply(s, parent, {}, profile, workdir, root)
 
     @contextlib.contextmanager
     def _build_threads(self):
@@ -202,7 +204,8 @@ class Zoo(ZooData, ArtifactStore, BuildScheduler, TwinFactory):
         finally:
             torch.set_num_threads(threads)
 
-    def _apply(self, s: StepConfig, parent: nn.Module, pmeta: dict, profile: str, workdir: Path | None = None):
+    def _apply(self, s: StepConfig, parent: nn.Module, pmeta: dict, profile: str, workdir: Path | None = None,
+               root: Callable[[], nn.Module] | None = None):
         """Run one registered compression step (compress.steps) on `parent`; a training step checkpoints into
         `workdir` and resumes from it."""
         if pmeta.get("quant"):
@@ -211,6 +214,6 @@ class Zoo(ZooData, ArtifactStore, BuildScheduler, TwinFactory):
         ctx = BuildContext(budget=self.budget, seed=self.seed, profile=profile,
                            sampler=lambda: self.sampler(profile, fe),
                            calibration=lambda n, norm: self.calibration(profile, n, norm, fe=fe),
-                           train_cfg=lambda steps, lr: self._train_cfg(steps, lr=lr), workdir=workdir)
+                           train_cfg=lambda steps, lr: self._train_cfg(steps, lr=lr), workdir=workdir, root=root)
         r = kind_of(s).apply(ctx, parent, s)
         return r.model, r.quant, {**r.extra, "recipe": list(pmeta.get("recipe", [])) + [slug(s)]}
