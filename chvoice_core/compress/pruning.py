@@ -55,7 +55,7 @@ class PruneConfig:
         if self.filters_per_round < 0 or self.rounds < 1:
             raise ChvoiceError("pruning needs filters_per_round >= 0 and rounds >= 1")
         if self.target_mac_reduction == 0 and self.filters_per_round == 0 and not self.target_widths:
-            raise ChvoiceError("pruning amount is zero: set filters_per_round or target_mac_reduction")
+            raise ChvoiceError("pruning amount is zero: set filters_per_round, target_mac_reduction or target_widths")
 
     def to_dict(self) -> dict:
         return asdict(self)
