@@ -11,7 +11,6 @@ memory beside it."""
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 import pytest
@@ -32,7 +31,7 @@ from chvoice_core.models.footprint import count_macs, count_params
 from chvoice_core.models.unet import UNet
 from chvoice_core.realzoo import real_rows, row_artifact
 from chvoice_core.scoring import BENCH_METRICS, Enhancer
-from chvoice_core.timing import artifact_digest, e2e_clip, e2e_info, end_to_end, model_call
+from chvoice_core.timing import artifact_digest, call_times, e2e_clip, e2e_info, end_to_end, model_call
 
 REAL_METRICS = BENCH_METRICS + ("dnsmos",)
 # DNSMOS costs 10x the reference metrics together (it repeats a 4 s item to 16 s and scores seven 9 s windows); in
@@ -193,12 +192,8 @@ def _resample_ms_per_s(clip: np.ndarray, rate: int, calls: int = 10) -> float:
     """The 16 kHz -> native -> 16 kHz resampling a peer's path holds, timed alone (median of calls)."""
     if rate == SAMPLE_RATE:
         return 0.0
-    ts = []
-    for _ in range(calls + 1):
-        t0 = time.perf_counter()
-        resample(resample(clip, SAMPLE_RATE, rate), rate, SAMPLE_RATE)
-        ts.append(time.perf_counter() - t0)
-    return 1000 * float(np.median(ts[1:])) / (len(clip) / SAMPLE_RATE)
+    ts = call_times(lambda: resample(resample(clip, SAMPLE_RATE, rate), rate, SAMPLE_RATE), calls)
+    return 1000 * float(np.median(ts)) / (len(clip) / SAMPLE_RATE)
 
 
 @pytest.mark.benchmark(group="real-latency")

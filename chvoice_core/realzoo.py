@@ -196,10 +196,9 @@ def _compress_file(out: Path, src: Path, label: str, steps, zoo: Zoo, workdir: P
     model, _ = load_float_model(src, label, "the compression steps take magnitude models only")
     t0 = time.perf_counter()
     quant, extra, float_model = None, {}, model
+    first = lambda: load_float_model(root or src, "the chain's first model", "a magnitude model")[0]    # noqa: E731
     for step in steps:
-        model, quant, extra = zoo.apply_step(
-            step, model, REAL_PROFILE, workdir,
-            root=lambda: load_float_model(root or src, "the chain's first model", "a magnitude model")[0])
+        model, quant, extra = zoo.apply_step(step, model, REAL_PROFILE, workdir, root=first)
         if quant is None:
             float_model = model
     cfg = extra.pop("config", None) or model.config

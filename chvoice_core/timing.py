@@ -46,16 +46,23 @@ def e2e_info(samples_s: list[float], audio_seconds: float) -> dict:
             "rtf": audio_seconds / p50 if p50 > 0 else float("nan"), "e2e_calls": len(s)}
 
 
+def call_times(fn: Callable[[], object], calls: int, warmup: int = 1) -> list[float]:
+    """Seconds of each of `calls` timed calls of fn(), after `warmup` untimed ones (lazy initialisation, caches)."""
+    import time
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return ts
+
+
 def model_call(model: torch.nn.Module, tile: torch.Tensor, calls: int = 10) -> dict:
     """Model-only time of one [1, 1, F, T] tile (median of `calls`), the second column next to ms/s."""
-    import time
-    ts = []
     with torch.inference_mode():
-        model(tile)
-        for _ in range(calls):
-            t0 = time.perf_counter()
-            model(tile)
-            ts.append(time.perf_counter() - t0)
+        ts = call_times(lambda: model(tile), calls)
     return {"model_ms_per_tile": 1000 * float(np.median(ts))}
 
 

@@ -59,7 +59,7 @@ def main() -> None:
     from chvoice_core.data.sources import default_cache_dir
     from chvoice_core.enhance import Denoiser
     from chvoice_core.metrics import pesq_wb, si_sdr, stoi
-    from chvoice_core.timing import e2e_clip, end_to_end
+    from chvoice_core.timing import call_times, e2e_clip, end_to_end
     from chvoice_core.zoo import Zoo
 
     model, meta = load_artifact(a.model)
@@ -86,11 +86,7 @@ def main() -> None:
         t0 = time.perf_counter()
         call()                                     # warm-up: lazy init, compilation
         warm = time.perf_counter() - t0
-        ts = []
-        for _ in range(a.calls):
-            t0 = time.perf_counter()
-            call()
-            ts.append(time.perf_counter() - t0)
+        ts = call_times(call, a.calls, warmup=0)
         ms_per_s = 1000 * float(np.median(ts)) / (len(clip) / 16000)
         scores = {"si_sdr": [], "pesq_wb": [], "stoi": []}
         with torch.inference_mode():

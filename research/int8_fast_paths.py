@@ -7,21 +7,15 @@ call of untrained U-Nets of given conv widths (5 tiles of 256 x 128, one thread,
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
+from chvoice_core.timing import call_times
+
 
 def _ms(fn, calls: int = 20) -> float:
-    for _ in range(3):
-        fn()
-    ts = []
-    for _ in range(calls):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return 1000 * float(np.median(ts))
+    return 1000 * float(np.median(call_times(fn, calls, warmup=3)))
 
 
 def _q(c: int, scale: float) -> torch.Tensor:

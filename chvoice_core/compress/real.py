@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..dsp import FrontEnd
 from ..errors import ChvoiceError
 from ..models.io import file_digest
 from .recipes import Variant, user_variant
@@ -80,8 +81,10 @@ _TRAINED = [
 
 
 def _overlap_int8(c: RealChild, hop: int) -> RealChild:
+    tile = FrontEnd().tile_frames
     return RealChild(f"{c.id}-ovl{hop}-int8", c.parent, f"{c.recipe}+overlap(hop={hop})+int8",
-                     f"{c.id} on tiles {hop} frames apart ({128 - hop} of 128 frames shared, not 64), static int8")
+                     f"{c.id} on tiles {hop} frames apart ({tile - hop} of {tile} frames shared, not "
+                     f"{tile - FrontEnd().tile_hop}), static int8")
 
 
 # the trained children whose static int8 ships too (calibrated on real training tiles when built); the others get
