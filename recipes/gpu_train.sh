@@ -14,6 +14,8 @@
 #   w32ff     w32f with low noise floors added to half the mixtures (--low-floor 0.5); INIT_DIR/w32f.pt
 #   w32fgf    both (the residual-noise fix of issue 28); INIT_DIR/w32f.pt
 #   causal32gf  the live model's recipe with both; INIT_DIR/causal32.pt
+#   causal32g   the live model's recipe with gated targets (--target-gate); INIT_DIR/causal32.pt
+#   causal32kd  the live model learning the default's output (--teacher-target INIT_DIR/w32f.pt); INIT_DIR/causal32.pt
 # Data: a pack of the training side of ../shared/data (tools/pack_training_data.py), since a rented machine
 # sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
 #
@@ -62,6 +64,12 @@
 #   mkdir gpu-init7 && cp chvoice_core/assets/default-float.pt gpu-init7/w32f.pt && cp chvoice_core/assets/live.pt gpu-init7/causal32.pt
 #   [GPU, carry gpu-data .whl gpu-init7]  INIT_DIR=gpu-init7 LR=3e-4 WARMUP=100 RUNS="w32fgf_s0.6 causal32gf_s0.6" \
 #       AMP=bf16 BUDGET=510 WORKERS=7 bash recipes/gpu_train.sh $OUT
+# Issue 28 at GPU scale as the CPU A/B found it (2026-12-06): gated targets plus the training-side studio speakers,
+# which a pack made with --studio holds (the rented machine has no clean-speech/), for the default and the live model:
+#   python tools/pack_training_data.py --out gpu-data --speech-seconds 11 --noise-quality 0.3 --studio
+#   mkdir gpu-init8 && cp chvoice_core/assets/default-float.pt gpu-init8/w32f.pt && cp chvoice_core/assets/live.pt gpu-init8/causal32.pt
+#   [GPU, carry gpu-data .whl gpu-init8]  INIT_DIR=gpu-init8 LR=3e-4 WARMUP=100 RUNS="w32fg_s0.6 causal32g_s0.6 causal32kd_s0.6" \
+#       AMP=bf16 BUDGET=510 WORKERS=4 bash recipes/gpu_train.sh $OUT
 # Alternative pass 7, an A/B at GPU scale in the same call (the unseen-speaker gap, research/generalisation_gap.py, is
 # as large as the unseen-noise one, so speech warp is the other candidate; two runs share the GPU, as passes 3 and 5
 # did): INIT_DIR=gpu-init6 LR=3e-4 WARMUP=100 RUNS="w32fw_s0.6 w32fws_s0.6" AMP=bf16 BUDGET=510 WORKERS=7 ...
@@ -123,6 +131,8 @@ declare -A ARGS=(
     [w32ff]="--width 32 --n-fft 510 --low-floor 0.5 --batch-size ${BATCH:-64}"
     [w32fgf]="--width 32 --n-fft 510 --target-gate --low-floor 0.5 --batch-size ${BATCH:-64}"
     [causal32gf]="--width 32 --causal --lookahead 2 --target-gate --low-floor 0.5 --batch-size ${BATCH:-64}"
+    [causal32g]="--width 32 --causal --lookahead 2 --target-gate --batch-size ${BATCH:-64}"
+    [causal32kd]="--width 32 --causal --lookahead 2 --teacher-target ${INIT_DIR:-gpu-init}/w32f.pt --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
     # a run named <recipe>_s<W> is that recipe with the perceptual loss's SI-SDR weight set to W (w32_s0.3)
@@ -132,7 +142,7 @@ for run in $RUNS; do
     # a long-frame recipe <recipe>f from the report-STFT model <recipe>.pt: the same net, re-framed)
     INIT=""
     for f in "$base" "${base%p}" "${base%f}" "${base%w}" "${base%e}" "${base%we}" "${base%s}" "${base%ws}" \
-             "${base%g}" "${base%gf}"; do
+             "${base%g}" "${base%gf}" "${base%kd}"; do
         [ -n "${INIT_DIR:-}" ] && [ -z "$INIT" ] && [ -f "$INIT_DIR/$f.pt" ] && INIT="--init $INIT_DIR/$f.pt"
     done
     # shellcheck disable=SC2086

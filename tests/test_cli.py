@@ -192,6 +192,20 @@ def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_
     assert code == 2 and "--noise-eq -0.1" in err and err.count("\n") == 1
     code, out, err = run(base + ["--speech-warp", "2", "--out", tmp_path / "bad"], capsys)
     assert code == 2 and "--speech-warp 2" in err and err.count("\n") == 1
+    code, out, err = run(base + ["--speech-gaps", "1.5", "--out", tmp_path / "bad"], capsys)
+    assert code == 2 and "--speech-gaps 1.5" in err and err.count("\n") == 1
+    code, out, err = run(base + ["--teacher-alpha", "0.5", "--out", tmp_path / "bad"], capsys)
+    assert code == 2 and "--teacher-target" in err and err.count("\n") == 1
+    code, out, err = run(base + ["--loss", "db-mse", "--teacher-target", tmp_path / "start.pt", "--out",
+                                 tmp_path / "bad"], capsys)
+    assert code == 2 and "--loss perceptual" in err and err.count("\n") == 1
+    # distillation: the student learns the teacher's output, the gaps silence spans of the speech; both recorded
+    code, out, err = run(base + ["--loss", "perceptual", "--teacher-target", tmp_path / "start.pt", "--speech-gaps",
+                                 "0.5", "--init", tmp_path / "start.pt", "--out", tmp_path / "kd"], capsys)
+    assert code == 0, err
+    meta = load_artifact(tmp_path / "kd" / "model.pt")[1]
+    assert meta["teacher_target"] == str(tmp_path / "start.pt") and meta["teacher_alpha"] == 0
+    assert meta["speech_gaps"] == 0.5
 
 
 def test_train_config_file_sets_defaults_the_command_line_wins(tmp_path, capsys):

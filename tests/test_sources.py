@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -45,13 +46,17 @@ def test_training_pack_holds_only_training_material(shared_data, tmp_path):
     recording goes in, and `--train-only` reads the pack back."""
     out = tmp_path / "pack"
     subprocess.run([sys.executable, str(ROOT / "tools" / "pack_training_data.py"), "--data-root", str(shared_data),
-                    "--out", str(out), "--speech-seconds", "2"], check=True, cwd=ROOT, capture_output=True)
+                    "--out", str(out), "--speech-seconds", "2", "--studio"], check=True, cwd=ROOT, capture_output=True)
     info = json.loads((out / "PACK.json").read_text())
     full = load_data(DataConfig(data_root=str(shared_data)), broad=True)
     packed = {p.name for p in (out / "speech").iterdir()}
     assert packed and not packed & set(full.test_speech.speakers())
     assert not packed & set(info["left_out_validation_speakers"])
-    assert len(packed) + len(info["left_out_validation_speakers"]) == len(full.train_speech.speakers())
+    from chvoice_core.data.studio import STUDIO_TEST_SPEAKERS, split_studio, studio_speech
+    studio_train = {re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in split_studio(studio_speech(shared_data))[0].speakers()}
+    assert studio_train and studio_train <= packed       # --studio: the training-side studio speakers go in ...
+    assert not packed & {re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in STUDIO_TEST_SPEAKERS}   # ... never the held-out
+    assert len(packed - studio_train) + len(info["left_out_validation_speakers"]) == len(full.train_speech.speakers())
     train_ids = {c.id.split("/")[-1] for c in full.train_noise.clips()}
     test_ids = {c.id.split("/")[-1] for c in full.test_noise.clips()}
     files = {f.stem for f in (out / "noise").rglob("*.ogg")}

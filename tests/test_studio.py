@@ -102,3 +102,29 @@ def test_studio_testset_pauses_floors_and_speakers(shared_data):
             assert 25 <= it.mixture.params["floor_below_speech_db"] <= 45
         else:
             assert -0.5 <= it.mixture.snr_db <= 15.5
+
+
+def test_speech_gaps_silence_speech_and_target_alike_and_leave_the_noise():
+    from chvoice_core.data.mixing import SpeechGaps, gap_envelope
+    from chvoice_core.data.speech import SpeechCorpus, Utterance
+
+    env = gap_envelope(16000, np.random.default_rng(0), SpeechGaps(p=1.0, span_s=(0.3, 0.3), max_gaps=1))
+    assert env.min() == 0 and env.max() == 1 and 0.27 < np.mean(env < 1e-6) < 0.3   # 0.3 s less the fades
+    assert gap_envelope(100, np.random.default_rng(0), SpeechGaps(p=0.0)) is None
+
+    class Tone(SpeechCorpus):
+        def audio(self, utt):
+            return (0.1 * np.sin(2 * np.pi * 200 * np.arange(32000) / 16000)).astype(np.float32)
+    speech = Tone([Utterance("u0", "s0", "")], "tone")
+    profile = get_profile("weighted")
+    plain = PairSampler(speech, BANK, profile, 16000, seed=3)
+    gapped = PairSampler(speech, BANK, profile, 16000, seed=3, target_speech=GatedSpeech(speech),
+                         gaps=SpeechGaps(p=1.0))
+    n0, c0 = plain.batch(2, 8)
+    n1, c1 = gapped.batch(2, 8)
+    silent = np.abs(c1) < 1e-7
+    assert 0.1 < silent.mean() < 0.6                              # every crop has a gap, none is all gap
+    held = silent.any(axis=1)
+    noise_in_gaps = np.abs(n1[silent]).max()
+    assert held.all() and noise_in_gaps > 1e-4                     # the noise stays where the speech went
+    assert not np.array_equal(n0, n1)

@@ -9,6 +9,9 @@ only ever an input; the codec's error is more noise). Train on it with `chvoice 
 --speech PACK/speech --noise PACK/noise` (nothing is held out a second time).
 
     python tools/pack_training_data.py --data-root ../shared/data --out gpu-data --speech-seconds 8
+
+--studio also packs the training-side studio speakers of clean-speech/ (what `chvoice train --studio-speech`
+adds; the held-out studio speakers never go in), as speakers of their own.
 """
 from __future__ import annotations
 
@@ -39,12 +42,17 @@ def main() -> None:
     ap.add_argument("--noise-quality", type=float, default=0.4, help="Ogg Vorbis quality of the noise, 0..1")
     ap.add_argument("--seed", type=int, default=0, help="the --seed of the local training runs (sets the "
                                                         "validation speakers, which stay out of the pack)")
+    ap.add_argument("--studio", action="store_true",
+                    help="add the training-side studio speakers (chvoice train --studio-speech) to the speech")
     a = ap.parse_args()
     out = Path(a.out)
     tmp = out.with_name(out.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     data = load_data(DataConfig(data_root=a.data_root), broad=True)
     train, val = validation_split(data.train_speech, a.seed)
+    if a.studio:
+        from chvoice_core.data.studio import with_studio_speech
+        train = with_studio_speech(train, a.data_root)
     n = int(a.speech_seconds * SAMPLE_RATE)
     speech_s = 0.0
     for u in train.utterances:
@@ -68,7 +76,7 @@ def main() -> None:
         cats.add(clip.category)
     info = {"data_root": str(a.data_root), "speakers": len(train.speakers()),
             "left_out_validation_speakers": val.speakers(), "speech_seconds": round(speech_s, 1),
-            "speech_seconds_per_utterance": a.speech_seconds, "noise_categories": len(cats),
+            "speech_seconds_per_utterance": a.speech_seconds, "studio_speakers": a.studio, "noise_categories": len(cats),
             "noise_seconds": round(noise_s, 1), "noise_codec": f"ogg-vorbis q{a.noise_quality}",
             "bytes": sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())}
     (tmp / "PACK.json").write_text(json.dumps(info, indent=1))

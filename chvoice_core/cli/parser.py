@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--residual-weight", type=float, default=0.0,
                    help="perceptual loss: extra weight on the error where the output is louder than the clean "
                         "reference (noise left in; default 0)")
+    t.add_argument("--teacher-target", metavar="MODEL",
+                   help="perceptual loss: learn this float model's output (a shipped name or a checkpoint; noisy "
+                        "phase) instead of the clean target: distillation, e.g. the live model from the default")
+    t.add_argument("--teacher-alpha", type=float, default=0.0, metavar="A",
+                   help="--teacher-target: mix A of the clean target into the teacher's output (default 0)")
     t.add_argument("--schedule", default="constant", choices=["constant", "cosine"])
     t.add_argument("--warmup", type=int, default=0, help="linear learning-rate warm-up steps")
     t.add_argument("--clip-grad", type=float, default=0.0, help="clip the gradient norm to this (0: off)")
@@ -64,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--low-floor", type=float, default=0.0, metavar="P",
                    help="add a stationary noise floor (pink, brown, steep or room tone) 20-50 dB under the speech "
                         "to a mixture with probability P, the target unchanged (training only; default 0)")
+    t.add_argument("--speech-gaps", type=float, default=0.0, metavar="P",
+                   help="silence one or two 0.15-0.5 s spans of a training crop's speech (target included) with "
+                        "probability P, so the model learns pauses that hold noise alone (training only; default 0)")
     t.add_argument("--target-gate", action="store_true",
                    help="gate each training utterance's own stationary floor (room tone, hiss) out of the target; "
                         "the mixture keeps it (data.targets)")

@@ -17,7 +17,7 @@ def cmd_train(a: argparse.Namespace) -> int:
     if a.time_budget < 0:
         raise ChvoiceError("--time-budget must be >= 0 seconds (0: no limit)")
     for flag, value in (("--noise-warp", a.noise_warp), ("--noise-eq", a.noise_eq), ("--speech-warp", a.speech_warp),
-                        ("--low-floor", a.low_floor)):
+                        ("--low-floor", a.low_floor), ("--speech-gaps", a.speech_gaps)):
         if not 0 <= value <= 1:
             raise ChvoiceError(f"{flag} {value}: a probability, 0..1")
     from ..budgets import get_budget
@@ -66,13 +66,14 @@ def cmd_train(a: argparse.Namespace) -> int:
     elif a.target_gate_over is not None or a.target_gate_floor is not None:
         raise ChvoiceError("--target-gate-over / --target-gate-floor set the --target-gate; pass it too")
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
-    from ..data.mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechWarp
+    from ..data.mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechGaps, SpeechWarp
     warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
     eq = NoiseEQ(p=a.noise_eq) if a.noise_eq > 0 else None
     speech_warp = SpeechWarp(p=a.speech_warp) if a.speech_warp > 0 else None
     sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms,
                           warp=warp, eq=eq, speech_warp=speech_warp, target_speech=target_speech,
-                          floor=LowFloor(p=a.low_floor) if a.low_floor > 0 else None)
+                          floor=LowFloor(p=a.low_floor) if a.low_floor > 0 else None,
+                          gaps=SpeechGaps(p=a.speech_gaps) if a.speech_gaps > 0 else None)
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
     if a.init:                    # fine-tune: start from a trained float model of the same architecture
@@ -92,6 +93,21 @@ def cmd_train(a: argparse.Namespace) -> int:
         # a fine-tune keeps its lineage: what the starting model had been through (nested for repeated passes)
         init_training = {k: imeta[k] for k in ("train_steps", "train_seconds", "batch_size", "lr", "init_training")
                          if k in imeta}
+    wave_target = None
+    if a.teacher_target:
+        if a.loss != "perceptual":
+            raise ChvoiceError("--teacher-target trains with --loss perceptual (the teacher's waveforms are the target)")
+        if not 0 <= a.teacher_alpha <= 1:
+            raise ChvoiceError(f"--teacher-alpha {a.teacher_alpha}: a share, 0..1")
+        from ..api import model_path
+        from ..compress.artifact import load_artifact
+        from ..compress.distill import teacher_waveform
+        teacher, tmeta = load_artifact(model_path(a.teacher_target))
+        if tmeta.get("quant"):
+            raise ChvoiceError(f"--teacher-target {a.teacher_target}: a quantized model; give its float weights")
+        wave_target = teacher_waveform(teacher.float(), a.teacher_alpha)
+    elif a.teacher_alpha:
+        raise ChvoiceError("--teacher-alpha mixes the clean target into --teacher-target's output; pass it too")
     tc = TrainConfig(steps=a.steps or budget.steps, batch_size=a.batch_size or budget.batch_size, lr=a.lr,
                      seed=a.seed, device=a.device, log_every=budget.log_every,
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
@@ -106,12 +122,14 @@ def cmd_train(a: argparse.Namespace) -> int:
             **({"noise_eq": a.noise_eq} if a.noise_eq else {}),
             **({"speech_warp": a.speech_warp} if a.speech_warp else {}),
             **({"low_floor": a.low_floor} if a.low_floor else {}),
+            **({"speech_gaps": a.speech_gaps} if a.speech_gaps else {}),
             **({"target_gate": True, "target_gate_config": asdict(gate)} if gate else {}),
             **({"studio_speech": True} if a.studio_speech else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"residual_weight": a.residual_weight} if a.residual_weight else {}),
+            **({"teacher_target": str(a.teacher_target), "teacher_alpha": a.teacher_alpha} if a.teacher_target else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
-    result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation)
+    result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation, wave_target=wave_target)
     if int(__import__("os").environ.get("RANK", "0")) == 0:
         print(json.dumps({"model": str(out / "model.pt"), "steps": result["steps"],
                           "final_loss": round(sum(result["history"][-10:]) / min(10, len(result["history"])), 3),

@@ -121,6 +121,41 @@ def add_floor(noisy: np.ndarray, target: np.ndarray, rng: np.random.Generator, f
     return (noisy + x * level).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class SpeechGaps:
+    """Training-only: with probability p, 1..max_gaps spans of `span_s` seconds of a speech crop are silenced
+    (raised-cosine edges of `fade_s`), in the mixture's speech and its target alike, before the noise is mixed
+    in. One-second crops of read speech hold few pauses, so without this the model rarely sees noise on its own;
+    in the gaps the target is silence and whatever the noise does there (a bark, a clink, a croak) must go.
+    At most `max_share` of a crop is silenced, so the noise's level, set against the speech's RMS, stays sane."""
+
+    p: float = 0.5
+    span_s: tuple[float, float] = (0.15, 0.5)
+    max_gaps: int = 2
+    fade_s: float = 0.01
+    max_share: float = 0.6
+
+
+def gap_envelope(n: int, rng: np.random.Generator, gaps: SpeechGaps, sr: int = SAMPLE_RATE) -> np.ndarray | None:
+    """A gain envelope [n] in [0, 1] with silenced spans, or None (probability 1 - gaps.p: no gap)."""
+    if rng.random() >= gaps.p:
+        return None
+    env = np.ones(n, np.float32)
+    fade = max(1, int(gaps.fade_s * sr))
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, fade, dtype=np.float32))     # 0 -> 1
+    budget = int(gaps.max_share * n)
+    for _ in range(int(rng.integers(1, gaps.max_gaps + 1))):
+        span = min(int(rng.uniform(*gaps.span_s) * sr), budget)
+        if span < 2 * fade or span >= n:
+            break
+        budget -= span
+        a = int(rng.integers(0, n - span + 1))
+        seg = np.zeros(span, np.float32)
+        seg[:fade], seg[-fade:] = ramp[::-1], ramp
+        env[a:a + span] = np.minimum(env[a:a + span], seg)
+    return env
+
+
 def speed_factor(rng: np.random.Generator, lo: float, hi: float) -> Fraction:
     """A log-uniform speed factor in [lo, hi] as a small fraction, for polyphase resampling."""
     return Fraction(float(np.exp(rng.uniform(np.log(lo), np.log(hi))))).limit_denominator(16)

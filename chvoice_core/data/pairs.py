@@ -6,7 +6,8 @@ import torch
 
 import copy
 
-from .mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechWarp, add_floor, mix, play_at, source_samples, speed_factor
+from .mixing import (LowFloor, NoiseEQ, NoiseWarp, SpeechGaps, SpeechWarp, add_floor, gap_envelope, mix, play_at,
+                     source_samples, speed_factor)
 from .noise import NoiseBank
 from .profiles import NoiseProfile
 from .rooms import Room
@@ -18,17 +19,19 @@ class PairSampler:
     sees exactly the batches it would have seen.
 
     `target_speech` (the same utterances, processed: e.g. data.targets.GatedSpeech) supplies the targets while
-    `speech` goes into the mixtures; `floor` adds a low noise floor to some mixtures (target unchanged). Neither
-    changes the draws of the mixtures themselves: the floor draws from a stream of its own."""
+    `speech` goes into the mixtures; `floor` adds a low noise floor to some mixtures (target unchanged); `gaps`
+    silences spans of some speech crops (mixture and target alike) before the noise goes in. None of them
+    changes the other draws of the mixtures: the floor and the gaps draw from streams of their own."""
 
     def __init__(self, speech: SpeechCorpus, bank: NoiseBank, profile: NoiseProfile, n_samples: int,
                  seed: int = 0, rank: int = 0, rooms: list[Room] | None = None, warp: NoiseWarp | None = None,
                  eq: NoiseEQ | None = None, speech_warp: SpeechWarp | None = None,
-                 target_speech: SpeechCorpus | None = None, floor: LowFloor | None = None):
+                 target_speech: SpeechCorpus | None = None, floor: LowFloor | None = None,
+                 gaps: SpeechGaps | None = None):
         self.speech, self.bank, self.profile = speech, bank, profile
         self.n, self.seed, self.rank = n_samples, seed, rank
         self.rooms, self.warp, self.eq, self.speech_warp = rooms, warp, eq, speech_warp
-        self.target_speech, self.floor = target_speech, floor
+        self.target_speech, self.floor, self.gaps = target_speech, floor, gaps
         if profile.p_room > 0 and not rooms:
             raise ValueError(f"profile {profile.name} simulates rooms: pass rooms=")
 
@@ -55,9 +58,14 @@ class PairSampler:
     def batch(self, step: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, self.rank, step])
         floor_rng = np.random.default_rng([self.seed, self.rank, step, 1])
+        gap_rng = np.random.default_rng([self.seed, self.rank, step, 2])
         noisy, clean = [], []
         for _ in range(batch_size):
             speech, target = self.crops(rng)
+            env = gap_envelope(len(speech), gap_rng, self.gaps) if self.gaps is not None else None
+            if env is not None:
+                speech = speech * env
+                target = None if target is None else target * env
             if target is not None:
                 # the target goes through the very draws the mixture takes (colour, room, level: all linear in
                 # the speech and independent of it), from a copy of the generator's state
