@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .audio_io import SAMPLE_RATE
 from .dsp import FrontEnd, analyse, from_db, istft, phase_features, rotate_phase, stft, to_db
 from .errors import ChvoiceError
 from .metrics import TOP_DB
@@ -21,6 +22,7 @@ TargetFn = Callable[[Tensor, Tensor], Tensor]
 # Weights of the perceptual loss, chosen so that both terms move the loss alike at the start of training
 # (measured at initialisation on `general` batches: 10 x compressed-magnitude MSE ~2, SI-SDR of the mixtures -4..20 dB).
 PERCEPTUAL_COMPRESS = 0.3
+HIGH_BAND_HZ = 3000.0     # where the default's pauses keep most (issue 28): high_band_weight weighs from here up
 PERCEPTUAL_SISDR_WEIGHT = 0.05
 
 
@@ -49,11 +51,14 @@ def batch_si_sdr(est: Tensor, ref: Tensor, eps: float = 1e-8) -> Tensor:
 
 
 def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd,
-                    sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT, residual_weight: float = 0.0) -> Tensor:
+                    sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT, residual_weight: float = 0.0,
+                    high_band_weight: float = 0.0) -> Tensor:
     """Compressed-magnitude MSE (|S|^0.3, both sides scaled by the noisy RMS so a mixture's level does not
     weigh it) minus a small weight times the SI-SDR of the resynthesised waveform (noisy phase).
     `residual_weight` adds that much again of the squared error where the estimate is louder than the reference
-    (noise left in), an asymmetric loss that buys suppression with some speech. A phase-aware
+    (noise left in), an asymmetric loss that buys suppression with some speech. `high_band_weight` w weighs the
+    spectral error of the bins from HIGH_BAND_HZ up 1 + w times the others' (renormalised to the same mean
+    weight). A phase-aware
     model's estimate takes its rotated phase, and its spectral term is the usual mix of the compressed
     magnitude (0.3) and the compressed complex spectrum (0.7), which also scores the phase.
     noisy, clean: waveforms [B, N]."""
@@ -74,13 +79,14 @@ def perceptual_loss(model: nn.Module, noisy: Tensor, clean: Tensor, fe: FrontEnd
         length = (keep - 1) * fe.hop
     phase = rotate_phase(torch.angle(spec), out[:, 1:]) if phased else torch.angle(spec)
     value, _ = spectral_sisdr_loss(from_db(pred_db), phase, c_spec, noisy, clean[..., :length], fe, sisdr_weight,
-                                   complex_weight=0.7 if phased else 0.0, residual_weight=residual_weight)
+                                   complex_weight=0.7 if phased else 0.0, residual_weight=residual_weight,
+                                   high_band_weight=high_band_weight)
     return value
 
 
 def spectral_sisdr_loss(mag: Tensor, phase: Tensor, clean_spec: Tensor, noisy: Tensor, clean: Tensor, fe: FrontEnd,
-                        sisdr_weight: float, complex_weight: float = 0.0, residual_weight: float = 0.0
-                        ) -> tuple[Tensor, Tensor]:
+                        sisdr_weight: float, complex_weight: float = 0.0, residual_weight: float = 0.0,
+                        high_band_weight: float = 0.0) -> tuple[Tensor, Tensor]:
     """The perceptual loss of an estimate given as magnitude and phase [B, F, T] against the clean STFT [B, F, T]:
     10 x the spectral term (compressed magnitudes |.|^0.3 over the noisy RMS; with `complex_weight`, that share
     on the compressed complex spectra, which also scores phase; `residual_weight`: see perceptual_loss) minus
@@ -89,9 +95,15 @@ def spectral_sisdr_loss(mag: Tensor, phase: Tensor, clean_spec: Tensor, noisy: T
     scale = noisy.pow(2).mean(-1).sqrt().clamp_min(1e-5)[:, None, None]
     c = PERCEPTUAL_COMPRESS
     m_c, c_c = (mag / scale).clamp_min(1e-8) ** c, (clean_spec.abs() / scale).clamp_min(1e-8) ** c
-    spectral = torch.mean((m_c - c_c) ** 2)
+    if high_band_weight:
+        freqs = torch.arange(mag.shape[-2], device=mag.device) * (SAMPLE_RATE / fe.n_fft)
+        w = 1.0 + high_band_weight * (freqs >= HIGH_BAND_HZ).float()
+        w = (w / w.mean())[:, None]                                   # [F, 1]: the same mean weight as none
+    else:
+        w = 1.0
+    spectral = torch.mean(w * (m_c - c_c) ** 2)
     if residual_weight:
-        spectral = spectral + residual_weight * torch.mean(torch.relu(m_c - c_c) ** 2)
+        spectral = spectral + residual_weight * torch.mean(w * torch.relu(m_c - c_c) ** 2)
     if complex_weight:
         diff = torch.polar(m_c, phase) - torch.polar(c_c, torch.angle(clean_spec))
         spectral = (1 - complex_weight) * spectral + complex_weight * torch.mean(diff.real ** 2 + diff.imag ** 2)

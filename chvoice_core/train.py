@@ -51,6 +51,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     sisdr_weight: float = PERCEPTUAL_SISDR_WEIGHT   # the perceptual loss's SI-SDR term
     residual_weight: float = 0.0  # the perceptual loss's extra weight on noise left in (losses.perceptual_loss)
+    high_band_weight: float = 0.0  # the perceptual loss's extra weight on bins from 3 kHz up (losses.perceptual_loss)
     time_budget_s: float = 0.0   # stop after this many seconds of training (0: no limit); see lr_factor
     # mixed precision: "bf16" runs the model's forward under torch.autocast (convolutions in bfloat16; weights,
     # optimiser, STFT and loss stay float32). A width-32 510-frame step of 16 tiles took 0.87 s instead of 2.1 s on
@@ -191,7 +192,8 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
                 noisy_t, clean_t = as_tensor(noisy, device), as_tensor(clean, device)
                 if wave_target is not None:
                     clean_t = wave_target(noisy_t, clean_t)
-                loss = perceptual_loss(net, noisy_t, clean_t, fe, cfg.sisdr_weight, cfg.residual_weight)
+                loss = perceptual_loss(net, noisy_t, clean_t, fe, cfg.sisdr_weight, cfg.residual_weight,
+                                       cfg.high_band_weight)
             else:
                 n_db, c_db = db_pairs(noisy, clean, fe, device)
                 n_db = n_db.contiguous(memory_format=fmt)

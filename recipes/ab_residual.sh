@@ -11,6 +11,8 @@
 # Round 4, from the shipped default (arm gate-studio2): its control `gs3` against silenced spans in the training
 # speech (`--speech-gaps P`: pauses that hold noise alone), P = 0.5 and 0.9:
 #   STEPS=600 ARMS="gs3 gaps gaps9" bash recipes/ab_residual.sh runs/ab4
+# and the spectral error from 3 kHz up weighed 3x (--high-band-weight 2), against the same gs3:
+#   STEPS=600 ARMS="hf2" bash recipes/ab_residual.sh runs/ab4
 set -euo pipefail
 OUT=${1:-runs/ab}
 export CHVOICE_CACHE=${CHVOICE_CACHE:-$HOME/.cache/chvoice} OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
@@ -21,7 +23,8 @@ declare -A EXTRA=([control]="" [gate]="--target-gate" [floor]="--low-floor 0.5" 
                   [gate3]="--target-gate --target-gate-over 4 --target-gate-floor -35"
                   [gate-studio2]="--target-gate --studio-speech"
                   [gs3]="--target-gate --studio-speech" [gaps]="--target-gate --studio-speech --speech-gaps 0.5"
-                  [gaps9]="--target-gate --studio-speech --speech-gaps 0.9")
+                  [gaps9]="--target-gate --studio-speech --speech-gaps 0.9"
+                  [hf2]="--target-gate --studio-speech --high-band-weight 2")
 mkdir -p "$OUT"
 for arm in ${ARMS:-control gate floor studio gate-floor}; do
   # shellcheck disable=SC2086

@@ -213,3 +213,21 @@ def test_divergence_names_the_first_bad_step_and_saves_nothing(sampler, tmp_path
     with pytest.raises(ChvoiceError, match="training diverged at step 3 "):
         train(UNet(TINY), sampler, cfg, out_dir=tmp_path, on_step=poison)
     assert not (tmp_path / "checkpoint.pt").exists() and not (tmp_path / "model.pt").exists()
+
+
+def test_high_band_weight_moves_the_spectral_error_towards_the_high_bins():
+    """An error only above 3 kHz costs more with the weight, one only below costs less (the mean weight is kept)."""
+    from chvoice_core.dsp import stft
+    from chvoice_core.losses import HIGH_BAND_HZ, spectral_sisdr_loss
+    fe = FrontEnd()
+    rng = np.random.default_rng(2)
+    clean = torch.from_numpy(rng.standard_normal((1, 16129)).astype(np.float32) * 0.1)
+    spec = stft(clean, fe)
+    high = (torch.arange(spec.shape[-2]) * 16000 / fe.n_fft >= HIGH_BAND_HZ)[:, None]
+    ratio = {}
+    for name, where in (("high", high), ("low", ~high)):
+        mag = spec.abs() * torch.where(where, 2.0, 1.0)           # 6 dB too loud in those bins only
+        plain = spectral_sisdr_loss(mag, spec.angle(), spec, clean, clean, fe, 0.0)[0]
+        weighted = spectral_sisdr_loss(mag, spec.angle(), spec, clean, clean, fe, 0.0, high_band_weight=2.0)[0]
+        ratio[name] = float(weighted / plain)
+    assert ratio["high"] > 1.3 and ratio["low"] < 0.8, ratio

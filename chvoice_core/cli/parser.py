@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--residual-weight", type=float, default=0.0,
                    help="perceptual loss: extra weight on the error where the output is louder than the clean "
                         "reference (noise left in; default 0)")
+    t.add_argument("--high-band-weight", type=float, default=0.0, metavar="W",
+                   help="perceptual loss: weigh the spectral error from 3 kHz up 1 + W times the rest (default 0)")
     t.add_argument("--teacher-target", metavar="MODEL",
                    help="perceptual loss: learn this float model's output (a shipped name or a checkpoint; noisy "
                         "phase) instead of the clean target: distillation, e.g. the live model from the default")

@@ -113,7 +113,7 @@ def cmd_train(a: argparse.Namespace) -> int:
                      checkpoint_every=a.checkpoint_every or budget.checkpoint_every, progress=not a.quiet,
                      loss=a.loss, schedule=a.schedule, warmup_steps=a.warmup, clip_grad_norm=a.clip_grad,
                      workers=a.workers, validate_every=a.validate_every, time_budget_s=a.time_budget, amp=a.amp,
-                     residual_weight=a.residual_weight,
+                     residual_weight=a.residual_weight, high_band_weight=a.high_band_weight,
                      **({"sisdr_weight": a.sisdr_weight} if a.sisdr_weight is not None else {}))
     meta = {"arch": a.arch, "family": family_of(model).name, "profile": profile.name, "budget": budget.name, "data": data.label,
             "train_speakers": len(train_speech.speakers()), "seed": a.seed, "loss": a.loss,
@@ -127,6 +127,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             **({"studio_speech": True} if a.studio_speech else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),
             **({"residual_weight": a.residual_weight} if a.residual_weight else {}),
+            **({"high_band_weight": a.high_band_weight} if a.high_band_weight else {}),
             **({"teacher_target": str(a.teacher_target), "teacher_alpha": a.teacher_alpha} if a.teacher_target else {}),
             **({"init": str(a.init), "init_training": init_training} if a.init else {})}
     result = train(model, sampler, tc, out, meta=meta, resume=a.resume, validation=validation, wave_target=wave_target)
