@@ -8,7 +8,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio_io import SAMPLE_RATE
 from .dsp import FrontEnd, analyse, from_db, istft, phase_features, rotate_phase, stft, to_db
 from .errors import ChvoiceError
 from .metrics import TOP_DB
@@ -96,7 +95,7 @@ def spectral_sisdr_loss(mag: Tensor, phase: Tensor, clean_spec: Tensor, noisy: T
     c = PERCEPTUAL_COMPRESS
     m_c, c_c = (mag / scale).clamp_min(1e-8) ** c, (clean_spec.abs() / scale).clamp_min(1e-8) ** c
     if high_band_weight:
-        freqs = torch.arange(mag.shape[-2], device=mag.device) * (SAMPLE_RATE / fe.n_fft)
+        freqs = torch.fft.rfftfreq(fe.n_fft, 1 / fe.sample_rate, device=mag.device)
         w = 1.0 + high_band_weight * (freqs >= HIGH_BAND_HZ).float()
         w = (w / w.mean())[:, None]                                   # [F, 1]: the same mean weight as none
     else:

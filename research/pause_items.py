@@ -5,7 +5,7 @@ share of a system's pooled pause residual, beside the noisy input's share and ea
     python research/pause_items.py runs/studio-testset default deepfilternet3 [runs/ab4/gaps/model.pt ...]
         [--prefix noise] [--bands 1-2k,4-5k,7-8k] [--top 8]
 
-A system is a shipped model name, a checkpoint or a peer (rnnoise, deepfilternet3). Scored with the measure's own
+A system is a shipped model name, a checkpoint or a peer (baselines.PEERS: rnnoise, deepfilternet3, ...). Scored with the measure's own
 code (`metrics.pause_energies`), so the shares add up to the pooled figures `chvoice evaluate` prints.
 """
 from __future__ import annotations
@@ -23,10 +23,9 @@ from chvoice_core.metrics import (PAUSE_BANDS_HZ, PAUSE_IN_COLUMNS, PAUSE_OUT_CO
 
 def system(name: str):
     """A callable noisy [N] -> enhanced [N] at 16 kHz, and its short label."""
-    from chvoice_core import baselines
-    peers = {"rnnoise": baselines.RNNoise, "deepfilternet3": baselines.DeepFilterNet3}
-    if name in peers:
-        return peers[name](), name
+    from chvoice_core.baselines import PEERS, get_peer
+    if name in PEERS:
+        return get_peer(name), name
     import chvoice_core as cv
     d = cv.load(name)
     label = Path(name).parent.name if name.endswith(".pt") else name

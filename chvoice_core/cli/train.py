@@ -100,12 +100,11 @@ def cmd_train(a: argparse.Namespace) -> int:
         if not 0 <= a.teacher_alpha <= 1:
             raise ChvoiceError(f"--teacher-alpha {a.teacher_alpha}: a share, 0..1")
         from ..api import model_path
-        from ..compress.artifact import load_artifact
+        from ..compress.artifact import load_float_model
         from ..compress.distill import teacher_waveform
-        teacher, tmeta = load_artifact(model_path(a.teacher_target))
-        if tmeta.get("quant"):
-            raise ChvoiceError(f"--teacher-target {a.teacher_target}: a quantized model; give its float weights")
-        wave_target = teacher_waveform(teacher.float(), a.teacher_alpha)
+        teacher, _ = load_float_model(model_path(a.teacher_target), f"--teacher-target {a.teacher_target}",
+                                      "its waveforms take the noisy phase, not its rotation")
+        wave_target = teacher_waveform(teacher, a.teacher_alpha)
     elif a.teacher_alpha:
         raise ChvoiceError("--teacher-alpha mixes the clean target into --teacher-target's output; pass it too")
     tc = TrainConfig(steps=a.steps or budget.steps, batch_size=a.batch_size or budget.batch_size, lr=a.lr,
