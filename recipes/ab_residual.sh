@@ -13,6 +13,11 @@
 #   STEPS=600 ARMS="gs3 gaps gaps9" bash recipes/ab_residual.sh runs/ab4
 # and the spectral error from 3 kHz up weighed 3x (--high-band-weight 2), against the same gs3:
 #   STEPS=600 ARMS="hf2" bash recipes/ab_residual.sh runs/ab4
+# Round 5: hard negatives, the training noise categories the default takes for speech drawn more often (weights
+# measured on the training side only: tools/hard_noise_weights.py, power 0.5 cap 4 and power 1 cap 8), against gs3:
+#   python tools/hard_noise_weights.py chvoice_core/assets/default-float.pt ../shared/data runs/hardneg/weights.json
+#   python tools/hard_noise_weights.py ... runs/hardneg/weights-p1.json --power 1 --cap 8
+#   STEPS=600 ARMS="hardneg hardneg1" bash recipes/ab_residual.sh runs/ab5
 set -euo pipefail
 OUT=${1:-runs/ab}
 export CHVOICE_CACHE=${CHVOICE_CACHE:-$HOME/.cache/chvoice} OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
@@ -24,7 +29,9 @@ declare -A EXTRA=([control]="" [gate]="--target-gate" [floor]="--low-floor 0.5" 
                   [gate-studio2]="--target-gate --studio-speech"
                   [gs3]="--target-gate --studio-speech" [gaps]="--target-gate --studio-speech --speech-gaps 0.5"
                   [gaps9]="--target-gate --studio-speech --speech-gaps 0.9"
-                  [hf2]="--target-gate --studio-speech --high-band-weight 2")
+                  [hf2]="--target-gate --studio-speech --high-band-weight 2"
+                  [hardneg]="--target-gate --studio-speech --noise-weights runs/hardneg/weights.json"
+                  [hardneg1]="--target-gate --studio-speech --noise-weights runs/hardneg/weights-p1.json")
 mkdir -p "$OUT"
 for arm in ${ARMS:-control gate floor studio gate-floor}; do
   # shellcheck disable=SC2086

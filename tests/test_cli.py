@@ -194,6 +194,9 @@ def test_train_init_fine_tunes_a_model_of_the_same_architecture(tmp_path, cache_
     assert code == 2 and "--speech-warp 2" in err and err.count("\n") == 1
     code, out, err = run(base + ["--speech-gaps", "1.5", "--out", tmp_path / "bad"], capsys)
     assert code == 2 and "--speech-gaps 1.5" in err and err.count("\n") == 1
+    (tmp_path / "w.json").write_text('{"wind": 3}')
+    code, out, err = run(base + ["--noise-weights", tmp_path / "w.json", "--out", tmp_path / "bad"], capsys)
+    assert code == 2 and "fixes its categories" in err and err.count("\n") == 1     # smoke trains `weighted`
     code, out, err = run(base + ["--teacher-alpha", "0.5", "--out", tmp_path / "bad"], capsys)
     assert code == 2 and "--teacher-target" in err and err.count("\n") == 1
     code, out, err = run(base + ["--loss", "db-mse", "--teacher-target", tmp_path / "start.pt", "--out",

@@ -111,6 +111,37 @@ def test_general_profile_draws_every_category_rooms_levels_and_snrs():
             mix(speech, p, bank, rng)
 
 
+def test_category_weights_draw_a_category_that_much_more_often(tmp_path):
+    """Hard negatives (chvoice train --noise-weights): a category weighed 4 is drawn about 4x as often as the
+    others, which stay equally likely; bad files and names are one clear error."""
+    import dataclasses
+    import json
+    from chvoice_core.data.profiles import load_category_weights
+    bank = synthetic_noise_bank(clips_per_category=1, extra=EXTRA_SYNTH_CATEGORIES)
+    f = tmp_path / "w.json"
+    f.write_text(json.dumps({"hum": 4}))
+    p = dataclasses.replace(get_profile("general"), p_room=0.0, category_weights=load_category_weights(f, bank.categories))
+    probs = p.probs_for(bank.categories)
+    assert probs["hum"] == pytest.approx(4 * probs["wind"]) and sum(probs.values()) == pytest.approx(1)
+    rng = np.random.default_rng(1)
+    speech = np.random.default_rng(0).standard_normal(8000).astype(np.float32) * 0.05
+    cats = collections.Counter()
+    for _ in range(800):
+        cats.update(mix(speech, p, bank, rng, include_none=False).categories)
+    others = [v for c, v in cats.items() if c != "hum"]
+    assert 3.0 < cats["hum"] / np.mean(others) < 5.2
+    assert get_profile("general").probs_for(bank.categories)["hum"] == pytest.approx(1 / len(bank.categories))
+    for text, msg in (('{"thunder": 2}', "lacks: thunder"), ('{"hum": 0}', "weight > 0"), ("[1]", "weight > 0"),
+                      ("{", "not JSON")):
+        f.write_text(text)
+        with pytest.raises(ChvoiceError, match=msg):
+            load_category_weights(f, bank.categories)
+    with pytest.raises(ChvoiceError, match="No such file"):
+        load_category_weights(tmp_path / "none.json", bank.categories)
+    with pytest.raises(ValueError, match="every category"):
+        dataclasses.replace(get_profile("weighted"), category_weights=(("wind", 2.0),))
+
+
 @pytest.mark.parametrize("factor", [0.8, 1.25])
 def test_noise_warp_moves_a_tone_by_its_factor_without_aliasing(factor):
     """A warped 1 kHz (and 7.5 kHz) tone comes out at factor x its frequency; at x1.25 the 7.5 kHz tone would

@@ -63,3 +63,42 @@ def test_training_pack_holds_only_training_material(shared_data, tmp_path):
     assert files and files <= train_ids and not files & test_ids
     d = load_data(DataConfig(speech=str(out / "speech"), noise=str(out / "noise"), train_only=True), broad=True)
     assert set(d.train_speech.speakers()) == packed
+
+
+def _hard_noise_tool():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("hard_noise_weights", ROOT / "tools" / "hard_noise_weights.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_hard_noise_weights_favour_the_categories_a_model_passes():
+    """tools/hard_noise_weights.py: the weight grows with the residual share in a category's worst band, is 1 for
+    the median and easier ones (nothing drawn less often) and never over the cap."""
+    import pandas as pd
+    tool = _hard_noise_tool()
+    table = pd.DataFrame({"att_min_1-8k": [30.0, 20.0, 20.0, 14.0, 2.0]}, index=list("abcde"))
+    w = tool.weights_from_table(table, power=0.5, cap=4.0)
+    assert w["a"] == w["b"] == w["c"] == 1.0
+    assert w["d"] == pytest.approx(10 ** (6 / 20), abs=1e-3) and w["e"] == 4.0
+
+
+@pytest.mark.realdata
+def test_hard_noise_items_hold_only_training_material(shared_data):
+    """The measuring mixtures take training noise clips under training-side studio speakers: the held-out
+    noise recordings and studio speakers never; the clean part holds digital silence (the pauses measured)."""
+    from chvoice_core.data.noise import NoiseBank
+    from chvoice_core.data.studio import STUDIO_TEST_SPEAKERS, split_studio, studio_speech
+    tool = _hard_noise_tool()
+    data = load_data(DataConfig(data_root=str(shared_data)), broad=True)
+    train_studio, _ = split_studio(studio_speech(shared_data))
+    assert train_studio.speakers() and not set(train_studio.speakers()) & set(STUDIO_TEST_SPEAKERS)
+    some = NoiseBank([c for cat in ("frog", "rooster") for c in data.train_noise.by_category[cat]], "some", ())
+    items = list(tool.category_items(some, train_studio, 2, seed=7))
+    assert len(items) == 2 * len(some.clips())
+    test_ids = data.test_noise.ids()
+    for cat, cid, noisy, clean in items:
+        assert cid not in test_ids and cat in ("frog", "rooster")
+        assert noisy.shape == clean.shape and np.abs(noisy).max() <= 0.99 + 1e-6
+        assert not clean[:4000].any() and np.abs(noisy[:4000]).max() > 0   # a pause that holds noise alone

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--speech-gaps", type=float, default=0.0, metavar="P",
                    help="silence one or two 0.15-0.5 s spans of a training crop's speech (target included) with "
                         "probability P, so the model learns pauses that hold noise alone (training only; default 0)")
+    t.add_argument("--noise-weights", type=Path, default=None, metavar="FILE",
+                   help="a JSON object {category: weight > 0}: draw those noise categories that much more often "
+                        "(missing: 1; broad profiles such as general only; tools/hard_noise_weights.py measures "
+                        "the categories a model takes for speech; training only)")
     t.add_argument("--target-gate", action="store_true",
                    help="gate each training utterance's own stationary floor (room tone, hiss) out of the target; "
                         "the mixture keeps it (data.targets)")

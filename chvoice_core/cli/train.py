@@ -70,7 +70,15 @@ def cmd_train(a: argparse.Namespace) -> int:
     warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
     eq = NoiseEQ(p=a.noise_eq) if a.noise_eq > 0 else None
     speech_warp = SpeechWarp(p=a.speech_warp) if a.speech_warp > 0 else None
-    sampler = PairSampler(train_speech, data.train_noise, profile, fe.tile_samples, seed=a.seed, rooms=rooms,
+    draw_profile = profile      # the training draws; validation keeps the profile as named
+    if a.noise_weights:
+        from ..data.profiles import load_category_weights
+        if profile.category_probs is not None:
+            raise ChvoiceError(f"--noise-weights: profile {profile.name} fixes its categories; use a broad one "
+                               f"(general)")
+        draw_profile = replace(profile, category_weights=load_category_weights(a.noise_weights,
+                                                                               data.train_noise.categories))
+    sampler = PairSampler(train_speech, data.train_noise, draw_profile, fe.tile_samples, seed=a.seed, rooms=rooms,
                           warp=warp, eq=eq, speech_warp=speech_warp, target_speech=target_speech,
                           floor=LowFloor(p=a.low_floor) if a.low_floor > 0 else None,
                           gaps=SpeechGaps(p=a.speech_gaps) if a.speech_gaps > 0 else None)
@@ -122,6 +130,7 @@ def cmd_train(a: argparse.Namespace) -> int:
             **({"speech_warp": a.speech_warp} if a.speech_warp else {}),
             **({"low_floor": a.low_floor} if a.low_floor else {}),
             **({"speech_gaps": a.speech_gaps} if a.speech_gaps else {}),
+            **({"noise_weights": dict(draw_profile.category_weights)} if a.noise_weights else {}),
             **({"target_gate": True, "target_gate_config": asdict(gate)} if gate else {}),
             **({"studio_speech": True} if a.studio_speech else {}),
             **({"sisdr_weight": tc.sisdr_weight} if a.loss == "perceptual" else {}),

@@ -3,7 +3,10 @@ profile the shipped default model is trained on (every noise category of the sou
 random level and microphone colouring)."""
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import ChvoiceError
 from .noise import CATEGORIES
@@ -32,10 +35,17 @@ class NoiseProfile:
     p_room: float = 0.0                          # speech and noise through a room (data/rooms.py)
     p_colour: float = 0.0                        # band-limited / microphone-coloured speech
     level_db: tuple[float, float] = (0.0, 0.0)   # random gain of the whole mixture (target alike)
+    # relative draw weights of categories when category_probs is None (missing: 1), e.g. hard negatives measured
+    # by tools/hard_noise_weights.py; empty draws every category equally, as before
+    category_weights: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        if any(not w > 0 for _, w in self.category_weights):
+            raise ValueError(f"profile {self.name}: category weights must be > 0")
         if self.category_probs is None:
             return
+        if self.category_weights:
+            raise ValueError(f"profile {self.name}: category weights apply to profiles over every category")
         if set(self.category_probs) != set(CATEGORIES):
             raise ValueError(f"profile {self.name}: category_probs must name {CATEGORIES}")
         if abs(sum(self.category_probs.values()) - 1) > 1e-6:
@@ -51,7 +61,9 @@ class NoiseProfile:
         """Category probabilities over a noise source's categories."""
         if self.category_probs is not None:
             return dict(self.category_probs)
-        return {c: 1.0 / len(categories) for c in categories}
+        weights = dict(self.category_weights)
+        total = sum(weights.get(c, 1.0) for c in categories)
+        return {c: weights.get(c, 1.0) / total for c in categories}
 
     def kind_probs(self, include_none: bool = True) -> dict[str, float]:
         """Probability of each noise kind for one clip (renormalised when 'none' is excluded)."""
@@ -75,6 +87,22 @@ PROFILES: dict[str, NoiseProfile] = {
                             snr_db=(-5.0, 20.0), p_room=0.3, p_colour=0.3, level_db=(-25.0, 5.0)),
 }
 REPORT_PROFILES = ("weighted", "equal", "no-reverb")
+
+
+def load_category_weights(path: str | os.PathLike, categories: tuple[str, ...]) -> tuple[tuple[str, float], ...]:
+    """A weights file (JSON object {category: weight > 0}) checked against the categories a noise bank holds."""
+    try:
+        raw = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ChvoiceError(f"--noise-weights {path}: {e.strerror if isinstance(e, OSError) else 'not JSON: ' + str(e)}"
+                           ) from None
+    if not isinstance(raw, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                                            for v in raw.values()):
+        raise ChvoiceError(f"--noise-weights {path}: expected a JSON object {{category: weight > 0}}")
+    unknown = sorted(set(raw) - set(categories))
+    if unknown:
+        raise ChvoiceError(f"--noise-weights {path}: categories the training noise lacks: {', '.join(unknown[:5])}")
+    return tuple(sorted((str(c), float(w)) for c, w in raw.items()))
 
 
 def get_profile(name: str) -> NoiseProfile:
