@@ -18,6 +18,9 @@
 #   python tools/hard_noise_weights.py chvoice_core/assets/default-float.pt ../shared/data runs/hardneg/weights.json
 #   python tools/hard_noise_weights.py ... runs/hardneg/weights-p1.json --power 1 --cap 8
 #   STEPS=600 ARMS="hardneg hardneg1" bash recipes/ab_residual.sh runs/ab5
+# then from hardneg1, 600 more steps with its weights (hn-cont) or with weights measured again on it (hn-iter):
+#   python tools/hard_noise_weights.py runs/ab5/hardneg1/model.pt ../shared/data runs/hardneg/weights-iter.json --power 1 --cap 8
+#   STEPS=600 ARMS="hn-cont hn-iter" bash recipes/ab_residual.sh runs/ab5
 set -euo pipefail
 OUT=${1:-runs/ab}
 export CHVOICE_CACHE=${CHVOICE_CACHE:-$HOME/.cache/chvoice} OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
@@ -31,7 +34,9 @@ declare -A EXTRA=([control]="" [gate]="--target-gate" [floor]="--low-floor 0.5" 
                   [gaps9]="--target-gate --studio-speech --speech-gaps 0.9"
                   [hf2]="--target-gate --studio-speech --high-band-weight 2"
                   [hardneg]="--target-gate --studio-speech --noise-weights runs/hardneg/weights.json"
-                  [hardneg1]="--target-gate --studio-speech --noise-weights runs/hardneg/weights-p1.json")
+                  [hardneg1]="--target-gate --studio-speech --noise-weights runs/hardneg/weights-p1.json"
+                  [hn-cont]="--target-gate --studio-speech --noise-weights runs/hardneg/weights-p1.json --init runs/ab5/hardneg1/model.pt"
+                  [hn-iter]="--target-gate --studio-speech --noise-weights runs/hardneg/weights-iter.json --init runs/ab5/hardneg1/model.pt")
 mkdir -p "$OUT"
 for arm in ${ARMS:-control gate floor studio gate-floor}; do
   # shellcheck disable=SC2086

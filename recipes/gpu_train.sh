@@ -16,6 +16,8 @@
 #   causal32gf  the live model's recipe with both; INIT_DIR/causal32.pt
 #   causal32g   the live model's recipe with gated targets (--target-gate); INIT_DIR/causal32.pt
 #   causal32kd  the live model learning the default's output (--teacher-target INIT_DIR/w32f.pt); INIT_DIR/causal32.pt
+#   w32fgh    w32fg with hard negatives (--noise-weights INIT_DIR/noise-weights.json); INIT_DIR/w32f.pt
+#   causal32gh  causal32g with the same hard negatives; INIT_DIR/causal32.pt
 # Data: a pack of the training side of ../shared/data (tools/pack_training_data.py), since a rented machine
 # sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
 #
@@ -69,6 +71,13 @@
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11 --noise-quality 0.3 --studio
 #   mkdir gpu-init8 && cp chvoice_core/assets/default-float.pt gpu-init8/w32f.pt && cp chvoice_core/assets/live.pt gpu-init8/causal32.pt
 #   [GPU, carry gpu-data .whl gpu-init8]  INIT_DIR=gpu-init8 LR=3e-4 WARMUP=100 RUNS="w32fg_s0.6 causal32g_s0.6 causal32kd_s0.6" \
+#       AMP=bf16 BUDGET=510 WORKERS=4 bash recipes/gpu_train.sh $OUT
+# Issue 28, round 5 (2026-12-06): the same with hard negatives, the training noise categories the default takes for
+# speech drawn up to 8x as often (weights measured on training-side material only; CPU A/B: docs/experiments.md):
+#   python tools/pack_training_data.py --out gpu-data --speech-seconds 11 --noise-quality 0.3 --studio
+#   mkdir gpu-init9 && cp chvoice_core/assets/default-float.pt gpu-init9/w32f.pt && cp chvoice_core/assets/live.pt gpu-init9/causal32.pt
+#   python tools/hard_noise_weights.py chvoice_core/assets/default-float.pt ../shared/data gpu-init9/noise-weights.json --power 1 --cap 8
+#   [GPU, carry gpu-data .whl gpu-init9]  INIT_DIR=gpu-init9 LR=3e-4 WARMUP=100 RUNS="w32fgh_s0.6 causal32gh_s0.6 causal32kd_s0.6" \
 #       AMP=bf16 BUDGET=510 WORKERS=4 bash recipes/gpu_train.sh $OUT
 # Alternative pass 7, an A/B at GPU scale in the same call (the unseen-speaker gap, research/generalisation_gap.py, is
 # as large as the unseen-noise one, so speech warp is the other candidate; two runs share the GPU, as passes 3 and 5
@@ -133,6 +142,8 @@ declare -A ARGS=(
     [causal32gf]="--width 32 --causal --lookahead 2 --target-gate --low-floor 0.5 --batch-size ${BATCH:-64}"
     [causal32g]="--width 32 --causal --lookahead 2 --target-gate --batch-size ${BATCH:-64}"
     [causal32kd]="--width 32 --causal --lookahead 2 --teacher-target ${INIT_DIR:-gpu-init}/w32f.pt --batch-size ${BATCH:-64}"
+    [w32fgh]="--width 32 --n-fft 510 --target-gate --noise-weights ${INIT_DIR:-gpu-init}/noise-weights.json --batch-size ${BATCH:-64}"
+    [causal32gh]="--width 32 --causal --lookahead 2 --target-gate --noise-weights ${INIT_DIR:-gpu-init}/noise-weights.json --batch-size ${BATCH:-64}"
 )
 for run in $RUNS; do
     # a run named <recipe>_s<W> is that recipe with the perceptual loss's SI-SDR weight set to W (w32_s0.3)
@@ -142,7 +153,7 @@ for run in $RUNS; do
     # a long-frame recipe <recipe>f from the report-STFT model <recipe>.pt: the same net, re-framed)
     INIT=""
     for f in "$base" "${base%p}" "${base%f}" "${base%w}" "${base%e}" "${base%we}" "${base%s}" "${base%ws}" \
-             "${base%g}" "${base%gf}" "${base%kd}"; do
+             "${base%g}" "${base%gf}" "${base%kd}" "${base%gh}"; do
         [ -n "${INIT_DIR:-}" ] && [ -z "$INIT" ] && [ -f "$INIT_DIR/$f.pt" ] && INIT="--init $INIT_DIR/$f.pt"
     done
     # shellcheck disable=SC2086
