@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ import pandas as pd
 def category_items(bank, speech, items_per_clip: int, seed: int):
     """(category, clip id, noisy [N], clean [N]) for every clip of `bank`, `items_per_clip` times each."""
     from chvoice_core.audio_io import SAMPLE_RATE
+    from chvoice_core.data.mixing import _rms
     utts = speech.utterances
     k = 0
     for cat in bank.categories:
@@ -45,8 +44,7 @@ def category_items(bank, speech, items_per_clip: int, seed: int):
                 start = int(rng.integers(0, len(a) - n + 1))
                 noise = a[start:start + n].astype(np.float64)
                 snr = rng.uniform(0.0, 15.0)
-                rms = lambda x: float(np.sqrt(np.mean(np.square(x))) + 1e-12)
-                noise = noise / rms(noise) * rms(s) * 10 ** (-snr / 20)
+                noise = noise / _rms(noise) * _rms(s) * 10 ** (-snr / 20)
                 noisy = (clean + noise).astype(np.float32)
                 peak = float(np.abs(noisy).max())
                 if peak > 0.99:
@@ -73,6 +71,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=7)
     a = ap.parse_args()
     import chvoice_core as cv
+    from chvoice_core.audio_io import atomic_path
     from chvoice_core.data import DataConfig, load_data
     from chvoice_core.data.studio import split_studio, studio_speech
     from chvoice_core.metrics import PAUSE_BANDS_HZ, band_name, pause_energies, pooled_pause_attenuation
@@ -89,13 +88,10 @@ def main() -> int:
     weights = weights_from_table(table, a.power, a.cap)
     table["weight"] = pd.Series(weights)
     table = table.sort_values("att_min_1-8k")
-    a.out.parent.mkdir(parents=True, exist_ok=True)
     for path, text in ((a.out, json.dumps(weights, indent=1, sort_keys=True) + "\n"),
                        (a.out.with_suffix(".csv"), table.round(2).to_csv())):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            tmp.write_text(text)
     cols = [f"att_{band_name(*b)}" for b in PAUSE_BANDS_HZ] + ["att_min_1-8k", "weight"]
     print(table[cols].round(1).head(15).to_string())
     print(f"{len(table)} categories, {len(df)} items; {sum(v > 1 for v in weights.values())} weighted up; "
