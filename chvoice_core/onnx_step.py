@@ -9,16 +9,13 @@ Float models only: static int8 models stream through PyTorch.
 """
 from __future__ import annotations
 
-import io
-import warnings
-
 import numpy as np
 import torch
 from torch import nn
 
-from .compress.ort import available  # noqa: F401  (re-exported: one check for every ONNX path)
+from .compress.ort import available, export_onnx  # noqa: F401  (available re-exported: one check for every ONNX path)
 from .errors import ChvoiceError
-from .models.unet import front_end, set_streaming, stream_pads
+from .models.unet import StreamState, front_end, stream_pads, streaming
 
 Tensor = torch.Tensor
 
@@ -33,20 +30,20 @@ class StepModule(nn.Module):
         self.pads = stream_pads(model)
 
     def forward(self, x: Tensor, *states: Tensor) -> tuple[Tensor, ...]:
-        for p, s in zip(self.pads, states):
-            p.streaming, p.state = True, s
-        y = self.model(x)
-        return (y, *[p.state for p in self.pads])
+        state = StreamState()
+        state.frames.update(zip(self.pads, states))
+        with streaming(state):
+            y = self.model(x)
+        return (y, *[state.frames[p] for p in self.pads])
 
 
 @torch.no_grad()
 def initial_states(model: nn.Module, n_bins: int, frames: int) -> list[Tensor]:
     """The zero states of every StreamPad for a stream of [1, 1, n_bins, frames] steps."""
-    set_streaming(model, True)
-    model(torch.zeros(1, 1, n_bins, frames))
-    states = [torch.zeros_like(p.state) for p in stream_pads(model)]
-    set_streaming(model, True)
-    return states
+    state = StreamState()
+    with streaming(state):
+        model(torch.zeros(1, 1, n_bins, frames))
+    return [torch.zeros_like(state.frames[p]) for p in stream_pads(model)]
 
 
 @torch.no_grad()
@@ -61,20 +58,16 @@ def export_step(model: nn.Module, n_bins: int = 128, frames: int = 1) -> tuple[b
     model = model.eval()
     states = initial_states(model, n_bins, frames)
     names = [f"state{i}" for i in range(len(states))]
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")     # tracer warnings about Python-side state: the state is explicit here
-        # eval wrapper: the exporter restores the wrapper's training flag afterwards, recursively, and a fresh
-        # module is in training mode (BatchNorm would then use batch statistics)
-        torch.onnx.export(StepModule(model).eval(), (torch.zeros(1, 1, n_bins, frames), *states), buf,
-                          input_names=["frames", *names], output_names=["out", *[n + "_next" for n in names]],
-                          dynamo=False, opset_version=17)
-    set_streaming(model, False)
-    return buf.getvalue(), states
+    # eval wrapper: the exporter restores the wrapper's training flag afterwards, recursively, and a fresh
+    # module is in training mode (BatchNorm would then use batch statistics)
+    graph = export_onnx(StepModule(model).eval(), (torch.zeros(1, 1, n_bins, frames), *states),
+                        input_names=["frames", *names], output_names=["out", *[n + "_next" for n in names]])
+    return graph, states
 
 
 class OrtStep:
-    """Runs one streaming hop per call with onnxruntime, carrying the states. __call__: [1, 1, F, k] -> same."""
+    """One streaming hop in onnxruntime, shared by every session of a model: stateless, each call takes a
+    session's states and returns the new ones (InferenceSession.run is safe to call from many threads)."""
 
     def __init__(self, model: nn.Module, n_bins: int = 128, frames: int = 1, threads: int = 1):
         import onnxruntime as ort
@@ -86,16 +79,16 @@ class OrtStep:
         self.session = ort.InferenceSession(graph, so, providers=["CPUExecutionProvider"])
         self.zero = [s.numpy() for s in zero]
         self.names = [f"state{i}" for i in range(len(self.zero))]
-        self.reset()
 
-    def reset(self) -> None:
-        self.states = [z.copy() for z in self.zero]
+    def zero_states(self) -> list[np.ndarray]:
+        """The states a stream starts from (copies: a session's own)."""
+        return [z.copy() for z in self.zero]
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def __call__(self, x: Tensor, states: list[np.ndarray]) -> tuple[Tensor, list[np.ndarray]]:
+        """(frames [1, 1, F, k], states) -> (output frames [1, 1, F, k], new states)."""
         out = self.session.run(None, {"frames": np.ascontiguousarray(x.numpy(), np.float32),
-                                      **dict(zip(self.names, self.states))})
-        self.states = out[1:]
-        return torch.from_numpy(out[0])
+                                      **dict(zip(self.names, states))})
+        return torch.from_numpy(out[0]), out[1:]
 
 
 @torch.no_grad()

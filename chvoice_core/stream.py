@@ -20,15 +20,19 @@ frames of lookahead (3x the calls). The report's own live mode (1 s blocks) is s
 """
 from __future__ import annotations
 
+import threading
 import time
+import weakref
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
 from .dsp import FrontEnd, OverlapAdd, from_db, normalise, normalise_fixed, to_db
-from .models.unet import causal_lookahead, front_end, fuse_for_inference, inference_layout, set_streaming, stream_pads
+from .models.unet import (StreamState, causal_lookahead, front_end, fuse_for_inference, inference_layout, stream_pads,
+                          streaming)
 
 
 @dataclass(frozen=True)
@@ -62,13 +66,33 @@ LIVE_MODES: dict[str, StreamConfig] = {
 }
 
 
+_SHARED_LOCK = threading.Lock()
+_SHARED: "weakref.WeakKeyDictionary[nn.Module, dict]" = weakref.WeakKeyDictionary()
+
+
+def shared(model: nn.Module, key: tuple, build: Callable[[], object]) -> object:
+    """What `build()` makes for `model` under `key`: made once per model and shared by every session after (under
+    a lock, so sessions opened at once from many threads build it once). Forgotten with the model."""
+    with _SHARED_LOCK:
+        made = _SHARED.setdefault(model, {})
+        if key not in made:
+            made[key] = build()
+        return made[key]
+
+
+def _tile_layout(model: nn.Module) -> nn.Module:
+    """The rolling engine's model, put in its inference layout once (in place, as Denoiser does)."""
+    return shared(model, ("layout",), lambda: inference_layout(model.eval()))
+
+
 class StreamingDenoiser:
     """process(block [n]) -> denoised samples (any count); flush() -> the rest. Output lags input by
-    `delay_samples` (= n_fft - hop): out[i] is the denoised input[i - delay_samples]."""
+    `delay_samples` (= n_fft // 2): out[i] is the denoised input[i - delay_samples]. A session: it owns every piece
+    of its stream's state; the model it runs is shared and never changed by it."""
 
     def __init__(self, model: nn.Module, cfg: StreamConfig = LIVE_MODES["low-latency"], fe: FrontEnd | None = None):
         fe = fe or front_end(model)
-        self.model, self.cfg, self.fe = inference_layout(model.eval()), cfg, fe
+        self.model, self.cfg, self.fe = _tile_layout(model), cfg, fe
         self.window = fe.window().numpy().astype(np.float64)
         self.win_sq = torch.from_numpy(self.window ** 2)
         self.half = fe.n_fft // 2                                 # 127: frame j spans [j*hop - half, j*hop + half)
@@ -197,52 +221,78 @@ class StreamingDenoiser:
         return self.run(x, self.cfg.step_frames * self.fe.hop)
 
 
+class CausalStep:
+    """One streaming hop of a causal model, prepared once per model and shared by every session: the fused model
+    (torch) or its ONNX graph in one InferenceSession (onnxruntime). Stateless: a call takes a session's state
+    and returns the new one. __call__: (x [1, 1, F, k] normalised dB, state) -> (y [1, 1, F, k], state)."""
+
+    def __init__(self, model: nn.Module, n_bins: int, frames: int, backend: str):
+        from . import onnx_step
+        self.backend = backend
+        self.model = inference_layout(fuse_for_inference(model.eval()))
+        self.ort = onnx_step.OrtStep(self.model, n_bins, frames, torch.get_num_threads()) \
+            if backend == "onnxruntime" else None
+
+    def new_state(self) -> StreamState | list[np.ndarray]:
+        """The state a stream starts from: the pads' past frames (torch) or the graph's state inputs (ORT)."""
+        return self.ort.zero_states() if self.ort is not None else StreamState()
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, state):
+        if self.ort is not None:
+            return self.ort(x, state)
+        with streaming(state):
+            return self.model(x), state
+
+
+def causal_step(model: nn.Module, n_bins: int, frames: int, backend: str = "auto") -> CausalStep:
+    """The shared CausalStep of `model` (built on first use, under a lock: torch.onnx.export is not re-entrant).
+    backend "auto": onnxruntime for float models when it is installed, else torch."""
+    from . import onnx_step
+    from .compress.quantize import int8_layers
+    if not stream_pads(model):      # the engine carries the past in the model's pads
+        raise ValueError("CausalStreamingDenoiser needs a causal model (UNetConfig(causal=True))")
+    if backend == "auto":
+        backend = "onnxruntime" if onnx_step.available() and not int8_layers(model) else "torch"
+    if backend not in ("torch", "onnxruntime"):
+        raise ValueError(f"unknown streaming backend {backend!r}; use auto, torch or onnxruntime")
+    threads = torch.get_num_threads() if backend == "onnxruntime" else 0
+    return shared(model, ("step", n_bins, frames, backend, threads),
+                  lambda: CausalStep(model, n_bins, frames, backend))
+
+
 class CausalStreamingDenoiser(StreamingDenoiser):
     """The streaming engine for causal models: each call feeds only the `step_frames` new frames through the
-    model, whose StreamPad modules carry every layer's past frames; the model's own lookahead (its output lags
-    its input by `lookahead` frames) is the engine's lookahead. The output equals `frame_offline` on the whole
+    model, with every layer's past frames carried in this session's state; the model's own lookahead (its output
+    lags its input by `lookahead` frames) is the engine's lookahead. The output equals `frame_offline` on the whole
     signal for any block size. Latency: (step_frames + lookahead) * hop + n_fft - hop samples."""
 
     def __init__(self, model: nn.Module, step_frames: int = 1, fe: FrontEnd | None = None, backend: str = "auto"):
         fe = fe or front_end(model)
         look = causal_lookahead(model)
-        if not stream_pads(model):      # the engine carries the past in the model's pads
-            raise ValueError("CausalStreamingDenoiser needs a causal model (UNetConfig(causal=True))")
-        from . import onnx_step
-        from .compress.quantize import int8_layers
-        if backend == "auto":
-            backend = "onnxruntime" if onnx_step.available() and not int8_layers(model) else "torch"
-        if backend not in ("torch", "onnxruntime"):
-            raise ValueError(f"unknown streaming backend {backend!r}; use auto, torch or onnxruntime")
-        self.backend = backend
-        model = fuse_for_inference(model.eval())
-        self.ort = onnx_step.OrtStep(model, fe.n_bins, step_frames, torch.get_num_threads()) \
-            if backend == "onnxruntime" else None
-        super().__init__(model, StreamConfig(step_frames, step_frames + look, lookahead_frames=look), fe)
+        self.step = causal_step(model, fe.n_bins, step_frames, backend)
+        self.backend = self.step.backend
+        super().__init__(self.step.model, StreamConfig(step_frames, step_frames + look, lookahead_frames=look), fe)
 
     def describe(self) -> str:
         return f"causal ({self.backend})"
 
     def reset(self) -> None:
         super().reset()
-        self.ctx_db = torch.zeros(0)          # no rolling context: the model's pads (or the ORT states) hold the past
-        set_streaming(self.model, True)
-        if self.ort is not None:
-            self.ort.reset()
+        self.ctx_db = torch.zeros(0)          # no rolling context: the session's step state holds the past
+        self.state = self.step.new_state()
 
     @torch.no_grad()
     def warm_up(self, calls: int = 3) -> None:
         x, _, _ = normalise_fixed(torch.full((1, 1, self.fe.n_bins, self.cfg.step_frames), self.fe.floor_db))
+        scratch = self.step.new_state()       # the session's own state is not touched
         for _ in range(calls):
-            self.ort(x) if self.ort is not None else self.model(x)
-        set_streaming(self.model, True)     # forget the warm-up frames
-        if self.ort is not None:
-            self.ort.reset()
+            _, scratch = self.step(x, scratch)
 
     @torch.no_grad()
     def _infer(self, db: torch.Tensor) -> torch.Tensor:
         x, mean, std = normalise_fixed(db[None, None])
-        y = self.ort(x) if self.ort is not None else self.model(x)
+        y, self.state = self.step(x, self.state)
         return (y.float() * std + mean)[0, 0]
 
 
@@ -267,8 +317,7 @@ def frame_offline(model: nn.Module, x: np.ndarray, fe: FrontEnd, device: torch.d
     wav = torch.from_numpy(padded)
     window = fe.window()
     out_db, phases = [], []
-    set_streaming(model, True)
-    try:
+    with streaming(StreamState()):       # this call's own state: the model may serve other calls meanwhile
         for s in range(0, n_in, chunk_frames):
             e = min(n_in, s + chunk_frames)
             frames = wav[s * hop:(e - 1) * hop + fe.n_fft].unfold(0, fe.n_fft, hop)      # [k, n_fft]
@@ -278,8 +327,6 @@ def frame_offline(model: nn.Module, x: np.ndarray, fe: FrontEnd, device: torch.d
             out_db.append((model(xin).float() * std + mean)[0, 0].cpu())
             if on_progress is not None:
                 on_progress(e / n_in)
-    finally:
-        set_streaming(model, False)
     y_db = torch.cat(out_db, dim=1)[:, look:look + n_out]                              # [F, n_out]
     out = torch.fft.irfft(torch.polar(from_db(y_db), torch.cat(phases, dim=1)).T, n=fe.n_fft, dim=1) * window
     ola = OverlapAdd()

@@ -42,7 +42,11 @@ def test_causal_step_in_onnxruntime_equals_the_whole_sequence():
     with torch.no_grad():
         ref = m(x)
     step = OrtStep(m)
-    outs = torch.cat([step(x[..., t:t + 1]) for t in range(30)], dim=-1)
+    states, outs = step.zero_states(), []
+    for t in range(30):
+        y, states = step(x[..., t:t + 1], states)
+        outs.append(y)
+    outs = torch.cat(outs, dim=-1)
     assert (outs - ref).abs().max() < 1e-4
     assert not m.training                                   # exporting leaves the model as it was
     with torch.no_grad():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import io
 import tempfile
+import threading
 import warnings
 from pathlib import Path
 
@@ -28,6 +29,21 @@ def available() -> bool:
     return True
 
 
+# torch.onnx.export keeps process-wide state (GLOBALS.in_onnx_export) and is not re-entrant: two exports at once,
+# from any two threads, fail. Every export of the package goes through `export_onnx`.
+_EXPORT_LOCK = threading.Lock()
+
+
+def export_onnx(module: nn.Module, args: tuple, **kw) -> bytes:
+    """torch.onnx.export (TorchScript exporter, opset 17) of `module` on example `args`, serialised; one at a time
+    in the process. kw: input_names, output_names, dynamic_axes."""
+    buf = io.BytesIO()
+    with _EXPORT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # tracer warnings about Python-side values the graphs make explicit
+        torch.onnx.export(module, args, buf, dynamo=False, opset_version=17, **kw)
+    return buf.getvalue()
+
+
 def _need() -> None:
     if not available():
         raise ChvoiceError("ONNX steps need onnx and onnxruntime (pip install 'chvoice[live]')")
@@ -45,13 +61,8 @@ def tile_graph(model: nn.Module, n_bins: int | None = None, frames: int = 128) -
     family_of(model).require_graph("tile", "an ONNX tile graph")
     if int8_layers(model):
         raise ChvoiceError("ONNX export takes float models (quantize in ONNX Runtime: the ort-int8 step)")
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(copy.deepcopy(model).eval(), (torch.zeros(1, 1, n_bins, frames),), buf, input_names=["tiles"],
-                          output_names=["out"], dynamic_axes={"tiles": {0: "batch"}, "out": {0: "batch"}},
-                          dynamo=False, opset_version=17)
-    return buf.getvalue()
+    return export_onnx(copy.deepcopy(model).eval(), (torch.zeros(1, 1, n_bins, frames),), input_names=["tiles"],
+                       output_names=["out"], dynamic_axes={"tiles": {0: "batch"}, "out": {0: "batch"}})
 
 
 def quantize_graph(graph: bytes, calibration: torch.Tensor, per_channel: bool = True) -> bytes:

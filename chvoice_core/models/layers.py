@@ -1,6 +1,10 @@
 """The U-Net's building blocks: double 3x3 conv blocks, down and up blocks, and the causal layout's streaming
-pads (`StreamPad`: left padding in time that, in streaming mode, carries the previous call's last frames)."""
+pads (`StreamPad`: left padding in time that, inside `streaming(state)`, carries the previous call's last frames)."""
 from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -8,25 +12,48 @@ from torch import nn
 Tensor = torch.Tensor
 
 
+class StreamState:
+    """The past frames that every StreamPad of one stream carries from one call to the next. A session (a live
+    stream, one offline pass over a file) owns it; the model never does, so one loaded model serves any number of
+    streams and offline calls at once, from any threads."""
+
+    def __init__(self) -> None:
+        self.frames: dict[nn.Module, Tensor] = {}      # StreamPad -> its last `frames` input frames [B, C, F, frames]
+
+
+_ACTIVE: ContextVar[StreamState | None] = ContextVar("chvoice_stream_state", default=None)
+
+
+@contextmanager
+def streaming(state: StreamState) -> Iterator[StreamState]:
+    """Within the block, the calling thread's model calls carry `state` across calls (each thread and task has its
+    own context: a stream in one thread never sees another's)."""
+    token = _ACTIVE.set(state)
+    try:
+        yield state
+    finally:
+        _ACTIVE.reset(token)
+
+
 class StreamPad(nn.Module):
-    """Left zero-padding of `frames` time frames ([B, C, F, T] -> [B, C, F, T + frames]). In streaming mode
-    the padding is the previous call's last input frames instead of zeros, so consecutive calls on consecutive
-    frames compute what one call on all of them computes."""
+    """Left zero-padding of `frames` time frames ([B, C, F, T] -> [B, C, F, T + frames]). Inside `streaming(state)`
+    the padding is the previous call's last input frames (kept in `state`, not in the module) instead of zeros,
+    so consecutive calls on consecutive frames compute what one call on all of them computes."""
 
     def __init__(self, frames: int, is_delay: bool = False):
         super().__init__()
         self.frames = frames
         self.is_delay = is_delay      # the output delay of a model with lookahead (not a conv's padding)
-        self.streaming = False
-        self.state: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.streaming:
+        state = _ACTIVE.get()
+        if state is None:
             return nn.functional.pad(x, (self.frames, 0, 0, 0))
-        if self.state is None:
-            self.state = torch.zeros_like(x[..., :1]).expand(-1, -1, -1, self.frames)
-        x = torch.cat([self.state, x], dim=-1)
-        self.state = x[..., x.shape[-1] - self.frames:]
+        past = state.frames.get(self)
+        if past is None:
+            past = torch.zeros_like(x[..., :1]).expand(-1, -1, -1, self.frames)
+        x = torch.cat([past, x], dim=-1)
+        state.frames[self] = x[..., x.shape[-1] - self.frames:]
         return x
 
 

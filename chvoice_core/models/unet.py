@@ -13,8 +13,9 @@ magnitude, 24.7 dB complex; research/oracle_masks.py).
 The causal variant (`UNetConfig(causal=True)`) keeps the same modules, widths and MACs, but pools and up-samples
 along frequency only and pads every 3x3 conv on the left in time (dilated 2**level in time, so the receptive
 field still reaches about 1.5 s of the past). Its output frame t depends on input frames <= t only and is the
-estimate for frame t - lookahead. The left pads are `StreamPad` modules: in streaming mode they carry their
-last input frames across calls, so a hop computes its new frame(s) only and equals the offline output.
+estimate for frame t - lookahead. The left pads are `StreamPad` modules: inside `streaming(state)` they carry their
+last input frames across calls in `state` (the caller's, never the model's), so a hop computes its new frame(s) only
+and equals the offline output.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ import torch
 from torch import nn
 
 from ..dsp import FrontEnd
-from .layers import Delay, DoubleConv, Down, StreamPad, Up, time_dilation
+from .layers import Delay, DoubleConv, Down, StreamPad, StreamState, Up, streaming, time_dilation  # noqa: F401
 
 Tensor = torch.Tensor
 CAUSAL_DOUBLINGS = 0
@@ -197,13 +198,6 @@ def is_phase_aware(model: nn.Module) -> bool:
 def causal_lookahead(model: nn.Module) -> int:
     """Frames an output frame lags its input frame (0 for non-causal models)."""
     return next((m.frames for m in model.modules() if isinstance(m, StreamPad) and m.is_delay), 0)
-
-
-def set_streaming(model: nn.Module, on: bool) -> nn.Module:
-    """Switch a causal model's pads between offline (zeros) and streaming (carried state); clears the state."""
-    for p in stream_pads(model):
-        p.streaming, p.state = on, None
-    return model
 
 
 def normaliser_for(model: nn.Module):
