@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torchaudio
 
 Tensor = torch.Tensor
 
@@ -44,21 +43,40 @@ class FrontEnd:
         return torch.hann_window(self.n_fft, device=device)
 
 
+def frame_spectra(wav: Tensor, fe: FrontEnd) -> Tensor:
+    """The package's one analysis: frame j = wav[..., j*hop : j*hop + n_fft] x window, its rfft. wav [..., L]
+    (L >= n_fft) -> complex [..., F, k], k = 1 + (L - n_fft) // hop. Every engine frames its audio with it (the
+    centred STFT below pads first; the long-file, causal and streaming engines pad as they need)."""
+    frames = wav.unfold(-1, fe.n_fft, fe.hop) * fe.window(wav.device).to(wav.dtype)      # [..., k, n_fft]
+    return torch.fft.rfft(frames, dim=-1).transpose(-1, -2)
+
+
+def frame_waves(spec: Tensor, fe: FrontEnd) -> Tensor:
+    """The package's one synthesis of frames: complex [..., F, k] -> windowed frames [..., k, n_fft], to be
+    overlap-added with weight window^2 (`OverlapAdd.add_strided`, `istft`)."""
+    real = spec.real.dtype
+    return torch.fft.irfft(spec.transpose(-1, -2), n=fe.n_fft, dim=-1) * fe.window(spec.device).to(real)
+
+
 def stft(x: Tensor, fe: FrontEnd) -> Tensor:
-    """Complex STFT. x: [..., N] -> [..., F, T] with F = 128, T = 1 + N // hop."""
+    """Centred complex STFT. x: [..., N] -> [..., F, T] with F = n_fft // 2 + 1, T = 1 + N // hop (torch.stft with
+    center=True and reflect padding)."""
     # reflect padding needs more than n_fft/2 samples; tiny inputs are zero-padded instead
-    pad_mode = "reflect" if x.shape[-1] > fe.n_fft // 2 else "constant"
-    spec = torchaudio.functional.spectrogram(
-        x, pad=0, window=fe.window(x.device), n_fft=fe.n_fft, hop_length=fe.hop, win_length=fe.n_fft,
-        power=None, normalized=False, center=True, pad_mode=pad_mode, onesided=True)
-    return spec
+    pad = fe.n_fft // 2
+    mode = "reflect" if x.shape[-1] > pad else "constant"
+    flat = x.reshape(-1, 1, x.shape[-1])
+    padded = torch.nn.functional.pad(flat, (pad, pad), mode=mode).reshape(*x.shape[:-1], -1)
+    return frame_spectra(padded, fe)
 
 
 def istft(spec: Tensor, fe: FrontEnd, length: int) -> Tensor:
-    """Inverse STFT (windowed overlap-add). spec: [..., F, T] complex -> [..., length]."""
-    return torchaudio.functional.inverse_spectrogram(
-        spec, length=length, pad=0, window=fe.window(spec.device), n_fft=fe.n_fft, hop_length=fe.hop,
-        win_length=fe.n_fft, normalized=False, center=True, onesided=True)
+    """Inverse of the centred STFT (windowed overlap-add). spec: [..., F, T] complex -> [..., length]."""
+    frames = frame_waves(spec, fe)                                   # [..., T, n_fft]
+    w = fe.window(spec.device).to(frames.dtype)
+    pad = fe.n_fft // 2
+    y = overlap_add(frames, fe.hop) / overlap_add((w * w).expand(frames.shape[-2], -1), fe.hop).clamp_min(1e-11)
+    y = y[..., pad:pad + length]
+    return torch.nn.functional.pad(y, (0, length - y.shape[-1]))
 
 
 def to_db(mag: Tensor, fe: FrontEnd) -> Tensor:
@@ -165,6 +183,15 @@ def split_tiles(db: Tensor, fe: FrontEnd) -> tuple[Tensor, list[int]]:
     return tiles, starts
 
 
+def overlap_add(segments: Tensor, hop: int) -> Tensor:
+    """Sum of K segments [..., K, L] placed hop apart -> [..., (K - 1) * hop + L] (one fold, not K adds)."""
+    *lead, k, n = segments.shape
+    total = (k - 1) * hop + n
+    cols = segments.reshape(-1, k, n).transpose(1, 2)                      # [B, L, K]
+    out = torch.nn.functional.fold(cols, (1, total), (1, n), stride=(1, hop))
+    return out.reshape(*lead, total)
+
+
 class OverlapAdd:
     """The one weighted overlap-add of the package, fed in pieces and read out as it becomes final.
 
@@ -201,13 +228,12 @@ class OverlapAdd:
         self.wsum[s:s + n] += weight.to(self.wsum.dtype)
 
     def add_strided(self, pos: int, hop: int, values: Tensor, weight: Tensor) -> None:
-        """Add K segments values [K, L] at positions pos, pos + hop, ..., each with weight [L] (one fold, not K adds)."""
-        k, n = values.shape
+        """Add K segments values [..., K, L] at positions pos, pos + hop, ..., each with weight [L] (one fold)."""
+        k, n = values.shape[-2:]
         if k == 0:
             return
-        total = (k - 1) * hop + n
-        fold = lambda v: torch.nn.functional.fold(v.T[None], (1, total), (1, n), stride=(1, hop))[0, 0, 0]
-        self.add(pos, fold(values.to(self.acc.dtype)), fold(weight.to(self.wsum.dtype).expand(k, n).contiguous()))
+        self.add(pos, overlap_add(values.to(self.acc.dtype), hop),
+                 overlap_add(weight.to(self.wsum.dtype).expand(k, n), hop))
 
     def emit(self, upto: int) -> Tensor:
         """The output at positions [start, upto) ([..., upto - start]); they are then forgotten."""

@@ -43,13 +43,20 @@ class Denoiser:
         return torch.cat([y[:, :1] * std + mean, y[:, 1:]], dim=1).to(db.device)
 
     @torch.no_grad()
+    def run(self, x: np.ndarray, on_progress=None, inplace: bool = False) -> np.ndarray:
+        """The engine: x [N] float at 16 kHz -> denoised [N], in memory bounded by one batch of tiles (or chunk of
+        frames) for the tile and causal families. The one path from audio to audio: `enhance`, `denoise_file`
+        (`chvoice denoise`), the web app, `evaluate` and the benchmark's timed call all run it.
+        inplace=True may write the output over x."""
+        return self.family.run(self, x, on_progress, inplace)
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        """x: [N] float at 16 kHz -> denoised [N] (same length), the whole signal at once."""
-        return self.family.offline(self, x)
+        """`run(x)`: x [N] float at 16 kHz -> denoised [N]."""
+        return self.run(x)
 
     def enhance(self, audio: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         """Denoise audio of any length at any rate: [N] (or [C, N], channels apart) at `sr` -> the same shape at
-        `sr`. Long input runs in memory bounded by one batch of tiles (`long`); the model works at 16 kHz."""
+        `sr`. The model works at 16 kHz (`run`)."""
         x = np.asarray(audio, dtype=np.float32)
         if x.ndim == 2:
             return np.stack([self.enhance(c, sr) for c in x])
@@ -60,7 +67,7 @@ class Denoiser:
         y = resample(x, sr, SAMPLE_RATE)
         if len(y) <= self.fe.n_fft:     # shorter than one frame: nothing to denoise
             return x.copy()
-        out = resample(self.long(y), SAMPLE_RATE, sr)[: len(x)]
+        out = resample(self.run(y), SAMPLE_RATE, sr)[: len(x)]
         return np.pad(out, (0, len(x) - len(out))).astype(np.float32)     # a rate ratio may round one short
 
     def stream(self, mode: str | None = None):
@@ -68,29 +75,27 @@ class Denoiser:
         its own) in a live mode of the model's family (None: its default; see families.FAMILIES)."""
         return self.family.streamer(self.source, mode, self.fe)
 
-    def long(self, x: np.ndarray, on_progress=None, inplace: bool = False) -> np.ndarray:
-        """Like __call__ (same output up to float rounding) in memory bounded by one batch of tiles (or chunk of
-        frames): for files of any length. x: [N] float at 16 kHz, N > 127."""
-        return self.family.long(self, x, on_progress, inplace)
 
-
-def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathLike, progress: bool = False,
-                 label: str | os.PathLike | None = None) -> Path:
-    """Read any supported audio file (any rate, any channels), denoise at 16 kHz in mono, and write dst
-    atomically at the input's sample rate. Read, resampled, denoised and written in blocks: memory does not
-    grow with the file beyond its 16 kHz mono signal in and out."""
-    from tqdm import tqdm
-
-    from .audio_io import atomic_path
+def denoise_to(denoiser: Denoiser, src: str | os.PathLike, out: str | os.PathLike, on_progress=None,
+               label: str | os.PathLike | None = None, checked: bool = False) -> None:
+    """The one file pipeline: check src (in blocks; skipped when the caller already did: `checked`), read it
+    mono at 16 kHz in blocks, `denoiser.run`, refuse non-finite output, write `out` (not atomically: the caller
+    stages it) at the input's rate, in blocks. Memory: the 16 kHz mono signal, once. Errors name `label`."""
     from .longform import read_mono_16k, scan, write_blocks
-    scan(src)
+    if not checked:
+        scan(src)
     x, sr, _ = read_mono_16k(src)
-    with tqdm(total=100, desc=Path(src).name, unit="%", disable=not progress, leave=False) as bar:
-        def tick(f: float) -> None:
-            bar.update(round(100 * f) - bar.n)
-        y = denoiser.long(x, tick, inplace=True)     # x is ours: no second signal-sized buffer
+    y = denoiser.run(x, on_progress, inplace=True)     # x is ours: no second signal-sized buffer
     if not np.isfinite(np.sum(y, dtype=np.float64)):   # NaN/inf propagate; no N-sized mask
         raise ChvoiceError(f"{src}: the model produced non-finite audio")
+    write_blocks(out, y, sr, label=label or out)
+
+
+def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathLike, on_progress=None,
+                 label: str | os.PathLike | None = None) -> Path:
+    """Read any supported audio file (any rate, any channels), denoise at 16 kHz in mono, and write dst
+    atomically at the input's sample rate (`denoise_to`). Returns dst."""
+    from .audio_io import atomic_path
     with atomic_path(dst) as tmp:
-        write_blocks(tmp, y, sr, label=label or dst)
+        denoise_to(denoiser, src, tmp, on_progress, label=label or dst)
     return Path(dst)

@@ -1,14 +1,14 @@
 """The model families: what differs between the kinds of U-Net a checkpoint can hold, declared in one place.
 
 A model's family is read off its spec (a time-causal U-Net, a phase-aware head, or neither) and says how the model
-is run: its offline and long-file engines, the live modes it streams in, the graph it exports to (an ONNX / PT2E tile graph, or an ONNX streaming step). The engines (`enhance`, `stream`, `longform`),
+is run: its engine (offline, any length), the live modes it streams in, the graph it exports to (an ONNX / PT2E tile graph, or an ONNX streaming step). The engines (`enhance`, `stream`, `longform`),
 the compression steps and the CLI ask the family instead of testing the spec themselves. (The input
 standardisation, per tile or with fixed constants, is the network's own: `models.unet.normaliser_for`.)
 
-| family | offline / long files | live modes | graph | output |
+| family | engine (`run`) | live modes | graph | output |
 |---|---|---|---|---|
-| tile | 128-frame tiles, cross-faded; long files chunked | rolling context (low-latency, ...) | tile | dB |
-| phase | tiles with phase cues in; long files whole | none (offline only) | none | dB + phase rotation |
+| tile | 128-frame tiles, cross-faded, in chunks | rolling context (low-latency, ...) | tile | dB |
+| phase | tiles with phase cues in, the file whole | none (offline only) | none | dB + phase rotation |
 | causal | frame by frame, state carried (= its stream) | causal (one hop per call) | streaming step | dB |
 """
 from __future__ import annotations
@@ -20,8 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dsp import FrontEnd, enhance_db, istft, phase_features, regain, rotate_phase, stft, synthesise, to_db
+from .dsp import FrontEnd, enhance_db, phase_features, rotate_phase, stft, synthesise, to_db
 from .errors import ChvoiceError
+from .longform import enhance_long
 from .models.unet import front_end, is_causal, is_phase_aware
 from .stream import LIVE_MODES, CausalStreamingDenoiser, StreamingDenoiser, frame_offline
 
@@ -32,24 +33,14 @@ Tensor = torch.Tensor
 Progress = Callable[[float], None] | None
 
 
-def _tile_offline(den: "Denoiser", x: np.ndarray, on_progress: Progress = None) -> np.ndarray:
-    spec = stft(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), den.fe)
-    db = to_db(spec.abs(), den.fe)
-    y = istft(regain(spec, db, enhance_db(db, den.tiles, den.fe, den.batch_size)), den.fe, len(x)).numpy()
-    if on_progress is not None:
-        on_progress(1.0)
-    return y
-
-
-def _tile_long(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
-    from .longform import enhance_long
-    if 1 + len(x) // den.fe.hop <= den.fe.tile_frames:      # one tile (padded): nothing to chunk
-        return _tile_offline(den, x, on_progress)
+def _tiles(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
+    """128-frame tiles cross-faded, chunk by chunk: bounded memory for any length (longform.enhance_long)."""
     return enhance_long(np.ascontiguousarray(x, dtype=np.float32), den.tiles, den.fe, den.batch_size, on_progress,
                         inplace=inplace)
 
 
-def _phase_offline(den: "Denoiser", x: np.ndarray, on_progress: Progress = None) -> np.ndarray:
+def _phase(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
+    """Tiles with phase cues in, the whole file at once (not chunked: memory grows with the file)."""
     spec = stft(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), den.fe)
     phase = torch.angle(spec)
     stack = torch.cat([to_db(spec.abs(), den.fe).unsqueeze(0), phase_features(spec, den.fe)])
@@ -60,16 +51,9 @@ def _phase_offline(den: "Denoiser", x: np.ndarray, on_progress: Progress = None)
     return y
 
 
-def _phase_long(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
-    return _phase_offline(den, x, on_progress)      # not chunked: the whole file in memory
-
-
-def _frames_offline(den: "Denoiser", x: np.ndarray, on_progress: Progress = None) -> np.ndarray:
+def _frames(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
+    """Frame by frame with the state carried, in chunks of frames (= the model's stream)."""
     return frame_offline(den.model, x, den.fe, den.device, on_progress=on_progress)
-
-
-def _frames_long(den: "Denoiser", x: np.ndarray, on_progress: Progress = None, inplace: bool = False) -> np.ndarray:
-    return _frames_offline(den, x, on_progress)      # computed in chunks with carried state already
 
 
 def _rolling(model: nn.Module, mode: str, fe: FrontEnd | None, backend: str) -> StreamingDenoiser:
@@ -83,8 +67,7 @@ def _frame_by_frame(model: nn.Module, mode: str, fe: FrontEnd | None, backend: s
 @dataclass(frozen=True)
 class Family:
     name: str
-    offline: Callable[..., np.ndarray]            # (denoiser, x [N], on_progress) -> [N]: the whole signal
-    long: Callable[..., np.ndarray]               # (denoiser, x [N], on_progress, inplace) -> [N]: bounded memory
+    run: Callable[..., np.ndarray]                # (denoiser, x [N], on_progress, inplace) -> [N]: the engine
     live_modes: tuple[str, ...]                   # the modes it streams in, the default first; () offline only
     graph: str | None                             # "tile" | "step" | None: what ONNX / PT2E export it as
     magnitude_only: bool = True                   # its output is dB alone (dB-tile losses, quantization, teachers)
@@ -123,11 +106,11 @@ _GRAPH_INSTEAD = {"tile": "it exports as a tile graph",
                             "streaming step, live --backend onnxruntime runs it"}
 
 FAMILIES: dict[str, Family] = {
-    "tile": Family("tile", _tile_offline, _tile_long, tuple(LIVE_MODES), "tile", _streamer=_rolling),
-    "phase": Family("phase", _phase_offline, _phase_long, (), None, magnitude_only=False,
+    "tile": Family("tile", _tiles, tuple(LIVE_MODES), "tile", _streamer=_rolling),
+    "phase": Family("phase", _phase, (), None, magnitude_only=False,
                     why_not_live="a phase-aware model runs offline only (chvoice denoise); live mode streams "
                                  "magnitude models"),
-    "causal": Family("causal", _frames_offline, _frames_long, ("causal",), "step", _streamer=_frame_by_frame),
+    "causal": Family("causal", _frames, ("causal",), "step", _streamer=_frame_by_frame),
 }
 LIVE_MODE_NAMES: tuple[str, ...] = tuple(m for f in FAMILIES.values() for m in f.live_modes)
 

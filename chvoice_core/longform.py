@@ -22,7 +22,7 @@ import torchaudio.functional as AF
 
 from .audio_io import CANCEL_RATIO, SAMPLE_RATE, io_error, output_format
 from .errors import ChvoiceError
-from .dsp import FrontEnd, OverlapAdd, regain, tile_starts, tile_weight, to_db
+from .dsp import FrontEnd, OverlapAdd, frame_spectra, frame_waves, regain, tile_starts, tile_weight, to_db
 
 Tensor = torch.Tensor
 BLOCK_SECONDS = 30.0
@@ -120,9 +120,15 @@ def read_mono_16k(path: str | os.PathLike, block_seconds: float = BLOCK_SECONDS)
 # ------------------------------------------------------------------ chunked STFT -> tiles -> overlap-add
 
 def _reflect(x: np.ndarray, a: int, b: int, pad: int) -> np.ndarray:
-    """Samples [a, b) of x reflect-padded by `pad` on both sides (torch's 'reflect': edges not repeated)."""
+    """Samples [a, b) of x padded by `pad` on both sides as dsp.stft pads: reflected (torch's 'reflect': edges not
+    repeated), or zeros when x is too short to reflect (len(x) <= pad)."""
     idx = np.arange(a, b) - pad
     n = len(x)
+    if n <= pad:
+        out = np.zeros(b - a, np.float32)
+        inside = (idx >= 0) & (idx < n)
+        out[inside] = x[idx[inside]]
+        return out
     idx = np.where(idx < 0, -idx, idx)
     idx = np.where(idx >= n, 2 * (n - 1) - idx, idx)
     return x[idx]
@@ -132,15 +138,15 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
                  batch_size: int = 16, on_progress: Callable[[float], None] | None = None,
                  inplace: bool = False) -> np.ndarray:
     """Denoise x [N] (16 kHz) chunk by chunk; equals dsp.enhance_db + dsp.regain on the whole signal up to
-    float rounding. tiles_fn: dB tiles [B, 1, F, T] -> [B, 1, F, T]. Needs N > n_fft / 2.
+    float rounding. tiles_fn: dB tiles [B, 1, F, T] -> [B, 1, F, T]. A signal shorter than a tile is one tile,
+    padded at the floor level as dsp.split_tiles pads it.
     inplace=True writes the output over x: samples are emitted only once no later chunk reads them (the
     next chunk starts exactly where the emitted samples end), so a long file needs one signal buffer, not two."""
     n, hop, nfft, tf = len(x), fe.hop, fe.n_fft, fe.tile_frames
     pad = nfft // 2
     n_frames = 1 + n // hop
     starts = tile_starts(n_frames, fe)
-    window = fe.window()
-    w_tile, win64 = tile_weight(fe), window.double()
+    w_tile, win64 = tile_weight(fe), fe.window().double()
     frames_ola = OverlapAdd((fe.n_bins,), dtype=torch.float32, eps=0.0)     # tiles -> dB frames
     samples_ola = OverlapAdd()                                              # frames -> padded samples
     y = x if inplace else np.zeros(n, np.float32)
@@ -153,7 +159,7 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
         db = frames_ola.emit(upto_frame)
         k = upto_frame - f0
         spec = regain(noisy_spec[:, :k], noisy_db[:, :k], db)
-        samples_ola.add_strided(f0 * hop, hop, torch.fft.irfft(spec.T, n=nfft).double() * win64, win64 ** 2)
+        samples_ola.add_strided(f0 * hop, hop, frame_waves(spec, fe), win64 ** 2)
         lo = samples_ola.start
         final = upto_frame * hop if upto_frame < n_frames else (upto_frame - 1) * hop + nfft
         seg = samples_ola.emit(final)                                       # padded samples [lo, final)
@@ -163,12 +169,11 @@ def enhance_long(x: np.ndarray, tiles_fn: Callable[[Tensor], Tensor], fe: FrontE
 
     for c0 in range(0, len(starts), batch_size):
         chunk = starts[c0:c0 + batch_size]
-        f0, f1 = chunk[0], chunk[-1] + tf
-        seg = torch.from_numpy(_reflect(x, f0 * hop, (f1 - 1) * hop + nfft, pad))
-        spec = AF.spectrogram(seg, pad=0, window=window, n_fft=nfft, hop_length=hop, win_length=nfft, power=None,
-                              normalized=False, center=False, onesided=True)[:, : f1 - f0]
+        f0, f1 = chunk[0], min(chunk[-1] + tf, n_frames)
+        spec = frame_spectra(torch.from_numpy(_reflect(x, f0 * hop, (f1 - 1) * hop + nfft, pad)), fe)
         db = to_db(spec.abs(), fe)
-        tiles = torch.stack([db[:, s - f0:s - f0 + tf] for s in chunk]).unsqueeze(1)
+        padded = torch.nn.functional.pad(db, (0, chunk[-1] + tf - f0 - db.shape[-1]), value=fe.floor_db)
+        tiles = torch.stack([padded[:, s - f0:s - f0 + tf] for s in chunk]).unsqueeze(1)
         out = tiles_fn(tiles)
         # the noisy frames emit() reads: each chunk starts where the last emit stopped (f0 == frames_ola.start)
         noisy_spec, noisy_db = spec, db

@@ -1,6 +1,7 @@
 """Streaming denoisers: audio in blocks of any size in, denoised blocks out, state carried across calls.
 
-Two engines share the framing below and the package's one overlap-add (`dsp.OverlapAdd`). `CausalStreamingDenoiser` (the default of `chvoice live`)
+Two engines share the framing below and the package's one analysis, synthesis and overlap-add (`dsp.frame_spectra`,
+`dsp.frame_waves`, `dsp.OverlapAdd`). `CausalStreamingDenoiser` (the default of `chvoice live`)
 runs a time-causal U-Net one hop at a time: only the new frame goes through the network, whose layers keep their
 past frames, so its output equals its offline output exactly. `StreamingDenoiser` runs a non-causal U-Net over a
 rolling context, as follows.
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dsp import FrontEnd, OverlapAdd, from_db, normalise, normalise_fixed, to_db
+from .dsp import FrontEnd, OverlapAdd, frame_spectra, frame_waves, from_db, normalise, normalise_fixed, to_db
 from .models.unet import (StreamState, causal_lookahead, front_end, fuse_for_inference, inference_layout, stream_pads,
                           streaming)
 
@@ -93,8 +94,7 @@ class StreamingDenoiser:
     def __init__(self, model: nn.Module, cfg: StreamConfig = LIVE_MODES["low-latency"], fe: FrontEnd | None = None):
         fe = fe or front_end(model)
         self.model, self.cfg, self.fe = _tile_layout(model), cfg, fe
-        self.window = fe.window().numpy().astype(np.float64)
-        self.win_sq = torch.from_numpy(self.window ** 2)
+        self.win_sq = fe.window().double() ** 2
         self.half = fe.n_fft // 2                                 # 127: frame j spans [j*hop - half, j*hop + half)
         self.compute_ms: list[float] = []
         self.reset()
@@ -134,33 +134,26 @@ class StreamingDenoiser:
         self.next_frame = 0
         self.ctx_db = torch.full((fe.n_bins, self.cfg.context_frames), fe.floor_db)
         # complex spectra of the newest step + lookahead frames: the emitted ones take their phase from here
-        self.spec_hist = np.zeros((fe.n_bins, self.cfg.step_frames + self.cfg.lookahead_frames), np.complex128)
+        self.spec_hist = torch.zeros((fe.n_bins, self.cfg.step_frames + self.cfg.lookahead_frames),
+                                     dtype=torch.complex128)
         # synthesis: the next sample to emit is ola.start (absolute; the delay is the caller's to remove)
         self.ola = OverlapAdd(start=-self.half, capacity=fe.n_fft + fe.hop * self.cfg.step_frames)
-        self.pending_frames: list[np.ndarray] = []
-
-    def _frame(self, j: int) -> np.ndarray:
-        s = j * self.fe.hop - self.half - self.inp_start
-        return self.inp[s:s + self.fe.n_fft]
 
     @torch.no_grad()
     def _run_step(self) -> None:
+        """Frames [next_frame - k, next_frame) through the model, their output overlap-added."""
         fe, k, la = self.fe, self.cfg.step_frames, self.cfg.lookahead_frames
-        frames = np.stack(self.pending_frames)                  # [k, n_fft]
-        self.pending_frames = []
-        spec = np.fft.rfft(frames * self.window, axis=1).T      # [F, k]
-        self.spec_hist = np.concatenate([self.spec_hist[:, k:], spec], axis=1)
-        db = to_db(torch.from_numpy(np.abs(spec)).float(), fe)
+        s = (self.next_frame - k) * fe.hop - self.half - self.inp_start
+        spec = frame_spectra(torch.from_numpy(self.inp[s:s + (k - 1) * fe.hop + fe.n_fft]), fe)   # [F, k]
+        self.spec_hist = torch.cat([self.spec_hist[:, k:], spec], dim=1)
+        db = to_db(spec.abs().float(), fe)
         t0 = time.perf_counter()
         y = self._infer(db)
         self.compute_ms.append(1000 * (time.perf_counter() - t0))
-        mag = from_db(y).double().numpy()
-        out_frames = np.fft.irfft(mag * np.exp(1j * np.angle(self.spec_hist[:, :k])), n=fe.n_fft, axis=0).T \
-            * self.window
+        out_frames = frame_waves(torch.polar(from_db(y).double(), self.spec_hist[:, :k].angle()), fe)
         j0 = self.next_frame - k - la
         i0 = max(0, -j0)       # the first call's lookahead: those columns are before the stream's start
-        self.ola.add_strided((j0 + i0) * fe.hop - self.half, fe.hop, torch.from_numpy(out_frames[i0:]),
-                             self.win_sq)
+        self.ola.add_strided((j0 + i0) * fe.hop - self.half, fe.hop, out_frames[i0:], self.win_sq)
 
     def _infer(self, db: torch.Tensor) -> torch.Tensor:
         """dB columns of the k newest frames [F, k] -> denoised dB of the k frames to emit [F, k]."""
@@ -183,13 +176,13 @@ class StreamingDenoiser:
             j = self.next_frame
             if j * fe.hop + self.half > self.inp_start + len(self.inp):
                 break
-            self.pending_frames.append(self._frame(j).copy())
             self.next_frame += 1
-            if len(self.pending_frames) == k:
+            if self.next_frame % k == 0:
                 self._run_step()
                 # samples before the start of the first frame not yet overlap-added are complete
                 outs.append(self._emit((self.next_frame - self.cfg.lookahead_frames) * fe.hop - self.half))
-        drop = (self.next_frame * fe.hop - self.half) - self.inp_start
+        pending = self.next_frame % k          # frames complete but not yet run: their samples stay
+        drop = ((self.next_frame - pending) * fe.hop - self.half) - self.inp_start
         if drop > 0:
             self.inp = self.inp[drop:]
             self.inp_start += drop
@@ -315,22 +308,20 @@ def frame_offline(model: nn.Module, x: np.ndarray, fe: FrontEnd, device: torch.d
     padded = np.zeros(half + max(n, (n_in - 1) * hop + fe.n_fft), np.float32)
     padded[half:half + n] = x
     wav = torch.from_numpy(padded)
-    window = fe.window()
     out_db, phases = [], []
     with streaming(StreamState()):       # this call's own state: the model may serve other calls meanwhile
         for s in range(0, n_in, chunk_frames):
             e = min(n_in, s + chunk_frames)
-            frames = wav[s * hop:(e - 1) * hop + fe.n_fft].unfold(0, fe.n_fft, hop)      # [k, n_fft]
-            spec = torch.fft.rfft(frames * window, dim=1).T                                 # [F, k]
+            spec = frame_spectra(wav[s * hop:(e - 1) * hop + fe.n_fft], fe)                 # [F, k]
             phases.append(torch.angle(spec[:, :max(0, min(e, n_out) - s)]))                # emitted frames only
             xin, mean, std = normalise_fixed(to_db(spec.abs(), fe)[None, None].to(device))
             out_db.append((model(xin).float() * std + mean)[0, 0].cpu())
             if on_progress is not None:
                 on_progress(e / n_in)
     y_db = torch.cat(out_db, dim=1)[:, look:look + n_out]                              # [F, n_out]
-    out = torch.fft.irfft(torch.polar(from_db(y_db), torch.cat(phases, dim=1)).T, n=fe.n_fft, dim=1) * window
+    out = frame_waves(torch.polar(from_db(y_db), torch.cat(phases, dim=1)), fe)                   # [n_out, n_fft]
     ola = OverlapAdd()
-    ola.add_strided(0, hop, out, window ** 2)
+    ola.add_strided(0, hop, out, fe.window() ** 2)
     return ola.emit((n_out - 1) * hop + fe.n_fft)[half:half + n].float().numpy()
 
 

@@ -1,7 +1,8 @@
 """One end-to-end unit for every denoiser: compute per second of audio through the whole path a user runs.
 
-A U-Net's path is `Denoiser.__call__`: STFT, per-tile normalisation, every model call with the real 50 % tile
-overlap, cross-fade, inverse STFT. A peer's path is `Peer.process`: its resampling to its own rate and back and
+A U-Net's path is `Denoiser.enhance` (`user_call`), whose engine `Denoiser.run` is what `chvoice denoise`, the web
+app and `evaluate` run too: STFT, per-tile normalisation, every model call with the real tile overlap, cross-fade,
+inverse STFT, chunk by chunk. A peer's path is `Peer.process`: its resampling to its own rate and back and
 its frame loop. Both take 16 kHz audio [N] and return [N]; the peers' delay search (`Peer.__call__`, which
 exists only so the benchmark can score aligned signals) is outside the timed path. Model-only time per tile is a
 second, separate figure (`model_call`).
@@ -23,6 +24,11 @@ E2E_SECONDS = 4.0        # the clip every end-to-end timing runs on: 4 s holds 7
 def e2e_clip(x: np.ndarray, seconds: float = E2E_SECONDS) -> np.ndarray:
     """x repeated or cut to `seconds` of 16 kHz audio (float32 [seconds * 16000])."""
     return np.resize(np.asarray(x, np.float32), int(round(seconds * SAMPLE_RATE))).astype(np.float32)
+
+
+def user_call(den) -> Callable[[np.ndarray], np.ndarray]:
+    """What a user runs on 16 kHz audio, `load(...).enhance(x, 16000)`, for a Denoiser `den`: [N] -> [N]."""
+    return lambda x: den.enhance(x, SAMPLE_RATE)
 
 
 def end_to_end(fn: Callable[[np.ndarray], np.ndarray], clip: np.ndarray) -> Callable[[], np.ndarray]:

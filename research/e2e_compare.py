@@ -13,7 +13,7 @@ import torch
 
 import chvoice as cv
 from chvoice_core.data.realset import load_realset
-from chvoice_core.timing import e2e_clip, e2e_info, end_to_end
+from chvoice_core.timing import e2e_clip, e2e_info, end_to_end, user_call
 
 
 def main() -> None:
@@ -23,7 +23,7 @@ def main() -> None:
     a = ap.parse_args()
     torch.set_num_threads(1)
     clip = e2e_clip(load_realset()[0].mixture.noisy)
-    calls = {m: end_to_end(cv.load(m), clip) for m in a.models}
+    calls = {m: end_to_end(user_call(cv.load(m)), clip) for m in a.models}
     times: dict[str, list[float]] = {m: [] for m in a.models}
     for call in calls.values():
         for _ in range(3):

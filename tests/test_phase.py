@@ -84,7 +84,7 @@ def test_grown_phase_head_starts_as_the_magnitude_model_and_round_trips(tmp_path
     with torch.no_grad():
         ph.outc.bias[1] = -2.0
     assert np.allclose(Denoiser(ph)(wav), -y_mag, atol=1e-4)
-    assert np.allclose(Denoiser(ph).long(np.tile(wav, 3)), -Denoiser(mag)(np.tile(wav, 3)), atol=1e-4)
+    assert np.allclose(Denoiser(ph).run(np.tile(wav, 3)), -Denoiser(mag)(np.tile(wav, 3)), atol=1e-4)
 
 
 def test_phase_head_learns_a_phase_the_magnitude_head_cannot():

@@ -13,8 +13,10 @@ from .common import data_config, load_denoiser, is_model_path, same_file, plan_o
 def cmd_denoise(a: argparse.Namespace) -> int:
     import tempfile
 
+    from tqdm import tqdm
+
     from ..audio_io import io_error, target_mode
-    from ..enhance import denoise_file
+    from ..enhance import denoise_to
     from ..longform import scan
 
     paths = list(a.paths)
@@ -40,7 +42,9 @@ def cmd_denoise(a: argparse.Namespace) -> int:
                 raise io_error(dst, e) from None
             staged.append((Path(tmp), dst))
             try:
-                denoise_file(denoiser, p, tmp, progress=not a.quiet and len(plan) == 1, label=dst)
+                with tqdm(total=100, desc=p.name, unit="%", disable=a.quiet or len(plan) > 1, leave=False) as bar:
+                    denoise_to(denoiser, p, tmp, lambda f: bar.update(round(100 * f) - bar.n), label=dst,
+                               checked=True)
             except OSError as e:
                 raise io_error(dst, e) from None
         done: list[Path] = []

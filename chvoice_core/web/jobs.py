@@ -1,6 +1,7 @@
 """Background denoising jobs: a bounded queue, worker threads, one private folder per job, and clean-up."""
 from __future__ import annotations
 
+import os
 import queue
 import shutil
 import threading
@@ -9,12 +10,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-import os
-
-from ..audio_io import read_audio, write_audio
-from ..enhance import Denoiser
+from ..enhance import Denoiser, denoise_file
 from ..errors import ChvoiceError
 from . import media
 
@@ -104,32 +100,27 @@ class JobManager:
             msg = msg.replace(path, shown)
         return msg
 
-    def _denoise(self, x: np.ndarray, job: Job, span: tuple[float, float]) -> np.ndarray:
-        """Denoise chunk by chunk (bounded memory, the same output as in one piece), reporting progress."""
+    def _denoise(self, src: Path, dst: Path, job: Job, span: tuple[float, float]) -> None:
+        """The package's one file pipeline (enhance.denoise_file: checked, read, denoised and written in blocks),
+        reporting progress."""
         def tick(f: float) -> None:
             if self.stopping.is_set():     # shutting down: abandon the job so its folder can go
                 raise ChvoiceError("the server is stopping")
             job.progress = span[0] + (span[1] - span[0]) * f
-        return self.denoiser.long(x, tick)
+        denoise_file(self.denoiser, src, dst, tick, label=job.name)
 
     def _process(self, job: Job) -> None:
-        from ..longform import read_mono_16k, scan, write_blocks
         if job.kind == "audio":
-            scan(job.input)
-            x, sr, _ = read_mono_16k(job.input)
-            y = self._denoise(x, job, (0.0, 0.95))
             out = job.folder / "denoised.wav"
-            write_blocks(out, y, sr)
+            self._denoise(job.input, out, job, (0.0, 0.95))
         else:
             if not media.has_audio_stream(job.input):
                 raise ChvoiceError("the video has no audio track")
             wav = job.folder / "audio.wav"
             media.extract_audio(job.input, wav)
             job.progress = 0.1
-            x, _ = read_audio(wav)
-            y = self._denoise(x, job, (0.1, 0.85))
             den = job.folder / "denoised-audio.wav"
-            write_audio(den, y)
+            self._denoise(wav, den, job, (0.1, 0.85))
             out = job.folder / "denoised.mp4"
             media.remux(job.input, den, out)
         job.output = out
