@@ -13,7 +13,8 @@ import pytest
 from bench._info import base_info, footprint_info, timing_info, variant_info
 from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.scoring import Enhancer
-from chvoice_core.stream import CausalStreamingDenoiser, make_streamer
+from chvoice_core.families import make_streamer
+from chvoice_core.causal_stream import CausalStreamingDenoiser
 from chvoice_core.timing import artifact_digest
 
 LIVE_CANDIDATES = ("normal", "normal-kd-int8", "normal-kd-prune-int8")

@@ -23,8 +23,10 @@ from torch import nn
 from .dsp import FrontEnd, enhance_db, phase_features, rotate_phase, stft, synthesise, to_db
 from .errors import ChvoiceError
 from .longform import enhance_long
-from .models.unet import front_end, is_causal, is_phase_aware
-from .stream import LIVE_MODES, CausalStreamingDenoiser, StreamingDenoiser, frame_offline
+from .models import kinds
+from .models.unet import front_end
+from .causal_stream import CausalStreamingDenoiser, frame_offline
+from .stream import LIVE_MODES, StreamingDenoiser
 
 if TYPE_CHECKING:
     from .enhance import Denoiser
@@ -95,22 +97,16 @@ class Family:
     def require_graph(self, graph: str, what: str) -> None:
         """ChvoiceError unless the family exports as `graph` ("tile" or "step"); `what` names the refusing step."""
         if self.graph != graph:
-            raise ChvoiceError(f"{what} takes {_GRAPH_USERS[graph]}; this is a {self.name} model "
-                               f"({_GRAPH_INSTEAD[self.name]})")
+            raise ChvoiceError(f"{what} takes {kinds._GRAPH_USERS[graph]}; this is a {self.name} model "
+                               f"({kinds._GRAPH_INSTEAD[self.name]})")
 
-
-_GRAPH_USERS = {"tile": "non-causal magnitude tile models", "step": "causal models (one streaming hop)"}
-_GRAPH_INSTEAD = {"tile": "it exports as a tile graph",
-                  "phase": "phase-aware models run offline in PyTorch only",
-                  "causal": "causal models keep their streaming state between hops: chvoice export writes their "
-                            "streaming step, live --backend onnxruntime runs it"}
 
 FAMILIES: dict[str, Family] = {
-    "tile": Family("tile", _tiles, tuple(LIVE_MODES), "tile", _streamer=_rolling),
-    "phase": Family("phase", _phase, (), None, magnitude_only=False,
+    "tile": Family("tile", _tiles, tuple(LIVE_MODES), kinds.GRAPH["tile"], _streamer=_rolling),
+    "phase": Family("phase", _phase, (), kinds.GRAPH["phase"], magnitude_only=kinds.MAGNITUDE_ONLY["phase"],
                     why_not_live="a phase-aware model runs offline only (chvoice denoise); live mode streams "
                                  "magnitude models"),
-    "causal": Family("causal", _frames, ("causal",), "step", _streamer=_frame_by_frame),
+    "causal": Family("causal", _frames, ("causal",), kinds.GRAPH["causal"], _streamer=_frame_by_frame),
 }
 LIVE_MODE_NAMES: tuple[str, ...] = tuple(m for f in FAMILIES.values() for m in f.live_modes)
 
@@ -121,11 +117,14 @@ def check_live_mode(mode: str) -> None:
         raise ChvoiceError(f"unknown live mode {mode!r}; use {', '.join(LIVE_MODE_NAMES)}")
 
 
-# (time-causal, phase-aware) -> family; a causal phase head is refused by the spec (models.unet.UNetConfig)
-_BY_SPEC = {(False, False): "tile", (False, True): "phase", (True, False): "causal"}
-
-
 def family_of(model: nn.Module) -> Family:
     """The family of a float, fused, int8 or exported model (anything that carries its spec or its pads)."""
-    return FAMILIES[_BY_SPEC[(is_causal(model), is_phase_aware(model))]]
+    return FAMILIES[kinds.kind_of(model)]
 
+
+def make_streamer(model: nn.Module, mode: str | None = None, fe: FrontEnd | None = None,
+                  backend: str = "auto") -> StreamingDenoiser:
+    """The live engine of a named mode for `model`, as its family streams it: mode None is the family's default
+    (causal models: frame by frame, one hop a call, on `backend`; others: low-latency over a rolling context).
+    A mode the model's family does not stream in is a ChvoiceError."""
+    return family_of(model).streamer(model, mode, fe, backend)

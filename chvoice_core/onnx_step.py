@@ -15,6 +15,7 @@ from torch import nn
 
 from .compress.ort import available, export_onnx  # noqa: F401  (available re-exported: one check for every ONNX path)
 from .errors import ChvoiceError
+from .models.kinds import GRAPH, kind_of, require_graph
 from .models.unet import StreamState, front_end, stream_pads, streaming
 
 Tensor = torch.Tensor
@@ -51,8 +52,7 @@ def export_step(model: nn.Module, n_bins: int = 128, frames: int = 1) -> tuple[b
     """The ONNX graph (serialised) of one streaming hop of `frames` frames of a float causal model, and the
     zero states a stream starts from (the graph's state inputs, in order)."""
     from .compress.quantize import int8_layers
-    from .families import family_of
-    family_of(model).require_graph("step", "the ONNX streaming step")
+    require_graph(model, "step", "the ONNX streaming step")
     if int8_layers(model):
         raise ChvoiceError("the ONNX streaming step exports float models only (int8 models stream in PyTorch)")
     model = model.eval()
@@ -102,7 +102,6 @@ def export_model(model: nn.Module, path, frames: int = 128, n_bins: int | None =
     from .audio_io import atomic_path
     from .compress.ort import OrtTileModel, tile_graph
     from .compress.quantize import int8_layers
-    from .families import family_of
     fe = front_end(model)
     n_bins = n_bins or fe.n_bins
     if isinstance(model, OrtTileModel):
@@ -112,7 +111,7 @@ def export_model(model: nn.Module, path, frames: int = 128, n_bins: int | None =
     elif int8_layers(model):
         raise ChvoiceError("ONNX export takes float models or ONNX Runtime ones; for int8 ONNX quantize the float "
                            "model with ONNX Runtime first: chvoice quantize FLOAT.pt --mode ort-int8 --out Q.pt")
-    elif family_of(model).graph == "step":
+    elif GRAPH[kind_of(model)] == "step":
         graph, states = export_step(model.eval(), n_bins, 1)
         desc = {"kind": "causal-step", "inputs": {"frames": [1, 1, n_bins, 1],
                                                   **{f"state{i}": list(s.shape) for i, s in enumerate(states)}},

@@ -83,7 +83,7 @@ class Enhancer:
             from .enhance import Denoiser
             return Denoiser(model)
         if self.kind == "stream":
-            from .stream import make_streamer
+            from .families import make_streamer
             return make_streamer(model, self.mode, backend="torch").denoise   # ONNX Runtime gives the same samples
         raise ValueError(f"unknown enhancer kind {self.kind!r}")
 

@@ -31,6 +31,25 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """A tiny untrained tile U-Net saved as a checkpoint (a module may define its own)."""
+    from chvoice_core.models import UNet, UNetConfig
+    from chvoice_core.models.io import save_model
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("m") / "tiny.pt"
+    save_model(path, UNet(UNetConfig(depth=2, base_width=4)).eval())
+    return path
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
 def builtin_data(cache_dir):
     from chvoice_core.data import DataConfig, load_data
     return load_data(DataConfig(cache_dir=str(cache_dir)))

@@ -12,14 +12,15 @@ from chvoice_core.compress.pruning import prunable_convs, remove_filters
 from chvoice_core.compress.quantize import static_int8
 from chvoice_core.dsp import FrontEnd
 from chvoice_core.enhance import Denoiser
-from chvoice_core.stream import frame_offline as causal_offline
+from chvoice_core.causal_stream import frame_offline as causal_offline
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.models import UNet, UNetConfig
 from chvoice_core.models.io import load_model, model_from_dict, model_to_dict, save_model
 from chvoice_core.models.footprint import count_macs
 from chvoice_core.models.unet import causal_lookahead, is_causal
 from chvoice_core.onnx_step import available as ort_available
-from chvoice_core.stream import CausalStreamingDenoiser, make_streamer
+from chvoice_core.families import make_streamer
+from chvoice_core.causal_stream import CausalStreamingDenoiser
 from tests.conftest import speechlike
 
 

@@ -8,17 +8,7 @@ import soundfile as sf
 import torch
 
 from chvoice_core.cli import main
-from chvoice_core.models import UNet, UNetConfig
-from chvoice_core.models.io import save_model
 from tests.conftest import speechlike
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("m") / "tiny.pt"
-    save_model(path, UNet(UNetConfig(depth=2, base_width=4)).eval())
-    return path
 
 
 def run(args, capsys):

@@ -10,7 +10,8 @@ import pytest
 
 import chvoice_core as cv
 from chvoice_core.data.realset import load_realset
-from chvoice_core.stream import CausalStreamingDenoiser
+from chvoice_core.causal_stream import CausalStreamingDenoiser
+from tests.conftest import free_port
 
 
 @pytest.fixture(scope="module")
@@ -70,13 +71,6 @@ def test_offline_calls_of_a_causal_model_leave_no_state_in_it(clips):
     assert not any(vars(m).get("state") is not None for m in d.model.modules())
 
 
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_chvoice_serve_workers_2_with_the_live_model_answers_concurrent_clients(clips, tmp_path):
     """`chvoice serve --model live --workers 2` started as a user starts it; four clients upload at once, and each
@@ -88,7 +82,7 @@ def test_chvoice_serve_workers_2_with_the_live_model_answers_concurrent_clients(
 
     import requests
     import soundfile as sf
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen([sys.executable, "-m", "chvoice_core.cli", "serve", "--model", "live", "--workers", "2",
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

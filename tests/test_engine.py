@@ -5,24 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 import chvoice_core as cv
 from chvoice_core.api import evaluate
 from chvoice_core.cli import main
 from chvoice_core.enhance import Denoiser
-from chvoice_core.models import UNet, UNetConfig
-from chvoice_core.models.io import save_model
 from chvoice_core.timing import e2e_clip, end_to_end, user_call
 from tests.conftest import speechlike
-
-
-@pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("m") / "tiny.pt"
-    save_model(path, UNet(UNetConfig(depth=2, base_width=4)).eval())
-    return path
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from chvoice_core.errors import ChvoiceError
 from chvoice_core.families import FAMILIES, LIVE_MODE_NAMES, family_of
 from chvoice_core.models import UNet, UNetConfig
 from chvoice_core.models.unet import with_phase_head
-from chvoice_core.stream import CausalStreamingDenoiser, StreamingDenoiser
+from chvoice_core.causal_stream import CausalStreamingDenoiser
+from chvoice_core.stream import StreamingDenoiser
 from tests.conftest import speechlike
 
 

@@ -16,7 +16,8 @@ from chvoice_core.models.io import load_model, model_from_dict, model_to_dict, s
 from chvoice_core.models.footprint import count_macs
 from chvoice_core.models.unet import front_end
 from chvoice_core.onnx_step import available as ort_available
-from chvoice_core.stream import CausalStreamingDenoiser, make_streamer
+from chvoice_core.families import make_streamer
+from chvoice_core.causal_stream import CausalStreamingDenoiser
 from tests.conftest import speechlike
 
 LONG = dict(n_fft=510, hop=127)       # 32 ms frames, 75 % overlap, 256 bins

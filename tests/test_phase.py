@@ -124,7 +124,7 @@ def test_phase_head_learns_a_phase_the_magnitude_head_cannot():
 def test_phase_heads_refuse_what_they_do_not_support(tmp_path):
     with pytest.raises(ValueError, match="offline only"):
         UNetConfig(causal=True, phase=True)
-    from chvoice_core.stream import make_streamer
+    from chvoice_core.families import make_streamer
     with pytest.raises(ChvoiceError, match="offline only"):
         make_streamer(with_phase_head(_trained_like(MAG)))
     from chvoice_core.losses import tile_loss

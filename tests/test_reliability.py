@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import requests
 import soundfile as sf
 import torch
@@ -23,7 +21,7 @@ import torch
 from chvoice_core.cli import main
 from chvoice_core.models import UNet, UNetConfig
 from chvoice_core.models.io import FORMAT, FORMAT_VERSION, save_model
-from tests.conftest import speechlike
+from tests.conftest import free_port, speechlike
 from tests.test_cli import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -349,18 +347,12 @@ def test_a_30_minute_file_in_bounded_memory(tmp_path, model_file):
 
 # ------------------------------------------------------------------ 5. web clean-up
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_serve_cleans_up_on_sigterm_and_after_a_kill(tmp_path, model_file):
     work = tmp_path / "tmp"
     work.mkdir()
     env = {**os.environ, "TMPDIR": str(work)}
-    port = _free_port()
+    port = free_port()
 
     def start():
         p = subprocess.Popen([sys.executable, "-m", "chvoice_core.cli", "serve", "--model", str(model_file),

@@ -6,7 +6,8 @@ from chvoice_core.data import get_profile
 from chvoice_core.data.mixing import LowFloor
 from chvoice_core.data.synthnoise import synthetic_noise_bank
 from chvoice_core.data.pairs import PairSampler
-from chvoice_core.data.studio import FLOOR_KINDS, STUDIO_TEST_SPEAKERS, floor_noise, split_studio, studio_speech
+from chvoice_core.data.studio import STUDIO_TEST_SPEAKERS, split_studio, studio_speech
+from chvoice_core.data.synthnoise import FLOOR_KINDS, floor_noise
 from chvoice_core.data.targets import GatedSpeech, gate_floor
 from chvoice_core.metrics import pause_energies, pooled_pause_attenuation
 
@@ -88,7 +89,7 @@ def test_studio_speakers_are_split_and_held_out_ones_never_train(shared_data):
 @pytest.mark.realdata
 def test_studio_testset_pauses_floors_and_speakers(shared_data):
     from chvoice_core.data import DataConfig, load_data
-    from chvoice_core.data.studio import studio_items
+    from chvoice_core.data.realset import studio_items
     data = load_data(DataConfig(data_root=str(shared_data)), broad=True)
     _, held_out = split_studio(studio_speech(shared_data))
     items = studio_items(held_out, data.test_noise)

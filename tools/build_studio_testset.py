@@ -1,7 +1,7 @@
 """Build the studio-clean evaluation set (noisy/ clean/ manifest) from the held-out studio speakers of
 ../shared/data/clean-speech (data.studio.STUDIO_TEST_SPEAKERS: EARS p102-p107, CMU ARCTIC clb, VCC 2016 SF1 and
 TM1; never trained on) and the held-out noise recordings of the real-noise test set. Half the items hold real
-noise at 0-15 dB, half only a low stationary floor 25-45 dB under the speech (data.studio.studio_items).
+noise at 0-15 dB, half only a low stationary floor 25-45 dB under the speech (data.realset.studio_items).
 
     python tools/build_studio_testset.py ../shared/data runs/studio-testset
 """
@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from chvoice_core.data import DataConfig, load_data
-from chvoice_core.data.studio import split_studio, studio_items, studio_speech
+from chvoice_core.data.realset import studio_items
+from chvoice_core.data.studio import split_studio, studio_speech
 from chvoice_core.data.testset import write_testset
 
 

@@ -59,7 +59,7 @@ def load_float_model(path: str | os.PathLike, label: str, phase_why: str) -> tup
     model, meta = load_artifact(path)
     if meta.get("quant"):
         raise ChvoiceError(f"{label}: already quantized ({meta['quant']}); give the float model")
-    from ..families import family_of
-    if not family_of(model).magnitude_only:
+    from ..models.kinds import MAGNITUDE_ONLY, kind_of
+    if not MAGNITUDE_ONLY[kind_of(model)]:
         raise ChvoiceError(f"{label}: a phase-aware model; {phase_why}")
     return model.float().eval(), meta

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import ChvoiceError
+from ..models.kinds import require_graph
 
 
 def available() -> bool:
@@ -53,12 +54,11 @@ def _need() -> None:
 def tile_graph(model: nn.Module, n_bins: int | None = None, frames: int = 128) -> bytes:
     """The ONNX graph of a float, non-causal tile model: 'tiles' [batch, 1, F, T] -> 'out' (batch dynamic; F: the
     model's front end's bins unless given)."""
-    from ..families import family_of
     from ..models.unet import front_end
     from .quantize import int8_layers
     _need()
     n_bins = n_bins or front_end(model).n_bins
-    family_of(model).require_graph("tile", "an ONNX tile graph")
+    require_graph(model, "tile", "an ONNX tile graph")
     if int8_layers(model):
         raise ChvoiceError("ONNX export takes float models (quantize in ONNX Runtime: the ort-int8 step)")
     return export_onnx(copy.deepcopy(model).eval(), (torch.zeros(1, 1, n_bins, frames),), input_names=["tiles"],

@@ -223,8 +223,8 @@ def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
 def _overlap(ctx: BuildContext, parent: nn.Module, s: Overlap) -> StepResult:
     # the same weights, run on tiles that overlap less: (128 - hop) shared frames instead of 64, so about
     # 128 / hop model frames per frame of audio instead of 2 (no calibration, no training)
-    from ..families import family_of
-    family = family_of(parent).name
+    from ..models.kinds import kind_of
+    family = kind_of(parent)
     if family != "tile":
         raise ChvoiceError(f"overlap(hop={s.hop}): only tile models run on overlapping tiles (this one is {family})")
     model = copy.deepcopy(parent)

@@ -13,6 +13,7 @@ from ..audio_io import SAMPLE_RATE
 from .noise import NoiseBank, RevEchoConfig, add_revecho, static_noise
 from .profiles import NoiseProfile
 from .rooms import Room, reverberate
+from .synthnoise import floor_noise
 
 
 @dataclass
@@ -48,9 +49,7 @@ def _crop_or_loop(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
 
 def measured_snr(clean: np.ndarray, noisy: np.ndarray) -> float:
     noise = noisy - clean
-    if not np.any(noise):
-        return float("inf")
-    return 20 * np.log10(_rms(clean) / _rms(noise))
+    return 20 * np.log10(_rms(clean) / _rms(noise)) if np.any(noise) else float("inf")
 
 
 def draw_kind(profile: NoiseProfile, rng: np.random.Generator, include_none: bool = True) -> str:
@@ -103,7 +102,7 @@ class SpeechWarp:
 
 @dataclass(frozen=True)
 class LowFloor:
-    """Training-only: with probability p a stationary noise floor (data.studio.floor_noise: pink, brown, steep
+    """Training-only: with probability p a stationary noise floor (data.synthnoise.floor_noise: pink, brown, steep
     or room tone) is added to the mixture `below_db` under the target's level, the target unchanged, so that
     low, coloured floors are taught as noise rather than as part of speech."""
 
@@ -113,7 +112,6 @@ class LowFloor:
 
 def add_floor(noisy: np.ndarray, target: np.ndarray, rng: np.random.Generator, floor: LowFloor) -> np.ndarray:
     """noisy [N] plus, with probability floor.p, a floor drawn from rng under target's RMS. -> float32 [N]."""
-    from .studio import floor_noise
     if rng.random() >= floor.p:
         return noisy
     x, _ = floor_noise(len(noisy), rng)

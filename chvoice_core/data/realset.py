@@ -26,8 +26,9 @@ import soundfile as sf
 
 from ..audio_io import SAMPLE_RATE
 from ..errors import ChvoiceError
-from .mixing import Mixture
+from .mixing import Mixture, measured_snr, mix
 from .speech import SpeechCorpus
+from .synthnoise import floor_noise
 from .testset import TestItem
 
 REALSET_DIR = Path(__file__).resolve().parents[2] / "testsets" / "real"
@@ -81,7 +82,7 @@ def build_realset(data_root: str | os.PathLike, out: str | os.PathLike = REALSET
     """Build the set from a data root laid out like ../shared/data; replaces `out` atomically."""
     from .rooms import TEST_ROOM_SEED
     from .sources import DataConfig, load_data
-    from .studio import split_studio, studio_items, studio_speech
+    from .studio import split_studio, studio_speech
     from .testset import TestSetConfig, build_testset
 
     data = load_data(DataConfig(data_root=str(data_root)), broad=True)
@@ -217,3 +218,41 @@ def attribution(rows: list[dict], data_root: str | os.PathLike) -> str:
     head += ["", "## Files (clean/<id>.flac, noise/<id>.flac)", "", "| item | speech (corpus) | noise (source) |",
              "|---|---|---|"]
     return "\n".join(head + lines) + "\n"
+
+
+def studio_items(corpus: SpeechCorpus, bank, seed: int = 2028, group: int | None = None,
+                 max_seconds: float | None = None) -> list:
+    """The studio-clean evaluation set: every held-out studio utterance once, in clean items of one EARS
+    utterance or two consecutive ARCTIC / VCC utterances of a speaker (`group`: that many for every speaker;
+    `max_seconds`: each utterance cut to that length), with 0.3-0.6 s of digital silence before,
+    0.4-1.0 s between and 0.3-0.6 s after (the pauses the residual-noise measure looks at). Each clean item comes
+    twice: 'noise' (1-2 clips of `bank`, held-out real recordings, at 0-15 dB SNR, no room, no colouring) and
+    'floor' (one stationary floor of FLOOR_KINDS alone, 25-45 dB under the speech). Deterministic in the sorted
+    corpus and seed. Returns testset.TestItem objects."""
+    profile = real_noise_profile("studio", p_room=0.0)
+    groups = []
+    for spk in corpus.speakers():
+        utts = [u for u in corpus.utterances if u.speaker == spk]
+        step = group or (1 if spk.startswith("ears/") else 2)
+        groups += [utts[i:i + step] for i in range(0, len(utts), step)]
+    items = []
+    for i, members in enumerate(groups):
+        rng = np.random.default_rng([seed, i])
+        pieces = [np.zeros(int(rng.uniform(0.3, 0.6) * SAMPLE_RATE), np.float32)]
+        for j, u in enumerate(members):
+            if j:
+                pieces.append(np.zeros(int(rng.uniform(0.4, 1.0) * SAMPLE_RATE), np.float32))
+            pieces.append(corpus.audio(u)[: int(max_seconds * SAMPLE_RATE) if max_seconds else None])
+        pieces.append(np.zeros(int(rng.uniform(0.3, 0.6) * SAMPLE_RATE), np.float32))
+        clean = np.concatenate(pieces)
+        speech_rms = float(np.sqrt(np.mean(np.concatenate(pieces[1:-1:2]) ** 2)))
+        utt = "+".join(u.id for u in members)
+        m = mix(clean, profile, bank, rng)
+        items.append(TestItem(f"noise-{i:03d}-{members[0].id}", utt, "studio-noise", m, members[0].speaker))
+        floor, kind = floor_noise(len(clean), rng)
+        below = float(rng.uniform(25, 45))
+        noisy = clean + floor * speech_rms * 10 ** (-below / 20)
+        f = Mixture(noisy.astype(np.float32), clean, "floor", [kind], [], measured_snr(clean, noisy),
+                    {"floor_below_speech_db": below})
+        items.append(TestItem(f"floor-{i:03d}-{members[0].id}", utt, "studio-floor", f, members[0].speaker))
+    return items

@@ -136,3 +136,32 @@ def babble_clips(utterances: list[np.ndarray], n_clips: int, seed: int, prefix: 
         x = x / (np.abs(x).max() + 1e-9) * 0.5
         out.append(NoiseClip(f"{prefix}-babble-{i:03d}", "babble", x.astype(np.float32)))
     return out
+
+
+FLOOR_KINDS = ("pink", "brown", "steep", "room-tone")
+
+
+def floor_noise(n: int, rng: np.random.Generator, kind: str | None = None) -> tuple[np.ndarray, str]:
+    """A stationary noise floor [n] (unit RMS) and its kind: pink (1/f), brown (1/f^2), steep (1/f^beta, beta
+    2.5..3.5: the low hiss of real rooms and preamps, whose spectrum falls steeply) or room tone (low-passed
+    rumble with a faint fan tone). kind=None draws one."""
+    kind = kind or str(rng.choice(FLOOR_KINDS))
+    f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
+    f[0] = f[1]
+    if kind == "room-tone":
+        x = signal.sosfilt(signal.butter(2, rng.uniform(150, 600), "low", fs=SAMPLE_RATE, output="sos"),
+                           rng.standard_normal(n))
+        x = x / (np.std(x) + 1e-12) + rng.uniform(0.02, 0.2) * np.sin(
+            2 * np.pi * rng.uniform(60, 240) * np.arange(n) / SAMPLE_RATE + rng.uniform(0, 2 * np.pi))
+        # and a weak broadband hiss 30..45 dB under the rumble, as in a real room recording
+        x = x + 10 ** (-rng.uniform(30, 45) / 20) * rng.standard_normal(n)
+    else:
+        beta = {"pink": 1.0, "brown": 2.0}.get(kind) or rng.uniform(2.5, 3.5)
+        if kind not in ("pink", "brown", "steep"):
+            raise ChvoiceError(f"unknown noise floor {kind!r}; known: {', '.join(FLOOR_KINDS)}")
+        # the slope starts at 50 Hz (flat below, nothing under 20 Hz: a floor's level is what one hears, not
+        # infrasound) and never falls more than 70 dB under its 100 Hz level, as a real preamp's floor would not
+        shape = np.maximum((np.maximum(f, 50.0) / 100.0) ** (-beta / 2), 10 ** (-70 / 20)) * (f >= 20)
+        x = np.fft.irfft(np.fft.rfft(rng.standard_normal(n)) * shape, n)
+    x = x - x.mean()
+    return (x / (np.sqrt(np.mean(x ** 2)) + 1e-12)).astype(np.float32), kind

@@ -87,7 +87,7 @@ class BuildScheduler:
         with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
                                  initializer=one_thread_worker) as pool:
             for phase in phases:
-                futures = [pool.submit(_build_job, self.budget, self.data, str(self.cache_dir), self.device,
+                futures = [pool.submit(_build_job, type(self), self.budget, self.data, str(self.cache_dir), self.device,
                                        self.seed, self.test_seconds, p, vs, self.extra_variants) for p, vs in phase]
                 for f in as_completed(futures):
                     for line in f.result():
@@ -125,11 +125,11 @@ class BuildScheduler:
         return done
 
 
-def _build_job(budget: Budget, data: DataConfig, cache_dir: str, device: str, seed: int, test_seconds: float,
-               profile: str, variants: list[str], extra: tuple[Variant, ...] = ()) -> list[str]:
-    """Worker process (one thread, see parallel.one_thread_worker): build a chain of variants for one profile."""
-    from .core import Zoo
-    zoo = Zoo(budget, data, cache_dir=Path(cache_dir), device=device, seed=seed, progress=False, build_threads=1,
+def _build_job(zoo_class: type, budget: Budget, data: DataConfig, cache_dir: str, device: str, seed: int,
+               test_seconds: float, profile: str, variants: list[str], extra: tuple[Variant, ...] = ()) -> list[str]:
+    """Worker process (one thread, see parallel.one_thread_worker): build a chain of variants for one profile with
+    a zoo of the scheduling zoo's class (passed in: this module sits under zoo.core)."""
+    zoo = zoo_class(budget, data, cache_dir=Path(cache_dir), device=device, seed=seed, progress=False, build_threads=1,
               test_seconds=test_seconds, extra_variants=tuple(extra))
     lines = []
     for v in variants:
