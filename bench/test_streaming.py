@@ -24,7 +24,7 @@ MODES = {"low-latency": LIVE_CANDIDATES, "low-latency-hq": ("normal", "normal-kd
          "causal": ("causal", "causal-int8", "causal-prune50-int8")}     # one hop per call, only the new frame
 QUALITY_UTTERANCES = 12      # live vs offline on the same utterances: a paired difference, small spread
 PRIMING_CALLS = 4
-SHIPPED = {"shipped:live-causal": ("live.pt", "causal"), "shipped:default-low-latency": ("default.pt", "low-latency")}
+SHIPPED = {"shipped:live-causal": ("live", "causal"), "shipped:default-low-latency": ("default", "low-latency")}
 
 
 def pytest_generate_tests(metafunc):
@@ -90,11 +90,13 @@ def test_streaming(benchmark, zoo, build, scorer, settings, live_variant, live_m
 def test_streaming_shipped(benchmark, zoo, scorer, settings, shipped):
     if settings.device != "cpu":
         pytest.skip("the live engine runs on the CPU")
-    from chvoice_core.pretrained import assets_dir
+    from chvoice_core.api import model_path
+    from chvoice_core.errors import ChvoiceError
     name, mode = SHIPPED[shipped]
-    path = assets_dir() / name
-    if not path.is_file():
-        pytest.skip(f"{name} is not shipped with this install")
+    try:
+        path = model_path(name)      # the package's one resolver of shipped names
+    except ChvoiceError as e:
+        pytest.skip(str(e))
     model, meta = load_artifact(path)
     engine = make_streamer(model, mode)
     profile = settings.profiles[0]

@@ -18,18 +18,15 @@ import pandas as pd
 from .enhance import Denoiser
 from .errors import ChvoiceError
 
-SHIPPED = {"default": "default.pt", "default-float": "default-float.pt", "live": "live.pt"}
-
-
 def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
     """A shipped model's file by name (default, default-float, live, or a shipped real child such as
     default-prune50), or a checkpoint path. None: the default."""
     from .compress.real import REAL_CHILDREN
-    from .pretrained import assets_dir
+    from .pretrained import SHIPPED, shipped_path
     name = "default" if name_or_path is None else str(name_or_path)
     if name in SHIPPED:
-        path = assets_dir() / SHIPPED[name]
-    elif name in REAL_CHILDREN:
+        return shipped_path(name)
+    if name in REAL_CHILDREN:
         path = REAL_CHILDREN[name].path
     else:
         path = Path(name)

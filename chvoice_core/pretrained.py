@@ -12,32 +12,32 @@ from torch import nn
 
 from .errors import ChvoiceError
 
-DEFAULT_MODEL = "default.pt"
+# The one table of shipped model names (the compressed children: compress.real). "default" is the int8 model that
+# `chvoice denoise` runs; "default-float" its float parent, which compression starts from.
+SHIPPED: dict[str, str] = {"default": "default.pt", "default-float": "default-float.pt", "live": "live.pt"}
 
 
 def assets_dir() -> Path:
     return Path(str(resources.files("chvoice_core") / "assets"))
 
 
-def _shipped(name: str, missing: str) -> Path:
-    path = assets_dir() / name
+def shipped_path(name: str, missing: str = "") -> Path:
+    """The file of a shipped model by name (a key of SHIPPED); ChvoiceError when this install lacks it (`missing`:
+    what to do instead)."""
+    path = assets_dir() / SHIPPED[name]
     if not path.is_file():
-        raise ChvoiceError(f"no {missing}")
+        raise ChvoiceError(f"shipped model {name!r} is not in this install ({path.name} missing)"
+                           + (f"; {missing}" if missing else ""))
     return path
 
 
 def default_model_path() -> Path:
-    return _shipped(DEFAULT_MODEL, "default model is shipped with this install; pass a model file "
-                                   "(chvoice denoise MODEL.pt IN ...)")
-
-
-LIVE_MODEL = "live.pt"
+    return shipped_path("default", "pass a model file (chvoice denoise MODEL.pt IN ...)")
 
 
 def live_model_path() -> Path:
     """The shipped causal model that `chvoice live` streams by default."""
-    return _shipped(LIVE_MODEL, "causal live model is shipped with this install; pass --model CAUSAL.pt "
-                                "or choose a rolling-context --mode (low-latency)")
+    return shipped_path("live", "pass --model CAUSAL.pt or choose a rolling-context --mode (low-latency)")
 
 
 def teacher_path(arch: str, profile: str) -> Path | None:

@@ -147,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=cmd_compress)
 
     lv = sub.add_parser("live", help="live denoising: microphone -> speakers, or --input/--output files")
-    lv.add_argument("--model", help="model file (default: the shipped default model)")
+    lv.add_argument("--model", help="model file (default: the shipped causal live model, live.pt)")
     lv.add_argument("--mode", default=None,
                     help="causal (the default without --model: the shipped causal model streamed frame by frame, "
                          "31.75 ms) or a rolling-context mode of a non-causal model (the default for one): low-latency "

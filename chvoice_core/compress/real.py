@@ -1,6 +1,6 @@
 """The real track's registry: the shipped full-width parents and the compressed children derived from them.
 
-Children that need training (distillation, pruning) are built once by `chvoice zoo build --real` (budget `real`:
+Children that need training (distillation, pruning) are built once by `chvoice zoo --real` (budget `real`:
 full width, real speech and noise, bf16 on CPUs with bf16 units, resumable) and shipped in the package under
 `assets/children/`; each child's meta names its parent (name and file digest), recipe and training record.
 Calibration-only steps (static int8 and the like) are applied in the benchmark run itself (`CHEAP_STEPS`), to
@@ -13,6 +13,7 @@ from pathlib import Path
 from ..dsp import FrontEnd
 from ..errors import ChvoiceError
 from ..models.io import file_digest
+from ..pretrained import SHIPPED
 from .recipes import Variant, user_variant
 from .steps import DEFAULT_QUANT_STEP
 
@@ -20,8 +21,9 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CHILDREN_DIR = ASSETS / "children"
 REAL_PROFILE = "general"    # the shipped models' training distribution: every noise category, rooms, babble
 
-# name -> the parent's float weights in the package (fp16 storage)
-REAL_PARENTS: dict[str, Path] = {"default": ASSETS / "default-float.pt", "live": ASSETS / "live.pt"}
+# parent name -> its float weights in the package (fp16 storage); the "default" parent is the float model the
+# shipped int8 default was quantized from (pretrained.SHIPPED["default-float"])
+REAL_PARENTS: dict[str, Path] = {"default": ASSETS / SHIPPED["default-float"], "live": ASSETS / SHIPPED["live"]}
 
 # in-run, calibration-only steps applied to every float parent and shipped child (the row id gets the step's name)
 CHEAP_STEPS: tuple[str, ...] = (DEFAULT_QUANT_STEP,)
