@@ -10,7 +10,7 @@ from chvoice_core.dsp import FrontEnd, tile_starts
 from chvoice_core.enhance import Denoiser
 from chvoice_core.models import UNet, UNetConfig
 from chvoice_core.models.io import save_model
-from chvoice_core.timing import E2E_SECONDS, artifact_digest, e2e_clip, e2e_info, end_to_end, model_call
+from chvoice_core.timing import E2E_SECONDS, artifact_digest, e2e_clip, e2e_info, end_to_end, model_call, user_call
 from tests.conftest import speechlike
 
 
@@ -27,23 +27,23 @@ class CountingModel(nn.Module):
 
 
 def test_unet_path_covers_every_tile_and_the_stfts(monkeypatch):
-    import chvoice_core.families as enhance      # the tile family's offline engine
-    calls = {"stft": 0, "istft": 0}
+    import chvoice_core.longform as engine       # the tile family's engine: analysis and synthesis of frames
+    calls = {"frame_spectra": 0, "frame_waves": 0}
     for name in calls:
-        real = getattr(enhance, name)
+        real = getattr(engine, name)
 
         def wrapped(*a, _real=real, _name=name, **k):
             calls[_name] += 1
             return _real(*a, **k)
-        monkeypatch.setattr(enhance, name, wrapped)
+        monkeypatch.setattr(engine, name, wrapped)
     model = CountingModel()
     clip = e2e_clip(speechlike(1.0))
     assert len(clip) == int(E2E_SECONDS * 16000)
-    call = end_to_end(Denoiser(model), clip)
+    call = end_to_end(user_call(Denoiser(model)), clip)
     y = call()
     frames = 1 + len(clip) // FrontEnd().hop
     assert model.tiles == len(tile_starts(frames, FrontEnd())) == 7     # every tile, with the 50 % overlap
-    assert calls == {"stft": 1, "istft": 1}                               # STFT in, iSTFT out: inside the call
+    assert calls == {"frame_spectra": 1, "frame_waves": 1}                # STFT in, iSTFT out: inside the call
     assert np.abs(y - clip).max() < 1e-4
 
 
