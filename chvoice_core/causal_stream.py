@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import onnx_step
+from .compress.quantize import int8_layers
 from .dsp import FrontEnd, OverlapAdd, frame_spectra, frame_waves, from_db, normalise_fixed, to_db
 from .models.unet import (StreamState, causal_lookahead, front_end, fuse_for_inference, inference_layout, stream_pads,
                           streaming)
@@ -19,12 +21,10 @@ class CausalStep:
     (torch) or its ONNX graph in one InferenceSession (onnxruntime). Stateless: a call takes a session's state
     and returns the new one. __call__: (x [1, 1, F, k] normalised dB, state) -> (y [1, 1, F, k], state)."""
 
-    def __init__(self, model: nn.Module, n_bins: int, frames: int, backend: str):
-        from . import onnx_step
+    def __init__(self, model: nn.Module, n_bins: int, frames: int, backend: str, threads: int):
         self.backend = backend
         self.model = inference_layout(fuse_for_inference(model.eval()))
-        self.ort = onnx_step.OrtStep(self.model, n_bins, frames, torch.get_num_threads()) \
-            if backend == "onnxruntime" else None
+        self.ort = onnx_step.OrtStep(self.model, n_bins, frames, threads) if backend == "onnxruntime" else None
 
     def new_state(self) -> StreamState | list[np.ndarray]:
         """The state a stream starts from: the pads' past frames (torch) or the graph's state inputs (ORT)."""
@@ -41,17 +41,15 @@ class CausalStep:
 def causal_step(model: nn.Module, n_bins: int, frames: int, backend: str = "auto") -> CausalStep:
     """The shared CausalStep of `model` (built on first use, under a lock: torch.onnx.export is not re-entrant).
     backend "auto": onnxruntime for float models when it is installed, else torch."""
-    from . import onnx_step
-    from .compress.quantize import int8_layers
     if not stream_pads(model):      # the engine carries the past in the model's pads
         raise ValueError("CausalStreamingDenoiser needs a causal model (UNetConfig(causal=True))")
     if backend == "auto":
         backend = "onnxruntime" if onnx_step.available() and not int8_layers(model) else "torch"
     if backend not in ("torch", "onnxruntime"):
         raise ValueError(f"unknown streaming backend {backend!r}; use auto, torch or onnxruntime")
-    threads = torch.get_num_threads() if backend == "onnxruntime" else 0
+    threads = torch.get_num_threads() if backend == "onnxruntime" else 0    # ONNX Runtime's own thread pool
     return shared(model, ("step", n_bins, frames, backend, threads),
-                  lambda: CausalStep(model, n_bins, frames, backend))
+                  lambda: CausalStep(model, n_bins, frames, backend, threads))
 
 
 class CausalStreamingDenoiser(StreamingDenoiser):

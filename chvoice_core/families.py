@@ -1,9 +1,10 @@
 """The model families: what differs between the kinds of U-Net a checkpoint can hold, declared in one place.
 
 A model's family is read off its spec (a time-causal U-Net, a phase-aware head, or neither) and says how the model
-is run: its engine (offline, any length), the live modes it streams in, the graph it exports to (an ONNX / PT2E tile graph, or an ONNX streaming step). The engines (`enhance`, `stream`, `longform`),
-the compression steps and the CLI ask the family instead of testing the spec themselves. (The input
-standardisation, per tile or with fixed constants, is the network's own: `models.unet.normaliser_for`.)
+is run: its engine (offline, any length) and the live modes it streams in. The spec-level facts the compression
+steps need (the graph a kind exports to, whether its output is dB alone) are one layer down, in `models.kinds`;
+the graph column below is theirs. (The input standardisation, per tile or with fixed constants, is the network's
+own: `models.unet.normaliser_for`.)
 
 | family | engine (`run`) | live modes | graph | output |
 |---|---|---|---|---|
@@ -71,7 +72,6 @@ class Family:
     name: str
     run: Callable[..., np.ndarray]                # (denoiser, x [N], on_progress, inplace) -> [N]: the engine
     live_modes: tuple[str, ...]                   # the modes it streams in, the default first; () offline only
-    graph: str | None                             # "tile" | "step" | None: what ONNX / PT2E export it as
     magnitude_only: bool = True                   # its output is dB alone (dB-tile losses, quantization, teachers)
     _streamer: Callable[..., StreamingDenoiser] | None = None
     why_not_live: str = ""
@@ -94,19 +94,14 @@ class Family:
         mode = self.live_mode(mode)
         return self._streamer(model, mode, fe or front_end(model), backend)
 
-    def require_graph(self, graph: str, what: str) -> None:
-        """ChvoiceError unless the family exports as `graph` ("tile" or "step"); `what` names the refusing step."""
-        if self.graph != graph:
-            raise ChvoiceError(f"{what} takes {kinds._GRAPH_USERS[graph]}; this is a {self.name} model "
-                               f"({kinds._GRAPH_INSTEAD[self.name]})")
 
 
 FAMILIES: dict[str, Family] = {
-    "tile": Family("tile", _tiles, tuple(LIVE_MODES), kinds.GRAPH["tile"], _streamer=_rolling),
-    "phase": Family("phase", _phase, (), kinds.GRAPH["phase"], magnitude_only=kinds.MAGNITUDE_ONLY["phase"],
+    "tile": Family("tile", _tiles, tuple(LIVE_MODES), _streamer=_rolling),
+    "phase": Family("phase", _phase, (), magnitude_only=kinds.MAGNITUDE_ONLY["phase"],
                     why_not_live="a phase-aware model runs offline only (chvoice denoise); live mode streams "
                                  "magnitude models"),
-    "causal": Family("causal", _frames, ("causal",), kinds.GRAPH["causal"], _streamer=_frame_by_frame),
+    "causal": Family("causal", _frames, ("causal",), _streamer=_frame_by_frame),
 }
 LIVE_MODE_NAMES: tuple[str, ...] = tuple(m for f in FAMILIES.values() for m in f.live_modes)
 

@@ -13,11 +13,11 @@ from pathlib import Path
 from ..dsp import FrontEnd
 from ..errors import ChvoiceError
 from ..models.io import file_digest
-from ..pretrained import SHIPPED
+from ..pretrained import SHIPPED, assets_dir
 from .recipes import Variant, user_variant
 from .steps import DEFAULT_QUANT_STEP
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = assets_dir()
 CHILDREN_DIR = ASSETS / "children"
 REAL_PROFILE = "general"    # the shipped models' training distribution: every noise category, rooms, babble
 

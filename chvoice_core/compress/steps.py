@@ -224,9 +224,9 @@ def _overlap(ctx: BuildContext, parent: nn.Module, s: Overlap) -> StepResult:
     # the same weights, run on tiles that overlap less: (128 - hop) shared frames instead of 64, so about
     # 128 / hop model frames per frame of audio instead of 2 (no calibration, no training)
     from ..models.kinds import kind_of
-    family = kind_of(parent)
-    if family != "tile":
-        raise ChvoiceError(f"overlap(hop={s.hop}): only tile models run on overlapping tiles (this one is {family})")
+    kind = kind_of(parent)
+    if kind != "tile":
+        raise ChvoiceError(f"overlap(hop={s.hop}): only tile models run on overlapping tiles (this one is {kind})")
     model = copy.deepcopy(parent)
     model.config = replace(parent.config, tile_hop=s.hop)
     return StepResult(model, None, {"config": model.config})

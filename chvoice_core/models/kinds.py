@@ -8,7 +8,6 @@ from torch import nn
 from ..errors import ChvoiceError
 from .unet import is_causal, is_phase_aware
 
-KINDS = ("tile", "phase", "causal")
 GRAPH = {"tile": "tile", "phase": None, "causal": "step"}          # what each kind exports as
 MAGNITUDE_ONLY = {"tile": True, "phase": False, "causal": True}    # dB-tile losses, quantization, teachers
 
