@@ -19,7 +19,7 @@ def variant_info(v: Variant) -> dict:
 def base_info(kind: str, settings, profile: str | None, batch: int, audio_seconds: float) -> dict:
     """profile None: the measurement stands for every selected profile (listed in `profiles`)."""
     profiles = list(settings.profiles) if profile is None else [profile]
-    return {"kind": kind, "profile": profile, "profiles": profiles, "device": settings.device, "threads": settings.threads,
+    return {"track": "proxy", "kind": kind, "profile": profile, "profiles": profiles, "device": settings.device, "threads": settings.threads,
             "batch": batch, "audio_seconds_per_call": round(audio_seconds, 4), "budget": settings.budget.name,
             "data": settings.data.label}
 

@@ -7,6 +7,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench._info import TILE_SECONDS, base_info, footprint_info, variant_info
+from chvoice_core.benchrows import record
 from chvoice_core.compress.artifact import load_artifact
 
 
@@ -29,8 +30,8 @@ def test_footprint(benchmark, zoo, build, settings, variant, profile):
     benchmark.pedantic(load_artifact, args=(entry.path,), rounds=3, iterations=1)
     full, fmeta = zoo.full_scale(variant, profile)
     x = zoo.calibration(profile, 8)[:1]
-    benchmark.extra_info.update(
-        variant_info(settings.variant(variant)), **base_info("footprint", settings, profile, 1, TILE_SECONDS),
+    record(
+        benchmark, **variant_info(settings.variant(variant)), **base_info("footprint", settings, profile, 1, TILE_SECONDS),
         **footprint_info(entry.meta), float_convs=len(entry.meta.get("float_convs", [])),
         full_params=int(fmeta["params"]), full_macs=int(fmeta["macs"]), full_size_bytes=int(fmeta["size_bytes"]),
         full_int8_layers=len(fmeta["int8_layers"]), full_peak_forward_bytes=peak_forward_bytes(full, x),

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from bench._info import TILE_SECONDS, base_info, footprint_info, timing_info, variant_info
+from chvoice_core.benchrows import record
 from chvoice_core.enhance import Denoiser
 from chvoice_core.timing import artifact_digest, e2e_clip, e2e_info, end_to_end, model_call, user_call
 
@@ -51,7 +52,7 @@ def test_latency(benchmark, zoo, build, settings, variant, profile):
     call()      # lazy initialisation (oneDNN primitives, int8 weight packing) outside the timed calls
     benchmark.pedantic(call, rounds=rounds * calls, iterations=1, warmup_rounds=1)
     tile = zoo.calibration(profile, 8)[:1].to(settings.device)
-    benchmark.extra_info.update(variant_info(settings.variant(variant)), **base_info("latency", settings, profile, 1, len(clip) / 16000),
+    record(benchmark, **variant_info(settings.variant(variant)), **base_info("latency", settings, profile, 1, len(clip) / 16000),
                                 **footprint_info(entry.meta), architecture="budget-scale",
                                 artifact=artifact_digest(entry.path),
                                 widths=list(entry.config.conv_widths()),
@@ -69,7 +70,7 @@ def test_full_scale_latency(benchmark, zoo, build, settings, variant, latency_pr
     call = _timed(model, x, settings.device)
     call()     # first call: lazy initialisation, outside the timed rounds
     benchmark.pedantic(call, rounds=rounds * calls, iterations=1, warmup_rounds=1)
-    benchmark.extra_info.update(variant_info(settings.variant(variant)),
+    record(benchmark, **variant_info(settings.variant(variant)),
                                 **base_info("full-scale", settings, None if latency_profile == "all" else profile, 1,
                                             TILE_SECONDS),
                                 **footprint_info(meta), architecture="full-scale",
@@ -87,7 +88,7 @@ def test_throughput(benchmark, zoo, build, settings, variant):
     call()     # warm-up outside the timed call
     benchmark.pedantic(call, rounds=1, iterations=1)
     best = min(benchmark.stats.stats.data)
-    benchmark.extra_info.update(variant_info(settings.variant(variant)), **base_info("throughput", settings, profile, batch,
+    record(benchmark, **variant_info(settings.variant(variant)), **base_info("throughput", settings, profile, batch,
                                                                      batch * TILE_SECONDS),
                                 **footprint_info(meta), architecture="full-scale",
                                 tiles_per_second=batch / best, realtime_factor=batch * TILE_SECONDS / best)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from bench._info import base_info, timing_info
-from bench.test_quality import record, timed_enhance
+from chvoice_core.benchrows import record
+from bench.test_quality import record_quality, timed_enhance
 from chvoice_core.baselines import PEERS
 from chvoice_core.scoring import Enhancer
 from chvoice_core.timing import e2e_clip, e2e_info, end_to_end
@@ -27,7 +28,7 @@ def test_peer_quality(benchmark, zoo, scorer, settings, peer, profile):
     p = make_peer(peer)
     items = zoo.testset(profile)
     outputs, timing = timed_enhance(benchmark, p, items)
-    record(benchmark, items, Enhancer.peer(peer), outputs, scorer,
+    record_quality(benchmark, items, Enhancer.peer(peer), outputs, scorer,
            {**peer_info(peer), **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]), **timing},
            settings)
 
@@ -45,7 +46,7 @@ def test_peer_latency(benchmark, zoo, settings, peer):
     call = end_to_end(p.process, clip)
     call()
     benchmark.pedantic(call, rounds=rounds * calls, iterations=1)
-    benchmark.extra_info.update(peer_info(peer), **base_info("latency", settings, None, 1, len(clip) / 16000),
+    record(benchmark, **peer_info(peer), **base_info("latency", settings, None, 1, len(clip) / 16000),
                                 state="persistent", architecture="peer",
                                 **e2e_info(benchmark.stats.stats.data, len(clip) / 16000),
                                 **timing_info(benchmark.stats.stats.data, calls))

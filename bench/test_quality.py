@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bench._info import SAMPLE_RATE, base_info, footprint_info, variant_info
+from chvoice_core.benchrows import record
 from chvoice_core.audio_io import write_audio
 from chvoice_core.enhance import Denoiser
 from chvoice_core.scoring import Enhancer
@@ -54,12 +55,12 @@ def timed_enhance(benchmark, fn, items) -> tuple[dict[int, np.ndarray], dict]:
                      "realtime_factor": seconds / benchmark.stats.stats.min}
 
 
-def record(benchmark, items, enhancer, outputs, scorer, info, settings) -> None:
+def record_quality(benchmark, items, enhancer, outputs, scorer, info, settings) -> None:
     info = {**info, "examples": save_examples(settings, info, items, outputs)}
     scores = scorer.score(enhancer, [(it.mixture.noisy, it.mixture.clean) for it in items], known=outputs)
     metrics = list(scores[0])
     per_utt = {m: [float(s[m]) for s in scores] for m in metrics}
-    benchmark.extra_info.update(info, utterance_ids=[it.id for it in items],
+    record(benchmark, **info, utterance_ids=[it.id for it in items],
                                 recordings=[it.utterance for it in items], speakers=[it.speaker for it in items],
                                 noise_kinds=[it.mixture.kind for it in items],
                                 snr_db=[None if not np.isfinite(it.mixture.snr_db) else round(float(it.mixture.snr_db), 3)
@@ -77,7 +78,7 @@ def test_quality(benchmark, zoo, build, scorer, settings, variant, profile):
     items = zoo.testset(profile)
     den = Denoiser(entry.model.to(settings.device), device=settings.device)
     outputs, timing = timed_enhance(benchmark, den, items)
-    record(benchmark, items, Enhancer.artifact(entry.path), outputs, scorer,
+    record_quality(benchmark, items, Enhancer.artifact(entry.path), outputs, scorer,
            {**variant_info(settings.variant(variant)), **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]),
             **footprint_info(entry.meta), **timing, "architecture": "budget-scale",
             "artifact": artifact_digest(entry.path),
@@ -93,7 +94,7 @@ def test_quality_noisy(benchmark, zoo, scorer, settings, profile):
     """The reference row: the noisy input scored against clean."""
     items = zoo.testset(profile)
     outputs, timing = timed_enhance(benchmark, lambda x: x, items)
-    record(benchmark, items, Enhancer.identity(), outputs, scorer,
+    record_quality(benchmark, items, Enhancer.identity(), outputs, scorer,
            {"variant": "noisy", "recipe": [], "model_label": "Noisy input", "compression": "-", "in_report": False,
             "parent": None, **base_info("quality", settings, profile, 1, timing["timed_audio_seconds"]), **timing},
            settings)

@@ -18,6 +18,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from bench._info import SAMPLE_RATE, timing_info
+from chvoice_core.benchrows import record
 from bench.test_peers import make_peer, peer_info
 from bench.test_quality import timed_enhance
 from bench.test_footprint import peak_forward_bytes
@@ -103,7 +104,7 @@ def _record_quality(benchmark, items, enhancer, outputs, scorer, info, which=REA
     scores = scorer.score(enhancer, [(it.mixture.noisy, it.mixture.clean) for it in items], known=outputs,
                           which=which)
     per_item = {m: [float(s[m]) for s in scores] for m in scores[0]}
-    benchmark.extra_info.update(info, utterance_ids=[it.id for it in items], recordings=[it.utterance for it in items],
+    record(benchmark, **info, utterance_ids=[it.id for it in items], recordings=[it.utterance for it in items],
                                 speakers=[it.speaker for it in items], noise_kinds=[it.mixture.kind for it in items],
                                 parts=[it.profile for it in items], snr_db=[round(float(it.mixture.snr_db), 3) for it in items],
                                 metrics=per_item, means={m: float(np.nanmean(v)) for m, v in per_item.items()},
@@ -179,7 +180,7 @@ def test_real_latency(benchmark, real_items, real_artifacts, settings, real_row,
     extra = {"macs_per_s": macs_per_frame * _frames_per_second(den, clip)}
     if real_threads == 1:
         extra["peak_forward_bytes"] = peak_forward_bytes(den.model, tile)
-    benchmark.extra_info.update(_row_info(real_row, path, model, meta), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
+    record(benchmark, **_row_info(real_row, path, model, meta), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
                                 **e2e_info(samples, len(clip) / SAMPLE_RATE), **tile_ms, **extra,
                                 **timing_info(samples, calls))
 
@@ -209,6 +210,6 @@ def test_real_peer_latency(benchmark, real_items, settings, real_peer, real_thre
         benchmark.pedantic(call, rounds=REAL_ROUNDS[0] * REAL_ROUNDS[1], iterations=1)
         samples = list(benchmark.stats.stats.data)
         resampling = _resample_ms_per_s(clip, PEERS[real_peer].native_rate)
-    benchmark.extra_info.update(real_peer_info(real_peer), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
+    record(benchmark, **real_peer_info(real_peer), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
                                 state="persistent", resample_ms_per_s=resampling,
                                 **e2e_info(samples, len(clip) / SAMPLE_RATE), **timing_info(samples, REAL_ROUNDS[1]))

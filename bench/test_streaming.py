@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from bench._info import base_info, footprint_info, timing_info, variant_info
+from chvoice_core.benchrows import record
 from chvoice_core.compress.artifact import load_artifact
 from chvoice_core.scoring import Enhancer
 from chvoice_core.families import make_streamer
@@ -78,8 +79,8 @@ def test_streaming(benchmark, zoo, build, scorer, settings, live_variant, live_m
     engine = make_streamer(entry.model, live_mode)
     items = zoo.testset(profile)
     timing = _time_engine(benchmark, engine, items[0].mixture.noisy, settings)
-    benchmark.extra_info.update(
-        variant_info(settings.variant(live_variant)), **base_info("streaming", settings, profile, 1,
+    record(
+        benchmark, **variant_info(settings.variant(live_variant)), **base_info("streaming", settings, profile, 1,
                                                 engine.cfg.step_frames * engine.fe.hop / engine.fe.sample_rate),
         **footprint_info(entry.meta), architecture="budget-scale", artifact=artifact_digest(entry.path),
         **_engine_info(engine, live_mode), keeps_up=bool(timing["p99_ms"] < engine.call_budget_ms), **timing,
@@ -105,8 +106,8 @@ def test_streaming_shipped(benchmark, zoo, scorer, settings, shipped):
     from chvoice_core.models.footprint import count_macs, count_params
     from chvoice_core.models.unet import UNet
     twin = UNet(meta["config"])
-    benchmark.extra_info.update(
-        {"variant": shipped, "recipe": [], "model_label": "Shipped", "compression": name, "in_report": False,
+    record(
+        benchmark, **{"variant": shipped, "recipe": [], "model_label": "Shipped", "compression": name, "in_report": False,
          "parent": None}, **base_info("streaming", settings, profile, 1,
                                       engine.cfg.step_frames * engine.fe.hop / engine.fe.sample_rate),
         params=count_params(twin), macs=count_macs(twin), size_bytes=meta["size_bytes"], quant=meta.get("quant"),

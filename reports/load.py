@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from chvoice_core.benchrows import Entry, Footprint, FullScale, Latency, Quality, SchemaError, Streaming, Throughput, read
+
 
 class ReportError(Exception):
     """Bad input to the report generator: printed as one line, non-zero exit."""
@@ -24,29 +26,28 @@ class RealTrack:
     latency: pd.DataFrame
 
 
-def _real_track(benchmarks: list[dict]) -> RealTrack | None:
+def _real_track(entries: list[tuple[dict, Entry]]) -> RealTrack | None:
     rows, qual, lat = [], [], []
-    for b in benchmarks:
-        ei = b.get("extra_info", {})
-        if ei.get("track") != "real":
+    for _, e in entries:
+        if e.track != "real":
             continue
-        base = {k: ei.get(k) for k in ("variant", "role", "real_parent", "parent", "recipe_string", "artifact",
-                                       "params", "macs", "size_bytes", "quant", "int8_layers", "causal", "width",
-                                       "training", "peer", "native_rate")}
-        if ei.get("kind") == "quality":
+        base = {k: getattr(e, k) for k in ("variant", "role", "real_parent", "parent", "recipe_string", "artifact",
+                                           "params", "macs", "size_bytes", "quant", "int8_layers", "causal", "width",
+                                           "training", "peer", "native_rate")}
+        if isinstance(e, Quality):
             rows.append(base)
-            m, ids = ei.get("metrics", {}), ei.get("utterance_ids", [])
-            parts = ei.get("parts") or [None] * len(ids)
-            for i, uid in enumerate(ids):
-                qual.append({"variant": ei["variant"], "profile": "real", "id": uid, "speaker": ei["speakers"][i],
-                             "recording": ei["recordings"][i], "part": parts[i], **{k: _num(v[i]) for k, v in m.items()}})
-        elif ei.get("kind") == "latency":
+            parts = e.parts or [None] * len(e.utterance_ids)
+            for i, uid in enumerate(e.utterance_ids):
+                qual.append({"variant": e.variant, "profile": "real", "id": uid, "speaker": e.speakers[i],
+                             "recording": e.recordings[i], "part": parts[i],
+                             **{k: _num(v[i]) for k, v in e.metrics.items()}})
+        elif isinstance(e, Latency):
             rows.append(base)
-            lat.append({**base, "threads": ei.get("threads"), "ms_per_s": _num(ei.get("ms_per_s")),
-                        "rtf": _num(ei.get("rtf")), "model_ms_per_tile": _num(ei.get("model_ms_per_tile")),
-                        "macs_per_s": _num(ei.get("macs_per_s")), "peak_forward_bytes": _num(ei.get("peak_forward_bytes")),
-                        "resample_ms_per_s": _num(ei.get("resample_ms_per_s")), "samples_ms": ei.get("samples_ms", []),
-                        "calls_per_round": ei.get("calls_per_round") or 1, "profile": "real"})
+            lat.append({**base, "threads": e.threads, "ms_per_s": _num(e.ms_per_s), "rtf": _num(e.rtf),
+                        "model_ms_per_tile": _num(e.model_ms_per_tile), "macs_per_s": _num(e.macs_per_s),
+                        "peak_forward_bytes": _num(e.peak_forward_bytes),
+                        "resample_ms_per_s": _num(e.resample_ms_per_s), "samples_ms": e.samples_ms,
+                        "calls_per_round": e.calls_per_round, "profile": "real"})
     if not rows:          # every quality and latency benchmark adds its row
         return None
     return RealTrack(pd.DataFrame(rows), pd.DataFrame(qual), pd.DataFrame(lat))
@@ -92,78 +93,64 @@ def load_run(path: str | os.PathLike) -> Run:
         raise ReportError(f"{path}: no such file")
     try:
         raw = json.loads(path.read_text())
-    except (OSError, ValueError) as e:
-        raise ReportError(f"{path}: not a JSON file ({e.__class__.__name__})") from None
+    except (OSError, ValueError) as err:
+        raise ReportError(f"{path}: not a JSON file ({err.__class__.__name__})") from None
     if not isinstance(raw, dict) or "benchmarks" not in raw or "machine_info" not in raw:
         raise ReportError(f"{path}: not a pytest-benchmark run (no 'benchmarks' / 'machine_info')")
     if "chvoice" not in raw["machine_info"]:
         raise ReportError(f"{path}: a pytest-benchmark run from another suite (no chvoice machine_info); "
                           f"run `pytest bench --benchmark-autosave` to make one")
+    try:
+        entries = [(b, read(b.get("extra_info", {}), b.get("name", "?"))) for b in raw["benchmarks"]]
+    except SchemaError as err:
+        raise ReportError(f"{path}: {err}") from None
     lat, full, qual, fp, thr, rows, live = [], [], [], [], [], [], []
-    real = _real_track(raw["benchmarks"])
-    for b in raw["benchmarks"]:
-        ei = b.get("extra_info", {})
-        if ei.get("track") == "real":
+    real = _real_track(entries)
+    for b, e in entries:
+        if e.track == "real":
             continue
-        kind = ei.get("kind")
-        if not kind or "variant" not in ei:
-            raise ReportError(f"{path}: benchmark {b.get('name')} lacks the chvoice extra_info fields "
-                              f"(unknown schema)")
-        base = {k: ei.get(k) for k in ("variant", "profile", "model_label", "compression", "in_report", "parent",
-                                       "device", "threads", "batch", "audio_seconds_per_call")}
-        base["recipe"] = ei.get("recipe_string") or " -> ".join(ei.get("recipe") or []) or "-"
-        base["int8_recipe"] = bool(ei.get("int8_recipe", False))
-        base["dynamic_quant"] = bool(ei.get("dynamic_quant", False))
-        if kind in ("latency", "full-scale"):
-            row = {**base, "group": b["group"], "best_round_ms": ei.get("best_round_ms"),
-                   "p50_ms": ei.get("p50_ms"), "p90_ms": ei.get("p90_ms"), "p99_ms": ei.get("p99_ms"),
-                   "samples_ms": ei.get("samples_ms", []), "params": ei.get("params"), "macs": ei.get("macs"),
-                   "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers"),
-                   "calls_per_round": ei.get("calls_per_round") or 1,
-                   "shared": base["profile"] is None, "artifact": ei.get("artifact"),
-                   "ms_per_s": _num(ei.get("ms_per_s")), "rtf": _num(ei.get("rtf")),
-                   "model_ms_per_tile": _num(ei.get("model_ms_per_tile")), "architecture": ei.get("architecture")}
+        base = {k: getattr(e, k) for k in ("variant", "profile", "model_label", "compression", "in_report", "parent",
+                                           "device", "threads", "batch", "audio_seconds_per_call")}
+        base["recipe"] = e.recipe_string or " -> ".join(e.recipe) or "-"
+        base["int8_recipe"] = e.int8_recipe
+        base["dynamic_quant"] = e.dynamic_quant
+        if isinstance(e, (Latency, FullScale)):
+            row = {**base, "group": b["group"], "best_round_ms": e.best_round_ms, "p50_ms": e.p50_ms,
+                   "p90_ms": e.p90_ms, "p99_ms": e.p99_ms, "samples_ms": e.samples_ms, "params": e.params,
+                   "macs": e.macs, "size_bytes": e.size_bytes, "int8_layers": e.int8_layers,
+                   "calls_per_round": e.calls_per_round, "shared": e.profile is None, "artifact": e.artifact,
+                   "ms_per_s": _num(getattr(e, "ms_per_s", None)), "rtf": _num(getattr(e, "rtf", None)),
+                   "model_ms_per_tile": _num(getattr(e, "model_ms_per_tile", None)),
+                   "architecture": e.architecture}
             # one measurement that stands for several profiles (same architecture) becomes a row per profile
-            for p in ([base["profile"]] if base["profile"] is not None else ei.get("profiles") or [None]):
-                (lat if kind == "latency" else full).append({**row, "profile": p})
-        elif kind == "quality":
-            ids = ei.get("utterance_ids", [])
-            metrics = ei.get("metrics", {})
-            rows.append({**base, "group": b["group"], "loss_history": ei.get("loss_history", []),
-                         "width": ei.get("width"), "stage_steps": ei.get("stage_steps"),
-                         "teacher_steps": ei.get("teacher_steps"), "data": ei.get("data"),
-                         "artifact": ei.get("artifact"),
-                         "examples": ei.get("examples", {}), "params": ei.get("params"), "macs": ei.get("macs"),
-                         "size_bytes": ei.get("size_bytes"), "int8_layers": ei.get("int8_layers"),
+            for p in ([e.profile] if e.profile is not None else e.profiles or [None]):
+                (lat if isinstance(e, Latency) else full).append({**row, "profile": p})
+        elif isinstance(e, Quality):
+            rows.append({**base, "group": b["group"], "loss_history": e.loss_history or [],
+                         "width": e.width, "stage_steps": e.stage_steps, "teacher_steps": e.teacher_steps,
+                         "data": e.data, "artifact": e.artifact, "examples": e.examples, "params": e.params,
+                         "macs": e.macs, "size_bytes": e.size_bytes, "int8_layers": e.int8_layers,
                          "enhance_seconds": b["stats"]["min"]})
-            kinds = ei.get("noise_kinds", [None] * len(ids))
-            # runs before speakers were recorded: each item is its own cluster
-            speakers = ei.get("speakers") or list(ids)
-            recordings = ei.get("recordings") or list(ids)
-            for i, uid in enumerate(ids):
-                qual.append({"variant": base["variant"], "profile": base["profile"], "id": uid, "noise": kinds[i],
-                             "speaker": speakers[i], "recording": recordings[i],
-                             **{m: _num(v[i]) for m, v in metrics.items()}})
-        elif kind == "footprint":
-            fp.append({**base, "params": ei.get("params"), "macs": ei.get("macs"), "size_bytes": ei.get("size_bytes"),
-                       "int8_layers": ei.get("int8_layers"), "full_params": ei.get("full_params"),
-                       "full_macs": ei.get("full_macs"), "full_size_bytes": ei.get("full_size_bytes"),
-                       "full_peak_forward_bytes": ei.get("full_peak_forward_bytes"),
+            for i, uid in enumerate(e.utterance_ids):
+                qual.append({"variant": e.variant, "profile": e.profile, "id": uid, "noise": e.noise_kinds[i],
+                             "speaker": e.speakers[i], "recording": e.recordings[i],
+                             **{m: _num(v[i]) for m, v in e.metrics.items()}})
+        elif isinstance(e, Footprint):
+            fp.append({**base, "params": e.params, "macs": e.macs, "size_bytes": e.size_bytes,
+                       "int8_layers": e.int8_layers, "full_params": e.full_params, "full_macs": e.full_macs,
+                       "full_size_bytes": e.full_size_bytes, "full_peak_forward_bytes": e.full_peak_forward_bytes,
                        "load_ms": b["stats"]["min"] * 1000})
-        elif kind == "streaming":
-            live.append({**base, "mode": ei.get("mode"), "step_frames": ei.get("step_frames"),
-                         "lookahead_frames": ei.get("lookahead_frames", 0),
-                         "algorithmic_latency_ms": ei.get("algorithmic_latency_ms"),
-                         "call_budget_ms": ei.get("call_budget_ms"), "p50_ms": ei.get("p50_ms"),
-                         "p99_ms": ei.get("p99_ms"), "keeps_up": ei.get("keeps_up"),
-                         "noisy_si_sdr": _num(ei.get("noisy_si_sdr")), "offline_si_sdr": _num(ei.get("offline_si_sdr")),
-                         "live_si_sdr": _num(ei.get("live_si_sdr")), "n_utterances": ei.get("live_quality_utterances"),
-                         "noisy_pesq_wb": _num(ei.get("noisy_pesq_wb")), "offline_pesq_wb": _num(ei.get("offline_pesq_wb")),
-                         "live_pesq_wb": _num(ei.get("live_pesq_wb")), "engine": ei.get("engine"),
-                         "artifact": ei.get("artifact"), "architecture": ei.get("architecture")})
-        elif kind == "throughput":
-            thr.append({**base, "tiles_per_second": ei.get("tiles_per_second"),
-                        "realtime_factor": ei.get("realtime_factor")})
+        elif isinstance(e, Streaming):
+            live.append({**base, "mode": e.mode, "step_frames": e.step_frames, "lookahead_frames": e.lookahead_frames,
+                         "algorithmic_latency_ms": e.algorithmic_latency_ms, "call_budget_ms": e.call_budget_ms,
+                         "p50_ms": e.p50_ms, "p99_ms": e.p99_ms, "keeps_up": e.keeps_up,
+                         "noisy_si_sdr": _num(e.noisy_si_sdr), "offline_si_sdr": _num(e.offline_si_sdr),
+                         "live_si_sdr": _num(e.live_si_sdr), "n_utterances": e.live_quality_utterances,
+                         "noisy_pesq_wb": _num(e.noisy_pesq_wb), "offline_pesq_wb": _num(e.offline_pesq_wb),
+                         "live_pesq_wb": _num(e.live_pesq_wb), "engine": e.engine, "artifact": e.artifact,
+                         "architecture": e.architecture})
+        elif isinstance(e, Throughput):
+            thr.append({**base, "tiles_per_second": e.tiles_per_second, "realtime_factor": e.realtime_factor})
     if not lat and not qual and not full and real is None:
         raise ReportError(f"{path}: the run holds no latency or quality benchmarks")
     cols_q = ["variant", "profile", "id", "noise", "rms_db", "si_sdr", "pesq_wb", "stoi"]

@@ -209,7 +209,7 @@ def test_train_config_file_sets_defaults_the_command_line_wins(tmp_path, capsys)
     assert (a.lr, a.mask, a.n_fft, a.target_gate, a.profile, a.steps) == (1.5e-4, True, 510, True, "general", 7)
     assert parse_args(["train", "--out", "o"]).lr == 4e-4          # no file: the parser's own defaults
     # the shipped recipe parses; a bad key or a broken file is one error line and exit 2, nothing trained
-    assert parse_args(["train", "--config", "recipes/default-finetune.toml", "--out", "o"]).init.endswith("default-float.pt")
+    assert parse_args(["train", "--config", "configs/default-finetune.toml", "--out", "o"]).init.endswith("default-float.pt")
     cfg.write_text("learning-rate = 1\n")
     assert main(["train", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
     assert "unknown option 'learning-rate'" in capsys.readouterr().err and not (tmp_path / "o").exists()

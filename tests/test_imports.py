@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chvoice_core"
 
 # lowest first; a module belongs to the first layer with a prefix that matches its dotted name
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "version", "audio_io", "budgets", "parallel")),
+    ("base", ("errors", "version", "audio_io", "budgets", "parallel", "benchrows")),
     ("dsp", ("dsp",)),
     ("data, models, metrics", ("data", "models", "metrics", "pretrained", "baselines")),
     ("backends", ("compress.quantize", "compress.ort", "compress.pt2e", "compress.formats", "compress.dequantize",

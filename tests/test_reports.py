@@ -133,7 +133,9 @@ def test_live_table_reads_every_streaming_entry(built, raw):
     assert len(live) == len(entries) and {"low-latency", "low-latency-hq", "no-lookahead"} <= set(live["mode"])
     for ei in entries:
         row = live[(live.variant == ei["variant"]) & (live["mode"] == ei["mode"])].iloc[0]
-        assert row["latency ms"] == pytest.approx(31.75) and row.artifact == ei["artifact"]
+        assert row["latency ms"] == pytest.approx(ei["algorithmic_latency_ms"]) and row.artifact == ei["artifact"]
+        if ei["architecture"] == "budget-scale":          # the report's STFT: 254-point frames, hop 127
+            assert row["latency ms"] == pytest.approx(31.75)
         assert row["call budget ms"] == pytest.approx(1000 * 127 * ei["step_frames"] / 16000)
         assert row["call p99 ms"] == pytest.approx(ei["p99_ms"])
         assert row["keeps up"] == ("yes" if ei["p99_ms"] < ei["call_budget_ms"] else "no")

@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(t)
     t.add_argument("--config", metavar="FILE.toml",
                    help="take these options from a TOML file (keys are the option names: lr = 1.5e-4, "
-                        "target-gate = true); options given on the command line win (recipes/*.toml)")
+                        "target-gate = true); options given on the command line win (configs/*.toml)")
     t.set_defaults(fn=cmd_train)
     p.train_parser = t      # parse_args reads a --config file into its defaults
 

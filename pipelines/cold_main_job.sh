@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job as a new user runs it, timed: a fresh clone of HEAD (no ../shared beside it, an empty cache), the
 # README's `tox -e cpu`, then the report from that run.
-#   bash recipes/cold_main_job.sh [OUT=runs/cold]      -> OUT/run.json, OUT/log.txt (durations), OUT/report/
+#   bash pipelines/cold_main_job.sh [OUT=runs/cold]      -> OUT/run.json, OUT/log.txt (durations), OUT/report/
 set -u
 REPO=$(git -C "$(dirname "$0")" rev-parse --show-toplevel)
 OUT=$(realpath -m "${1:-$REPO/runs/cold}")

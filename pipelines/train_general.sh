@@ -9,7 +9,7 @@ OUT=${1:-runs/general}
 THREADS=${THREADS:-2}
 RESUME=""
 [ -f "$OUT/checkpoint.pt" ] && RESUME="--resume"
-# EXTRA: more `chvoice train` options (recipes/train_causal.sh passes --causal --lookahead N; --init M.pt fine-tunes)
+# EXTRA: more `chvoice train` options (pipelines/train_causal.sh passes --causal --lookahead N; --init M.pt fine-tunes)
 # LR: peak learning rate (default 1e-3)
 # AMP=bf16: mixed precision (on this project's 2-core Xeon with AMX-BF16 a 510-frame step took 0.87 s, not 2.1 s;
 # the shipped models were trained in float32)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 13's measurement: the causal live model and the non-causal default model on the real-noise test set
 # (tools/build_real_testset.py), offline and streamed through the live engine, scored by `chvoice evaluate`.
-#   recipes/eval_live.sh [CAUSAL=chvoice_core/assets/live.pt] [DEFAULT=chvoice_core/assets/default.pt] [OUT=runs/eval]
+#   pipelines/eval_live.sh [CAUSAL=chvoice_core/assets/live.pt] [DEFAULT=chvoice_core/assets/default.pt] [OUT=runs/eval]
 set -euo pipefail
 CAUSAL=${CAUSAL:-chvoice_core/assets/live.pt}
 DEFAULT=${DEFAULT:-chvoice_core/assets/default.pt}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Trains the shipped models' candidates on one rented GPU in a fixed wall-clock budget, three at once:
-#   w32       the default model's recipe (recipes/train_general.sh: width 32, bounded gain, perceptual loss)
+#   w32       the default model's recipe (pipelines/train_general.sh: width 32, bounded gain, perceptual loss)
 #   w64       the same at the report's full width 64
-#   causal32  the live model's recipe (recipes/train_causal.sh: causal, 2 frames of lookahead)
+#   causal32  the live model's recipe (pipelines/train_causal.sh: causal, 2 frames of lookahead)
 #   w32p      w32 with the phase-aware head (--phase); INIT_DIR/w32.pt (a magnitude model) grows into it
 #   w32f      w32 on 32 ms frames at 75 % overlap (--n-fft 510: 256 bins, same hop); INIT_DIR/w32.pt re-framed
 #   w32fw     w32f with half the noise clips played x0.8..1.25 faster or slower (--noise-warp 0.5); INIT_DIR/w32f.pt
@@ -22,29 +22,29 @@
 # sees only this checkout. Wheels for what the machine's image lacks travel in .whl/.
 #
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11      # here, once
-#   bash recipes/gpu_train.sh OUT_DIR                                            # there (BUDGET seconds each)
-#   INIT_DIR=gpu-init LR=5e-4 WARMUP=200 RUNS="w32 causal32" bash recipes/gpu_train.sh OUT_DIR   # a second pass
+#   bash pipelines/gpu_train.sh OUT_DIR                                            # there (BUDGET seconds each)
+#   INIT_DIR=gpu-init LR=5e-4 WARMUP=200 RUNS="w32 causal32" bash pipelines/gpu_train.sh OUT_DIR   # a second pass
 #
 # How the shipped default.pt and live.pt were made (one H100, 2026-11-26 and -27; README "The shipped default model"):
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11                      # 49 MB
-#   [GPU, carry gpu-data .whl]  BUDGET=480 WORKERS=4 bash recipes/gpu_train.sh $OUT               # pass 1
+#   [GPU, carry gpu-data .whl]  BUDGET=480 WORKERS=4 bash pipelines/gpu_train.sh $OUT               # pass 1
 #   python tools/ship_model.py w32.pt --dest gpu-init/w32.pt  (and causal32)                   # fp16, 7 MB
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11 --noise-quality 0.3  # 48 MB: fits with gpu-init
 #   [GPU, carry gpu-data .whl gpu-init]  INIT_DIR=gpu-init LR=5e-4 WARMUP=200 RUNS="w32 causal32" \
-#       BUDGET=210 WORKERS=7 bash recipes/gpu_train.sh $OUT                                       # pass 2
+#       BUDGET=210 WORKERS=7 bash pipelines/gpu_train.sh $OUT                                       # pass 2
 #   python tools/ship_model.py w32.pt --dest gpu-init2/w32.pt  (and causal32; pass 2's models)
 #   [GPU, carry gpu-data .whl gpu-init2]  INIT_DIR=gpu-init2 LR=5e-4 WARMUP=200 \
-#       RUNS="w32_s0.2 w32_s0.6 w32_s2 causal32_s0.6" BUDGET=510 WORKERS=3 bash recipes/gpu_train.sh $OUT   # pass 3
+#       RUNS="w32_s0.2 w32_s0.6 w32_s2 causal32_s0.6" BUDGET=510 WORKERS=3 bash pipelines/gpu_train.sh $OUT   # pass 3
 #   python research/score_validation.py w32_s*.pt causal32_s0.6.pt                                # choose: w32_s2
 #   python tools/ship_model.py causal32_s0.6.pt --dest chvoice_core/assets/live.pt --meta 'init_training={...}'
 #   (pass 3's w32_s2, int8, was the default until pass 6)
 #   python tools/ship_model.py runs/gpu3/w32_s2.pt --dest gpu-init3/w32.pt                    # fp16, 6.7 MB
 #   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
-#       RUNS="w32f_s2 w32f_s0.6 w32_s2" BUDGET=495 WORKERS=3 bash recipes/gpu_train.sh $OUT         # pass 5: 32 ms frames
+#       RUNS="w32f_s2 w32f_s0.6 w32_s2" BUDGET=495 WORKERS=3 bash pipelines/gpu_train.sh $OUT         # pass 5: 32 ms frames
 #   python research/score_validation.py w32f_s2.pt w32f_s0.6.pt w32_s2.pt    # each on its own STFT; choose w32f_s0.6
 #   python tools/ship_model.py w32f_s0.6.pt --dest gpu-init5/w32f.pt                          # fp16, 6.7 MB
 #   [GPU, carry gpu-data .whl gpu-init5]  INIT_DIR=gpu-init5 LR=3e-4 WARMUP=100 RUNS="w32f_s0.6" \
-#       BUDGET=170 WORKERS=12 bash recipes/gpu_train.sh $OUT                                      # pass 6: the GPU alone
+#       BUDGET=170 WORKERS=12 bash pipelines/gpu_train.sh $OUT                                      # pass 6: the GPU alone
 #   chvoice quantize w32f_s0.6.pt --mode static --profile general --data-root ../shared/data --out w32f_s0.6-int8.pt
 #   python tools/ship_model.py w32f_s0.6-int8.pt --meta 'init_training={...pass 5, nesting 3, 2, 1...}'  (default.pt)
 # Prepared next: more of pass 6 (on its own the GPU gave 4 020 steps in 170 s, +0.17 dB on validation and +0.11 on
@@ -53,11 +53,11 @@
 # Pass 6 in float32 kept the H100 74-79 % busy at 23.6 steps/s; compare the steps this pass reaches):
 #   python tools/ship_model.py runs/gpu6/w32f_s0.6.pt --dest gpu-init6/w32f.pt                # fp16, 6.7 MB
 #   [GPU, carry gpu-data .whl gpu-init6]  INIT_DIR=gpu-init6 LR=3e-4 WARMUP=100 RUNS="w32fw_s0.6" AMP=bf16 \
-#       BUDGET=510 WORKERS=12 bash recipes/gpu_train.sh $OUT                                      # pass 7
+#       BUDGET=510 WORKERS=12 bash pipelines/gpu_train.sh $OUT                                      # pass 7
 # (w32fw: noise warp. Its CPU A/B from pass 6, 2 000 x 16 tiles each in bf16, one thread, 55 min, against the same
 # run without warp: validation PESQ-WB +0.055 and SI-SDR +0.12; test set PESQ-WB +0.021 (p = 0.007), SI-SDR equal.
 #   DEVICE=cpu NO_WHEELS=1 PYTHON=.venv/bin/python INIT_DIR=gpu-init6 LR=1.5e-4 WARMUP=50 BATCH=16 WORKERS=1 \
-#       RUNS="w32f_s0.6 w32fw_s0.6" AMP=bf16 BUDGET=3300 bash recipes/gpu_train.sh runs/cpu-warp
+#       RUNS="w32f_s0.6 w32fw_s0.6" AMP=bf16 BUDGET=3300 bash pipelines/gpu_train.sh runs/cpu-warp
 # The same A/B for w32fe and w32fwe (noise EQ, alone and with warp; RUNS="w32fe_s0.6 w32fwe_s0.6"): EQ alone
 # -0.09 dB SI-SDR on the test set against no augmentation (p = 0.02), with warp -0.03 dB and -0.025 PESQ-WB
 # against warp alone: not adopted for pass 7.)
@@ -65,27 +65,27 @@
 # default is the parent rebuilt from int8, tools/rebuild_float_default.py; CPU A/B: docs/experiments.md):
 #   mkdir gpu-init7 && cp chvoice_core/assets/default-float.pt gpu-init7/w32f.pt && cp chvoice_core/assets/live.pt gpu-init7/causal32.pt
 #   [GPU, carry gpu-data .whl gpu-init7]  INIT_DIR=gpu-init7 LR=3e-4 WARMUP=100 RUNS="w32fgf_s0.6 causal32gf_s0.6" \
-#       AMP=bf16 BUDGET=510 WORKERS=7 bash recipes/gpu_train.sh $OUT
+#       AMP=bf16 BUDGET=510 WORKERS=7 bash pipelines/gpu_train.sh $OUT
 # Issue 28 at GPU scale as the CPU A/B found it (2026-12-06): gated targets plus the training-side studio speakers,
 # which a pack made with --studio holds (the rented machine has no clean-speech/), for the default and the live model:
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11 --noise-quality 0.3 --studio
 #   mkdir gpu-init8 && cp chvoice_core/assets/default-float.pt gpu-init8/w32f.pt && cp chvoice_core/assets/live.pt gpu-init8/causal32.pt
 #   [GPU, carry gpu-data .whl gpu-init8]  INIT_DIR=gpu-init8 LR=3e-4 WARMUP=100 RUNS="w32fg_s0.6 causal32g_s0.6 causal32kd_s0.6" \
-#       AMP=bf16 BUDGET=510 WORKERS=4 bash recipes/gpu_train.sh $OUT
+#       AMP=bf16 BUDGET=510 WORKERS=4 bash pipelines/gpu_train.sh $OUT
 # Issue 28, round 5 (2026-12-06): the same with hard negatives, the training noise categories the default takes for
 # speech drawn up to 8x as often (weights measured on training-side material only; CPU A/B: docs/experiments.md):
 #   python tools/pack_training_data.py --out gpu-data --speech-seconds 11 --noise-quality 0.3 --studio
 #   mkdir gpu-init9 && cp chvoice_core/assets/default-float.pt gpu-init9/w32f.pt && cp chvoice_core/assets/live.pt gpu-init9/causal32.pt
 #   python tools/hard_noise_weights.py chvoice_core/assets/default-float.pt ../shared/data gpu-init9/noise-weights.json --power 1 --cap 8
 #   [GPU, carry gpu-data .whl gpu-init9]  INIT_DIR=gpu-init9 LR=3e-4 WARMUP=100 RUNS="w32fgh_s0.6 causal32gh_s0.6 causal32kd_s0.6" \
-#       AMP=bf16 BUDGET=510 WORKERS=4 bash recipes/gpu_train.sh $OUT
+#       AMP=bf16 BUDGET=510 WORKERS=4 bash pipelines/gpu_train.sh $OUT
 # Alternative pass 7, an A/B at GPU scale in the same call (the unseen-speaker gap, research/generalisation_gap.py, is
 # as large as the unseen-noise one, so speech warp is the other candidate; two runs share the GPU, as passes 3 and 5
 # did): INIT_DIR=gpu-init6 LR=3e-4 WARMUP=100 RUNS="w32fw_s0.6 w32fws_s0.6" AMP=bf16 BUDGET=510 WORKERS=7 ...
 # (Pass 4, the phase-aware head, was prepared and not run on a GPU: on the 2-core CPU it bought no SI-SDR and cost
 # 0.17 PESQ-WB, its rotation never learned (README). Its recipe, should scale alone change that:
 #   [GPU, carry gpu-data .whl gpu-init3]  INIT_DIR=gpu-init3 LR=5e-4 WARMUP=200 \
-#       RUNS="w32p_s2 w32p_s0.6 w32_s2" BUDGET=510 WORKERS=3 bash recipes/gpu_train.sh $OUT)
+#       RUNS="w32p_s2 w32p_s0.6 w32_s2" BUDGET=510 WORKERS=3 bash pipelines/gpu_train.sh $OUT)
 # .whl: wheels the machine's image lacks, for its Python 3.12:
 #   pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \

@@ -1,26 +1,26 @@
 #!/usr/bin/env bash
 # Issue 28's A/B fine-tunes of the float default, one change each (same seed, batches, schedule), run side by side,
 # then each scored on the studio-clean and real-noise sets. docs/experiments.md has the results.
-#   STEPS=600 ARMS="control gate floor studio gate-floor" bash recipes/ab_residual.sh [OUT=runs/ab]
+#   STEPS=600 ARMS="control gate floor studio gate-floor" bash research/ab_residual.sh [OUT=runs/ab]
 #   python research/ab_table.py --testset runs/studio-testset --ref control runs/scores/studio/*
 # Second round, from the shipped gated default (default-float.pt is arm `gate` since 2026-12-05): its control
 # `gate2` (600 more steps, same change) against the asymmetric loss `resid2` (noise left in weighs 3x):
-#   STEPS=600 ARMS="gate2 resid2" bash recipes/ab_residual.sh runs/ab2
+#   STEPS=600 ARMS="gate2 resid2" bash research/ab_residual.sh runs/ab2
 # and the same round's stronger gate (over 4, down to -35 dB) and gate + studio speakers, against gate2:
-#   STEPS=600 ARMS="gate3 gate-studio2" bash recipes/ab_residual.sh runs/ab2
+#   STEPS=600 ARMS="gate3 gate-studio2" bash research/ab_residual.sh runs/ab2
 # Round 4, from the shipped default (arm gate-studio2): its control `gs3` against silenced spans in the training
 # speech (`--speech-gaps P`: pauses that hold noise alone), P = 0.5 and 0.9:
-#   STEPS=600 ARMS="gs3 gaps gaps9" bash recipes/ab_residual.sh runs/ab4
+#   STEPS=600 ARMS="gs3 gaps gaps9" bash research/ab_residual.sh runs/ab4
 # and the spectral error from 3 kHz up weighed 3x (--high-band-weight 2), against the same gs3:
-#   STEPS=600 ARMS="hf2" bash recipes/ab_residual.sh runs/ab4
+#   STEPS=600 ARMS="hf2" bash research/ab_residual.sh runs/ab4
 # Round 5: hard negatives, the training noise categories the default takes for speech drawn more often (weights
 # measured on the training side only: tools/hard_noise_weights.py, power 0.5 cap 4 and power 1 cap 8), against gs3:
 #   python tools/hard_noise_weights.py chvoice_core/assets/default-float.pt ../shared/data runs/hardneg/weights.json
 #   python tools/hard_noise_weights.py ... runs/hardneg/weights-p1.json --power 1 --cap 8
-#   STEPS=600 ARMS="hardneg hardneg1" bash recipes/ab_residual.sh runs/ab5
+#   STEPS=600 ARMS="hardneg hardneg1" bash research/ab_residual.sh runs/ab5
 # then from hardneg1, 600 more steps with its weights (hn-cont) or with weights measured again on it (hn-iter):
 #   python tools/hard_noise_weights.py runs/ab5/hardneg1/model.pt ../shared/data runs/hardneg/weights-iter.json --power 1 --cap 8
-#   STEPS=600 ARMS="hn-cont hn-iter" bash recipes/ab_residual.sh runs/ab5
+#   STEPS=600 ARMS="hn-cont hn-iter" bash research/ab_residual.sh runs/ab5
 set -euo pipefail
 OUT=${1:-runs/ab}
 export CHVOICE_CACHE=${CHVOICE_CACHE:-$HOME/.cache/chvoice} OMP_NUM_THREADS=1 PYTHONUNBUFFERED=1
@@ -40,7 +40,7 @@ declare -A EXTRA=([control]="" [gate]="--target-gate" [floor]="--low-floor 0.5" 
 mkdir -p "$OUT"
 for arm in ${ARMS:-control gate floor studio gate-floor}; do
   # shellcheck disable=SC2086
-  chvoice train --config recipes/default-finetune.toml --steps "$STEPS" --validate-every "$STEPS" --quiet ${EXTRA[$arm]} \
+  chvoice train --config configs/default-finetune.toml --steps "$STEPS" --validate-every "$STEPS" --quiet ${EXTRA[$arm]} \
     --out "$OUT/$arm" > "$OUT/$arm.log" 2>&1 &
 done
 wait

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Scores the noisy input, a chvoice model (default: the shipped one), RNNoise and DeepFilterNet3 on the
 # real-noise test set (tools/build_real_testset.py), with `chvoice evaluate`, then prints the summary tables.
-#   recipes/eval_real.sh [DATA=../shared/data] [MODEL=chvoice_core/assets/default.pt] [OUT=runs/eval]
+#   pipelines/eval_real.sh [DATA=../shared/data] [MODEL=chvoice_core/assets/default.pt] [OUT=runs/eval]
 set -euo pipefail
 DATA=${DATA:-../shared/data}
 MODEL=${MODEL:-chvoice_core/assets/default.pt}
