@@ -18,6 +18,7 @@ from chvoice_core.data import PROFILES, DataConfig
 from chvoice_core.data.profiles import REPORT_PROFILES
 from chvoice_core.data.sources import default_cache_dir
 from chvoice_core.errors import ChvoiceError
+from chvoice_core.machine import cpu_facts
 from chvoice_core.scoring import Scorer
 from chvoice_core.version import CODE_VERSION
 from chvoice_core.zoo import Zoo
@@ -164,7 +165,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["cpu_count"] = os.cpu_count()
     machine_info["platform"] = platform.platform()
     machine_info["chvoice"] = {"tracks": list(s.tracks), "budget": s.budget.name, "device": s.device, "threads": s.threads,
-                               "data": s.data.label, "code_version": CODE_VERSION,
+                               "data": s.data.label, "code_version": CODE_VERSION, "cpu": cpu_facts(),
                                "pretrained": _pretrained_teachers(s)}
 
 

@@ -32,7 +32,8 @@ from chvoice_core.models.footprint import count_macs, count_params
 from chvoice_core.models.unet import UNet
 from chvoice_core.realzoo import real_rows, row_artifact
 from chvoice_core.scoring import BENCH_METRICS, Enhancer
-from chvoice_core.timing import artifact_digest, call_times, e2e_clip, e2e_info, end_to_end, model_call, user_call
+from chvoice_core.timing import (artifact_digest, call_times, e2e_clip, e2e_info, end_to_end, interleaved_times,
+                                 model_call, user_call)
 
 REAL_METRICS = BENCH_METRICS + ("dnsmos",)
 # DNSMOS costs 10x the reference metrics together (it repeats a 4 s item to 16 s and scores seven 9 s windows); in
@@ -42,12 +43,13 @@ REAL_METRICS = BENCH_METRICS + ("dnsmos",)
 DNSMOS_ROLES = {"parents": {"parent"}, "trained": {"parent", "child"}, "all": {"parent", "child", "in-run"}}
 DNSMOS_PEERS = {"parents": {"rnnoise", "deepfilternet3"}, "trained": set(PEERS), "all": set(PEERS)}
 ROWS = {r.id: r for r in real_rows()}
-# latency protocol: 3 rounds of 5 calls of the 4 s clip after a warm-up, for 20-odd rows x 2 thread counts in the
-# main job's 20 minutes. In the first measured run (3 x 10) the median of the first 15 calls was within 4.4 % of
-# all 30's at one thread (median row 1 %); at all threads of a 2-core VM the halves differed by up to 46 %, drift
-# that more calls do not remove (docs/benchmark.md)
-REAL_ROUNDS = (3, 5)
-
+# latency protocol: every row of the real track (parents, their free deployments, children) timed in one process
+# in interleaved rounds (timing.interleaved_times): after a warm-up call each, REAL_ROUNDS[0] rounds that run every
+# row REAL_ROUNDS[1] times in a fresh random order, so the host's drift falls on every row alike; the report
+# bootstraps each speed-up over rounds. Rows timed one after another on a 2-core VM drifted by up to 46 % between
+# halves of a run (docs/benchmark.md); interleaved, a ratio's rounds are paired
+REAL_ROUNDS = (12, 1)
+PEER_CALLS = 15       # a peer is no ratio's numerator or denominator: timed alone, 3 rounds of 5 calls
 
 def thread_counts() -> list[int]:
     return sorted({1, os.cpu_count() or 1})
@@ -159,19 +161,41 @@ def _frames_per_second(den: Denoiser, clip: np.ndarray) -> float:
     return frames / (len(clip) / SAMPLE_RATE)
 
 
+@pytest.fixture(scope="session")
+def real_timings(request, real_items, real_artifacts):
+    """threads -> row id -> [round][call] seconds of the row's end-to-end call on the same 4 s clip, every row this
+    session times interleaved with the others (built and loaded first, so no row's set-up falls in the rounds)."""
+    cache: dict[int, dict[str, list[list[float]]]] = {}
+    selected = {it.callspec.params["real_row"] for it in request.session.items
+                if getattr(it, "originalname", "") == "test_real_latency"}
+
+    def get(threads: int) -> dict[str, list[list[float]]]:
+        if threads not in cache:
+            clip = e2e_clip(real_items[0].mixture.noisy)
+            paths = {rid: real_artifacts(rid) for rid in ROWS if rid in selected}
+            torch.set_num_threads(threads)
+            with threadpool_limits(threads):
+                calls = {rid: end_to_end(user_call(Denoiser(load_artifact(p)[0])), clip) for rid, p in paths.items()}
+                cache[threads] = interleaved_times(calls, *REAL_ROUNDS, seed=threads)
+        return cache[threads]
+    return get
+
+
 @pytest.mark.benchmark(group="real-latency")
-def test_real_latency(benchmark, real_items, real_artifacts, settings, real_row, real_threads):
+def test_real_latency(benchmark, real_items, real_artifacts, real_timings, settings, real_row, real_threads):
+    """The row's end-to-end times from the interleaved rounds (real_timings); the benchmark's own stats are one
+    more call of the same path, timed alone."""
     path = real_artifacts(real_row)
     model, meta = load_artifact(path)
     den = Denoiser(model)
     clip = e2e_clip(real_items[0].mixture.noisy)
-    rounds, calls = REAL_ROUNDS
+    rounds = real_timings(real_threads)[real_row]
+    samples = [t for r in rounds for t in r]
     torch.set_num_threads(real_threads)
     with threadpool_limits(real_threads):
         call = end_to_end(user_call(den), clip)       # exactly what load().enhance() and chvoice denoise run
-        call()     # lazy initialisation (oneDNN primitives, int8 weight packing) outside the timed calls
-        benchmark.pedantic(call, rounds=rounds * calls, iterations=1, warmup_rounds=1)
-        samples = list(benchmark.stats.stats.data)
+        call()     # lazy initialisation (oneDNN primitives, int8 weight packing) outside the timed call
+        benchmark.pedantic(call, rounds=1, iterations=1)
         fe = den.fe
         tile = torch.zeros(1, 1, fe.n_bins, fe.tile_frames)
         tile_ms = model_call(den.model, tile)
@@ -181,8 +205,8 @@ def test_real_latency(benchmark, real_items, real_artifacts, settings, real_row,
     if real_threads == 1:
         extra["peak_forward_bytes"] = peak_forward_bytes(den.model, tile)
     record(benchmark, **_row_info(real_row, path, model, meta), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
-                                **e2e_info(samples, len(clip) / SAMPLE_RATE), **tile_ms, **extra,
-                                **timing_info(samples, calls))
+           **e2e_info(samples, len(clip) / SAMPLE_RATE), **tile_ms, **extra, **timing_info(samples, REAL_ROUNDS[1]),
+           timing="interleaved", round_ms=[1000 * float(np.mean(r)) for r in rounds])
 
 
 def real_peer_info(name):
@@ -207,9 +231,9 @@ def test_real_peer_latency(benchmark, real_items, settings, real_peer, real_thre
     with threadpool_limits(real_threads):
         call = end_to_end(p.process, clip)
         call()
-        benchmark.pedantic(call, rounds=REAL_ROUNDS[0] * REAL_ROUNDS[1], iterations=1)
+        benchmark.pedantic(call, rounds=PEER_CALLS, iterations=1)
         samples = list(benchmark.stats.stats.data)
         resampling = _resample_ms_per_s(clip, PEERS[real_peer].native_rate)
     record(benchmark, **real_peer_info(real_peer), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
                                 state="persistent", resample_ms_per_s=resampling,
-                                **e2e_info(samples, len(clip) / SAMPLE_RATE), **timing_info(samples, REAL_ROUNDS[1]))
+                                **e2e_info(samples, len(clip) / SAMPLE_RATE), **timing_info(samples, 5), timing="sequential")

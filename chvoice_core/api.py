@@ -17,12 +17,21 @@ import pandas as pd
 
 from .enhance import Denoiser
 from .errors import ChvoiceError
+from .audio_io import atomic_path
+from .budgets import get_budget
+from .compress.artifact import load_artifact
+from .compress.real import REAL_CHILDREN
+from .compress.recipes import user_variant
+from .data import DataConfig
+from .data.sources import default_cache_dir
+from .evaluate import evaluate_pairs, paired_folders
+from .metrics import METRICS
+from .pretrained import SHIPPED, shipped_path
+from .zoo import Zoo
 
 def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
     """A shipped model's file by name (default, default-float, live, or a shipped real child such as
     default-prune50), or a checkpoint path. None: the default."""
-    from .compress.real import REAL_CHILDREN
-    from .pretrained import SHIPPED, shipped_path
     name = "default" if name_or_path is None else str(name_or_path)
     if name in SHIPPED:
         return shipped_path(name)
@@ -41,7 +50,6 @@ def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
 
 def load(name_or_path: str | os.PathLike | None = None, device: str = "cpu") -> Denoiser:
     """A Denoiser for a shipped model or a checkpoint (float, pruned, int8, ONNX Runtime, PT2E alike)."""
-    from .compress.artifact import load_artifact
     path = model_path(name_or_path)
     model, meta = load_artifact(path)
     if meta.get("quant") and device != "cpu":
@@ -56,12 +64,6 @@ def compress(model: str | os.PathLike, recipe: str, out: str | os.PathLike, data
     result to `out` (atomically). Intermediate models are cached and training resumes after an interruption."""
     import shutil
 
-    from .audio_io import atomic_path
-    from .budgets import get_budget
-    from .compress.recipes import user_variant
-    from .data import DataConfig
-    from .data.sources import default_cache_dir
-    from .zoo import Zoo
     out = Path(out)
     if out.suffix != ".pt":
         raise ChvoiceError(f"{out}: use a .pt file name")
@@ -80,7 +82,5 @@ def evaluate(denoiser: Denoiser | None, noisy: str | os.PathLike, clean: str | o
     """Score a denoiser (None: the noisy input) on paired folders (same file names): one row per file with
     PESQ-WB, STOI, ESTOI, SI-SDR, spectrogram RMS and, with `perceptual`, DNSMOS and the pause energies per band
     (evaluate.summary pools them)."""
-    from .evaluate import evaluate_pairs, paired_folders
-    from .metrics import METRICS
     return evaluate_pairs(paired_folders(noisy, clean), None if denoiser is None else denoiser.enhance, METRICS,
                           perceptual=perceptual)

@@ -88,6 +88,8 @@ class Latency(Timed):
     peak_forward_bytes: int | None = None
     state: str | None = None                   # a peer's: 'persistent' between calls
     resample_ms_per_s: float | None = None     # a peer's 16 kHz <-> native rate resampling, timed alone
+    timing: str | None = None                  # the real track's protocol: 'interleaved' rounds or 'sequential'
+    round_ms: list[float] | None = None        # interleaved: mean ms per call in each round (rounds shared by rows)
 
 
 @dataclass(kw_only=True)

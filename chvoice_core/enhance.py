@@ -8,11 +8,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio_io import SAMPLE_RATE, resample
+from .audio_io import SAMPLE_RATE, resample, atomic_path
 from .dsp import FrontEnd, normalise
 from .errors import ChvoiceError
 from .families import family_of
 from .models.unet import front_end, fuse_for_inference, inference_layout
+from .longform import read_mono_16k, scan, write_blocks
 
 
 class Denoiser:
@@ -81,7 +82,6 @@ def denoise_to(denoiser: Denoiser, src: str | os.PathLike, out: str | os.PathLik
     """The one file pipeline: check src (in blocks; skipped when the caller already did: `checked`), read it
     mono at 16 kHz in blocks, `denoiser.run`, refuse non-finite output, write `out` (not atomically: the caller
     stages it) at the input's rate, in blocks. Memory: the 16 kHz mono signal, once. Errors name `label`."""
-    from .longform import read_mono_16k, scan, write_blocks
     if not checked:
         scan(src)
     x, sr, _ = read_mono_16k(src)
@@ -95,7 +95,6 @@ def denoise_file(denoiser: Denoiser, src: str | os.PathLike, dst: str | os.PathL
                  label: str | os.PathLike | None = None) -> Path:
     """Read any supported audio file (any rate, any channels), denoise at 16 kHz in mono, and write dst
     atomically at the input's sample rate (`denoise_to`). Returns dst."""
-    from .audio_io import atomic_path
     with atomic_path(dst) as tmp:
         denoise_to(denoiser, src, tmp, on_progress, label=label or dst)
     return Path(dst)

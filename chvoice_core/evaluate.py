@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from .errors import ChvoiceError
 from .metrics import METRICS, dnsmos, pooled_pause_attenuation, score_pair
+from .audio_io import list_audio_files, read_audio
 
 EnhanceFn = Callable[[np.ndarray], np.ndarray]
 
@@ -50,7 +51,6 @@ def evaluate_unpaired(files: Iterable[tuple[str, np.ndarray]], enhance: EnhanceF
 def paired_folders(noisy_dir: str | os.PathLike, clean_dir: str | os.PathLike) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """Paired folders (same relative names, any audio format) -> (name, noisy [N], clean [N]) at 16 kHz; one
     clear error when they do not pair up."""
-    from .audio_io import list_audio_files, read_audio
     nd, cd = Path(noisy_dir), Path(clean_dir)
     for d in (nd, cd):
         if not d.is_dir():

@@ -20,7 +20,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from .audio_io import CANCEL_RATIO, SAMPLE_RATE, io_error, output_format
+from .audio_io import CANCEL_RATIO, SAMPLE_RATE, io_error, output_format, probe_audio
 from .errors import ChvoiceError
 from .dsp import FrontEnd, OverlapAdd, frame_spectra, frame_waves, regain, tile_starts, tile_weight, to_db
 
@@ -32,7 +32,6 @@ BLOCK_SECONDS = 30.0
 
 def scan(path: str | os.PathLike, block_frames: int = 1 << 20) -> sf._SoundFileInfo:
     """Validate a file in blocks (finite, not silent, not silent after downmix) without reading it whole."""
-    from .audio_io import probe_audio
     path = Path(path)
     info = probe_audio(path)
     e_ch = e_mono = 0.0

@@ -8,9 +8,9 @@ import warnings
 
 import numpy as np
 import torch
-from scipy import signal
 
 from .dsp import FrontEnd, analyse
+from .errors import ChvoiceError
 
 TOP_DB = 80.0   # dB spectrograms are floored 80 dB below the clean peak (torchaudio AmplitudeToDB top_db)
 
@@ -67,7 +67,6 @@ def dnsmos(x: np.ndarray, sr: int = 16_000) -> dict[str, float]:
     try:
         from speechmos import dnsmos as _dnsmos
     except ImportError as e:
-        from .errors import ChvoiceError
         raise ChvoiceError(f"DNSMOS needs speechmos, librosa and onnxruntime (pip install 'chvoice[dnsmos]'): {e}") from None
     if sr != _dnsmos.SR:
         raise ValueError(f"Sampling rate must be {_dnsmos.SR}.")     # as speechmos's run() says it
@@ -116,6 +115,7 @@ PAUSE_OUT_COLUMNS = tuple(f"pause_out_{band_name(*b)}" for b in PAUSE_BANDS_HZ)
 
 def band_power(x: np.ndarray, sr: int = 16_000) -> np.ndarray:
     """Power per frame and band of x [N]: [frames, bands] (zero-padded to one frame when shorter)."""
+    from scipy import signal   # heavy (1 s): imported where used
     x = np.asarray(x, np.float64)
     if len(x) < PAUSE_FFT:
         x = np.pad(x, (0, PAUSE_FFT - len(x)))

@@ -13,10 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .compress.ort import available, export_onnx  # noqa: F401  (available re-exported: one check for every ONNX path)
+from .compress.ort import available, export_onnx, OrtTileModel, tile_graph
 from .errors import ChvoiceError
 from .models.kinds import GRAPH, kind_of, require_graph
 from .models.unet import StreamState, front_end, stream_pads, streaming
+from .audio_io import atomic_path
+from .compress.quantize import int8_layers
 
 Tensor = torch.Tensor
 
@@ -51,7 +53,6 @@ def initial_states(model: nn.Module, n_bins: int, frames: int) -> list[Tensor]:
 def export_step(model: nn.Module, n_bins: int = 128, frames: int = 1) -> tuple[bytes, list[Tensor]]:
     """The ONNX graph (serialised) of one streaming hop of `frames` frames of a float causal model, and the
     zero states a stream starts from (the graph's state inputs, in order)."""
-    from .compress.quantize import int8_layers
     require_graph(model, "step", "the ONNX streaming step")
     if int8_layers(model):
         raise ChvoiceError("the ONNX streaming step exports float models only (int8 models stream in PyTorch)")
@@ -99,9 +100,6 @@ def export_model(model: nn.Module, path, frames: int = 128, n_bins: int | None =
     streaming step (one frame and every layer's state in, the output frame and the new states out), which is
     what a live deployment runs. F (`n_bins`): the model's front end's bins unless given. Returns a description of
     the graph's inputs and outputs and the STFT around it."""
-    from .audio_io import atomic_path
-    from .compress.ort import OrtTileModel, tile_graph
-    from .compress.quantize import int8_layers
     fe = front_end(model)
     n_bins = n_bins or fe.n_bins
     if isinstance(model, OrtTileModel):

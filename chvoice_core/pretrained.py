@@ -11,6 +11,8 @@ import torch
 from torch import nn
 
 from .errors import ChvoiceError
+from .audio_io import atomic_path
+from .models.io import fp16_storage, model_to_dict
 
 # The one table of shipped model names (the compressed children: compress.real). "default" is the int8 model that
 # `chvoice denoise` runs; "default-float" its float parent, which compression starts from.
@@ -49,8 +51,6 @@ def teacher_path(arch: str, profile: str) -> Path | None:
 def save_teacher(path: str | os.PathLike, model: nn.Module, meta: dict[str, Any]) -> None:
     """A float model with its floating-point tensors stored as fp16 (half the package size; loading casts
     back to fp32). BatchNorm counters stay integers."""
-    from .audio_io import atomic_path
-    from .models.io import fp16_storage, model_to_dict
     d = model_to_dict(model, {**meta, "storage": "fp16"})
     d["state_dict"] = fp16_storage(d["state_dict"])
     with atomic_path(path) as tmp:

@@ -8,7 +8,6 @@ recipe and the training record (steps, batch, learning rate, data, wall time, ma
 from __future__ import annotations
 
 import hashlib
-import platform
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +17,16 @@ import torch
 
 from .audio_io import atomic_path
 from .budgets import get_budget
-from .compress.steps import kind_of, parse_recipe, runs_int8, to_recipe
-from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, get_child, parent_path,
-                           shard, shipped_children)
+from .compress.steps import Overlap, kind_of, parse_recipe, runs_int8, slug, to_recipe
+from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, free_deployments, get_child,
+                           parent_path, shard, shipped_children)
 from .data import DataConfig
+from .machine import cpu_facts, describe
 from .models.io import fp16_storage, read_checkpoint
 from .zoo import Zoo
+from .compress.artifact import load_float_model, save_artifact
+from .models.footprint import count_macs, count_params
+from .version import CODE_VERSION
 
 TRAINING_KEYS = ("train_steps", "train_seconds", "loss", "prune_log", "prune_config", "distilled", "student_width",
                  "lr", "params", "macs", "build_seconds", "base", "base_training")
@@ -120,35 +123,38 @@ def ship_child(child: RealChild, artifact: Path, data_label: str, device: str, t
 def _machine(device: str) -> str:
     if device.startswith("cuda") and torch.cuda.is_available():
         return torch.cuda.get_device_name(0)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu} ({torch.backends.cpu.get_cpu_capability()})"
+    return describe(cpu_facts())
 
 
 # ------------------------------------------------------------------ the rows the real track benchmarks
 @dataclass(frozen=True)
 class RealRow:
-    """One model of the real track: a shipped parent, a shipped child, or a calibration-only child built in the
-    run from one of those (`base` names it; `step` is its recipe)."""
+    """One model of the real track: a shipped parent, a shipped child, a calibration-only child built in the run
+    from one of those, or one of a parent's training-free deployments (`base` names the row it is built from;
+    `step` is the recipe applied in the run)."""
 
-    id: str                      # "default", "default-kd16", "default-kd16-int8", ...
-    role: str                    # parent | child | in-run
+    id: str                      # "default", "default-kd16", "default-kd16-int8", "default-ovl126-bf16", ...
+    role: str                    # parent | child | in-run | deployment
     parent: str                  # the parent's name ("default"); a parent names itself
     recipe: str                  # the steps from the parent ("-" for a parent)
-    base: str | None = None      # in-run rows: the row id they are built from
-    step: str | None = None      # in-run rows: the calibration-only recipe applied in the run
+    base: str | None = None      # in-run and deployment rows: the row id they are built from
+    step: str | None = None      # in-run and deployment rows: the recipe applied in the run
 
 
-def real_rows() -> list[RealRow]:
-    """Every row of the real track, from what the package holds now: parents, current shipped children, and each
-    of those with every calibration-only step of CHEAP_STEPS."""
+def deployment_id(parent: str, recipe: str) -> str:
+    """'overlap(hop=126)+bf16' on 'default' -> 'default-ovl126-bf16'."""
+    return "-".join([parent] + [slug(st) if not isinstance(st, Overlap) else f"ovl{st.hop}"
+                                for st in parse_recipe(recipe)])
+
+
+def real_rows(bf16: bool | None = None) -> list[RealRow]:
+    """Every row of the real track, from what the package holds now: parents, each parent's training-free
+    deployments (bf16 ones where the CPU has bf16 arithmetic; `bf16` None: this machine), current shipped children,
+    and each of those with every calibration-only step of CHEAP_STEPS."""
+    bf16 = bool(cpu_facts()["bf16"]) if bf16 is None else bf16
     rows = [RealRow(name, "parent", name, "-") for name in REAL_PARENTS]
+    free = [RealRow(deployment_id(name, d), "deployment", name, d, base=name, step=d)
+            for name in REAL_PARENTS for d in free_deployments(name, bf16)]
     rows += [RealRow(c.id, "child", c.parent, c.recipe) for c in shipped_children()]
     shipped = {(r.parent, r.recipe) for r in rows}
     cheap = []
@@ -159,7 +165,7 @@ def real_rows() -> list[RealRow]:
             full = recipe if r.recipe == "-" else f"{r.recipe}+{recipe}"
             if (r.parent, full) not in shipped:     # a shipped child of the same recipe stands for it
                 cheap.append(RealRow(f"{r.id}-{recipe}", "in-run", r.parent, full, base=r.id, step=recipe))
-    return rows + cheap
+    return rows[:len(REAL_PARENTS)] + free + rows[len(REAL_PARENTS):] + cheap
 
 
 def row_source(row_id: str) -> Path:
@@ -170,17 +176,16 @@ def row_source(row_id: str) -> Path:
 def row_artifact(row: RealRow, zoo: Zoo) -> Path:
     """The artifact a row benchmarks: the shipped file, or (in-run rows) its base's file compressed by `row.step`
     with `zoo`'s calibration tiles, cached under the zoo's folder by the base file's digest and the code version."""
-    if row.role != "in-run":
+    if row.role not in ("in-run", "deployment"):
         return row_source(row.id)
-    from .compress.steps import slug
-    from .version import CODE_VERSION
     src = row_source(row.base)
     digest = file_digest(src)
-    (step,) = parse_recipe(row.step)
-    stamp = hashlib.sha256(f"{digest}|{slug(step)}|{CODE_VERSION}|{zoo.data_label}".encode()).hexdigest()[:16]
+    steps = parse_recipe(row.step)
+    key = "+".join(slug(st) for st in steps) if len(steps) > 1 else slug(steps[0])   # one step: the key as before
+    stamp = hashlib.sha256(f"{digest}|{key}|{CODE_VERSION}|{zoo.data_label}".encode()).hexdigest()[:16]
     path = zoo.cache_dir / "real" / f"{row.id}-{stamp}.pt"
     if not path.is_file():
-        _compress_file(path, src, f"real row {row.base}", (step,), zoo, None,
+        _compress_file(path, src, f"real row {row.base}", steps, zoo, None,
                        {"real_row": row.id, "base": row.base, "base_digest": digest, "recipe": row.recipe,
                         "calibration_data": zoo.data_label})
     return path
@@ -191,8 +196,6 @@ def _compress_file(out: Path, src: Path, label: str, steps, zoo: Zoo, workdir: P
     """Apply `steps` to the float model in `src` (through the zoo: its calibration tiles and build threads) and save
     the result at `out` with `meta`, the steps' own meta and the build time (footprint: and the parameters and MACs
     of the chain's last float model). `root`: the float file of the chain's first model (default: `src`)."""
-    from .compress.artifact import load_float_model, save_artifact
-    from .models.footprint import count_macs, count_params
     model, _ = load_float_model(src, label, "the compression steps take magnitude models only")
     t0 = time.perf_counter()
     quant, extra, float_model = None, {}, model

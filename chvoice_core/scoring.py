@@ -26,6 +26,11 @@ from .metrics import score_pair
 from .models.io import file_digest
 from .parallel import one_thread_worker
 from .version import CODE_VERSION
+from .baselines import run_peer, PEERS
+from .compress.artifact import load_artifact
+from .enhance import Denoiser
+from .families import make_streamer
+from .stream import LIVE_MODES
 
 # "pause": the noisy input's and the estimate's energy in the reference's pauses per band (metrics.pause_energies,
 # pooled by the report); "dnsmos": DNSMOS of the estimate (0.35 s an item: the real track only)
@@ -54,7 +59,6 @@ class Enhancer:
     @staticmethod
     def stream(path: str | os.PathLike, mode: str) -> "Enhancer":
         """The live engine in `mode` over the model saved at path, fed in blocks of one model call."""
-        from .stream import LIVE_MODES
         # the key names a rolling-context engine's settings, not just the mode's name; the frame-by-frame engine
         # (mode causal) takes one hop a call and its lookahead from the file
         c = LIVE_MODES.get(mode)
@@ -63,7 +67,6 @@ class Enhancer:
 
     @staticmethod
     def peer(name: str) -> "Enhancer":
-        from .baselines import PEERS
         pkg = PEERS[name].package
         try:
             version = metadata.version(pkg.replace("_", "-"))
@@ -75,15 +78,11 @@ class Enhancer:
         if self.kind == "identity":
             return lambda x: x
         if self.kind == "peer":
-            from .baselines import run_peer
             return lambda x: run_peer(self.ref, x)
-        from .compress.artifact import load_artifact
         model, _ = load_artifact(self.ref)
         if self.kind == "artifact":
-            from .enhance import Denoiser
             return Denoiser(model)
         if self.kind == "stream":
-            from .families import make_streamer
             return make_streamer(model, self.mode, backend="torch").denoise   # ONNX Runtime gives the same samples
         raise ValueError(f"unknown enhancer kind {self.kind!r}")
 

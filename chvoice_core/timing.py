@@ -10,6 +10,7 @@ second, separate figure (`model_call`).
 from __future__ import annotations
 
 import os
+import time
 from typing import Callable
 
 import numpy as np
@@ -54,7 +55,6 @@ def e2e_info(samples_s: list[float], audio_seconds: float) -> dict:
 
 def call_times(fn: Callable[[], object], calls: int, warmup: int = 1) -> list[float]:
     """Seconds of each of `calls` timed calls of fn(), after `warmup` untimed ones (lazy initialisation, caches)."""
-    import time
     for _ in range(warmup):
         fn()
     ts = []
@@ -63,6 +63,23 @@ def call_times(fn: Callable[[], object], calls: int, warmup: int = 1) -> list[fl
         fn()
         ts.append(time.perf_counter() - t0)
     return ts
+
+
+def interleaved_times(calls: dict[str, Callable[[], object]], rounds: int, per_round: int = 1, seed: int = 0,
+                      warmup: int = 1) -> dict[str, list[list[float]]]:
+    """Seconds of every call, timed in interleaved rounds: each round runs every entry `per_round` times, the entries
+    in a fresh random order, so the host's drift (clock, neighbours, thermal) falls on all of them alike and a ratio
+    of two entries can be bootstrapped over rounds. -> name -> [round][call] seconds."""
+    for fn in calls.values():
+        for _ in range(warmup):
+            fn()
+    rng = np.random.default_rng(seed)
+    names = list(calls)
+    out: dict[str, list[list[float]]] = {n: [] for n in names}
+    for _ in range(rounds):
+        for i in rng.permutation(len(names)):
+            out[names[i]].append(call_times(calls[names[i]], per_round, warmup=0))
+    return out
 
 
 def model_call(model: torch.nn.Module, tile: torch.Tensor, calls: int = 10) -> dict:

@@ -23,7 +23,7 @@ from .data.pairs import PairSampler, StepBatches
 from .dsp import FrontEnd
 from .errors import ChvoiceError
 from .losses import PERCEPTUAL_SISDR_WEIGHT, Tensor, TargetFn, as_tensor, db_pairs, perceptual_loss, tile_loss
-from .models.io import model_to_dict, save_model
+from .models.io import model_to_dict, save_model, load_model
 from .models.unet import front_end
 from .validation import Validation
 
@@ -249,7 +249,6 @@ def train(model: nn.Module, sampler: PairSampler, cfg: TrainConfig, out_dir: str
                               "seconds": round(elapsed(), 1),
                               "validation": val_history, "best": best}
     if best is not None and out is not None and (out / "best.pt").is_file():
-        from .models.io import load_model
         model.load_state_dict(load_model(out / "best.pt")[0].state_dict())
     if distributed:
         # every rank must hold the same weights after DDP; check it rather than assume it

@@ -10,6 +10,10 @@ import torch
 from torch import nn
 
 from .dsp import FrontEnd
+from .data import TestSetConfig, build_testset
+from .data.rooms import VALIDATION_ROOM_SEED
+from .enhance import Denoiser
+from .metrics import pesq_wb, si_sdr, stoi
 
 if TYPE_CHECKING:
     from .data import DataSplit, Mixture, NoiseProfile
@@ -27,8 +31,6 @@ class Validation:
     key: str = "pesq_wb"      # pesq_wb | si_sdr | stoi
 
     def score(self, model: nn.Module, fe: FrontEnd | None = None) -> dict[str, float]:
-        from .enhance import Denoiser
-        from .metrics import pesq_wb, si_sdr, stoi
         was = model.training
         model.eval()
         den = Denoiser(model, fe)
@@ -53,8 +55,6 @@ def validation_mixtures(data: "DataSplit", speech: "SpeechCorpus", bank: "NoiseB
                         n_items: int = 40, seed: int = 0) -> list["Mixture"]:
     """The validation recipe: `n_items` mixtures of at most 4 s of `speech` with noise from `bank`, in rooms of
     their own seed when the profile uses rooms (item i's noise, SNR and room depend only on seed and i)."""
-    from .data import TestSetConfig, build_testset
-    from .data.rooms import VALIDATION_ROOM_SEED
     items = build_testset(speech, bank, profile, TestSetConfig(n=n_items, seed=seed + 77, max_seconds=4.0),
                           rooms=data.rooms(seed=VALIDATION_ROOM_SEED) if profile.p_room else None)
     return [it.mixture for it in items]

@@ -14,6 +14,8 @@ from pathlib import Path
 import pandas as pd
 from tabulate import tabulate
 
+from chvoice_core.machine import describe as describe_cpu
+
 from . import figures, real, stats, tables
 from .compare import compare
 from .load import ReportError, Run, load_run, newest_run, variant_order
@@ -43,7 +45,7 @@ def header(run: Run) -> dict:
             "machine": f"{mi.get('node', '?')} ({mi.get('cpu', {}).get('brand_raw', mi.get('processor', '?'))}, "
                        f"{mi.get('cpu_count', '?')} cores)",
             "device": s.get("device"), "threads": s.get("threads"), "budget": s.get("budget"), "data": s.get("data"),
-            "torch": mi.get("torch"), "commit": f"{commit.get('id', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}",
+            "cpu": describe_cpu(s.get("cpu")), "torch": mi.get("torch"), "commit": f"{commit.get('id', '?')[:10]}{' (dirty)' if commit.get('dirty') else ''}",
             "pretrained": _pretrained_line(mi.get("chvoice", {}).get("pretrained"))}
 
 
@@ -71,12 +73,12 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
             "real_track.csv): quality on every item with 95 % speaker-clustered bootstrap intervals; speed end to end "
             "(STFT, every model call with its tile overlap, iSTFT; peers: their whole path, resampling included and "
             "also shown alone), batch 1, a 4 s clip, per second of audio; kept % of the parent's gain over the noisy "
-            "input", rt, out, "real_track", 3))
+            f"input. Timed on {hd['cpu']}", rt, out, "real_track", 3))
         sections.append(table_section(
             f"Real track: each child against its parent (paired by item; t-test over per-speaker mean differences; "
             f"Holm-corrected; α = {stats.ALPHA}; 95 % cluster-bootstrap CI of the mean difference)",
             real.tests_vs_parent(run.real), out, "real_ttests_vs_parent", 4))
-        figs.append(real.pareto(run.real, rt, out))
+        figs.append(real.pareto(run.real, rt, out, hd["cpu"]))
     if run.quality.empty and run.latency.empty:
         _write_index(out, hd, sections, figs)
         return {"tables": [s[0] for s in sections], "figures": [str(f) for f in figs], "compare": None,
@@ -99,7 +101,7 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
              f"its overlap, iSTFT; peers: their whole path incl. resampling), {th}, batch 1, a 4 s clip; model ms / "
              "tile is the model call alone; gains over the noisy input on the utterances scored for both"),
             ("speedup", tables.speedup_vs(run), "Speed-up over the fp32 `normal` teacher (end to end, same artifacts) "
-             "and share of its SI-SDR improvement kept"),
+             f"and share of its SI-SDR improvement kept; timed on {hd['cpu']}"),
             ("full_scale", tables.full_scale(run), "Full-scale architecture cost (untrained, widths 64/32 with each "
              f"variant's pruning ratios and quantization; model call on one tile, {th}): the report's speed "
              "question, never divided by a trained model's quality"),

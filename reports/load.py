@@ -47,7 +47,8 @@ def _real_track(entries: list[tuple[dict, Entry]]) -> RealTrack | None:
                         "model_ms_per_tile": _num(e.model_ms_per_tile), "macs_per_s": _num(e.macs_per_s),
                         "peak_forward_bytes": _num(e.peak_forward_bytes),
                         "resample_ms_per_s": _num(e.resample_ms_per_s), "samples_ms": e.samples_ms,
-                        "calls_per_round": e.calls_per_round, "profile": "real"})
+                        "calls_per_round": e.calls_per_round, "timing": e.timing, "round_ms": e.round_ms,
+                        "profile": "real"})
     if not rows:          # every quality and latency benchmark adds its row
         return None
     return RealTrack(pd.DataFrame(rows), pd.DataFrame(qual), pd.DataFrame(lat))

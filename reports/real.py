@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 
 from .load import RealTrack, finite_mean
-from .stats import ALPHA, cluster_bootstrap_ci, holm, paired
+from .stats import ALPHA, cluster_bootstrap_ci, holm, kept_share_ci, paired, speedup_ci
 from .tables import residual_summary
 
 METRICS = (("pesq_wb", "PESQ-WB"), ("stoi", "STOI"), ("si_sdr", "SI-SDR (dB)"))
 DNSMOS = (("dnsmos_ovrl", "DNSMOS OVRL"), ("dnsmos_sig", "DNSMOS SIG"), ("dnsmos_bak", "DNSMOS BAK"))
-ROLE_ORDER = {"parent": 0, "child": 1, "in-run": 2, "peer": 3, "noisy": 4}
+ROLE_ORDER = {"parent": 0, "deployment": 1, "child": 2, "in-run": 3, "peer": 4, "noisy": 5}
+FAMILY = ("deployment", "child", "in-run")     # roles that have a parent
+FREE_PESQ_TOLERANCE = 0.02     # a free deployment counts as "the parent" while its PESQ-WB is within this of fp32
 
 
 def order(rt: RealTrack) -> list[str]:
@@ -48,6 +50,41 @@ def _pair(q: pd.DataFrame, a: str, b: str, metric: str) -> pd.DataFrame:
     return paired_frame(q, a, b, "real", metric).astype({"x": float, "y": float})
 
 
+def _rounds(rt: RealTrack, variant: str | None, threads: int) -> list[float]:
+    """Per-round ms of a row at `threads` (interleaved rounds; a sequential row: its calls)."""
+    lat = rt.latency
+    if variant is None or lat.empty:
+        return []
+    sel = lat[(lat.variant == variant) & (lat.threads == threads)]
+    if not len(sel):
+        return []
+    r = sel.iloc[0]
+    rounds = r.get("round_ms") if "round_ms" in sel else None
+    return list(rounds) if isinstance(rounds, list) and rounds else list(r.samples_ms)
+
+
+def best_free(rt: RealTrack, parent: str) -> str:
+    """The fastest of the parent's training-free deployments (the fp32 parent included) whose PESQ-WB stays within
+    FREE_PESQ_TOLERANCE of the fp32 parent's, at 1 thread: what a user gets without compressing."""
+    q, rows = rt.quality, rt.rows.drop_duplicates("variant")
+    fp32 = f"real:{parent}"
+    base = finite_mean(q[q.variant == fp32]["pesq_wb"]) if "pesq_wb" in q else np.nan
+    cands = [fp32] + [v for v in rows[(rows.role == "deployment") & (rows.real_parent == parent)].variant]
+    ok = [v for v in cands if v == fp32 or finite_mean(q[q.variant == v]["pesq_wb"]) >= base - FREE_PESQ_TOLERANCE]
+    timed = [(ms, v) for v in ok for ms in [_timing(rt, v, 1, "ms_per_s")] if np.isfinite(ms)]
+    return min(timed)[1] if timed else fp32
+
+
+def _kept(q: pd.DataFrame, v: str, parent: str, col: str) -> tuple[float, float, float]:
+    """Kept % of the parent's gain on `col`, with its speaker-clustered paired bootstrap interval."""
+    sides = [q[(q.variant == x)].set_index("id")[col].astype(float).rename(x) for x in (v, parent, "noisy")]
+    both = pd.concat(sides + [q[q.variant == v].set_index("id").speaker], axis=1, join="inner").dropna()
+    if len(both) < 3:
+        return np.nan, np.nan, np.nan
+    return kept_share_ci(both[v].to_numpy(), both[parent].to_numpy(), both["noisy"].to_numpy(),
+                         both.speaker.to_numpy())
+
+
 def table(rt: RealTrack) -> pd.DataFrame:
     q, rows = rt.quality, rt.rows.drop_duplicates("variant").set_index("variant")
     threads = sorted(t for t in rt.latency.get("threads", pd.Series(dtype=float)).dropna().unique())
@@ -56,7 +93,7 @@ def table(rt: RealTrack) -> pd.DataFrame:
     for v in order(rt):
         r = rows.loc[v]
         sel = q[q.variant == v]
-        row = {"model": v.removeprefix("real:"), "role": r.role, "parent": r.real_parent if r.role in ("child", "in-run") else "",
+        row = {"model": v.removeprefix("real:"), "role": r.role, "parent": r.real_parent if r.role in FAMILY else "",
                "recipe": r.recipe_string or "-", "params (M)": (r.params or np.nan) / 1e6,
                "GMACs / s audio": _timing(rt, v, 1, "macs_per_s") / 1e9, "MB on disk": (r.size_bytes or np.nan) / 1e6,
                "peak MB": _timing(rt, v, 1, "peak_forward_bytes") / 1e6, "items": len(sel),
@@ -71,16 +108,21 @@ def table(rt: RealTrack) -> pd.DataFrame:
         for col, name in DNSMOS:
             row[name] = finite_mean(sel[col]) if col in sel else np.nan
         row.update(residual_summary(sel))     # pooled pause attenuation (and DNSMOS BAK / SIG again, the same means)
-        parent = f"real:{r.real_parent}" if r.role in ("child", "in-run") else None
+        parent = f"real:{r.real_parent}" if r.role in FAMILY else None
         for col, name in (("pesq_wb", "PESQ"), ("si_sdr", "SI-SDR")):
-            g, pg = _gain(q, v, col), _gain(q, parent, col) if parent else np.nan
-            row[f"kept % of parent's {name} gain"] = 100 * g / pg if parent and pg else np.nan
+            k, lo, hi = _kept(q, v, parent, col) if parent and col in q else (np.nan,) * 3
+            row[f"kept % of parent's {name} gain"] = k
+            row[f"kept_{col}_ci_low"], row[f"kept_{col}_ci_high"] = lo, hi
         ms1 = _timing(rt, v, 1, "ms_per_s")
         row["ms / s, 1 thread"] = ms1
         if most and most != 1:
             row[f"ms / s, {most} threads"] = _timing(rt, v, most, "ms_per_s")
-        pms = _timing(rt, parent, 1, "ms_per_s") if parent else np.nan
-        row["speed-up vs parent (1 thread)"] = pms / ms1 if parent and ms1 > 0 else np.nan
+        free = best_free(rt, r.real_parent) if parent else None
+        for label, ref in (("fp32 parent", parent), ("best free deployment", free)):
+            s_, lo, hi = speedup_ci(_rounds(rt, ref, 1), _rounds(rt, v, 1)) if ref else (np.nan,) * 3
+            row[f"speed-up vs {label} (1 thread)"] = s_
+            row[f"speed-up vs {label} CI low"], row[f"speed-up vs {label} CI high"] = lo, hi
+        row["best free deployment"] = free.removeprefix("real:") if free else ""
         row["model ms / tile (1 thread)"] = _timing(rt, v, 1, "model_ms_per_tile")
         row["resampling ms / s (in e2e)"] = _timing(rt, v, 1, "resample_ms_per_s")
         out.append(row)
@@ -92,7 +134,7 @@ def tests_vs_parent(rt: RealTrack) -> pd.DataFrame:
     over the family."""
     out = []
     for r in rt.rows.drop_duplicates("variant").itertuples():
-        if r.role not in ("child", "in-run"):
+        if r.role not in FAMILY:
             continue
         for col, _ in METRICS + DNSMOS:
             if col in rt.quality:
@@ -106,7 +148,7 @@ def tests_vs_parent(rt: RealTrack) -> pd.DataFrame:
     return df
 
 
-def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
+def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path, machine: str = "") -> Path:
     """PESQ-WB against end-to-end compute (1 thread, log scale) and against size on disk; the front (no model both
     faster and better), the parents and the peers are labelled, the rest are dots the table names."""
     import matplotlib
@@ -117,7 +159,13 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(13, 5))
     noisy = tab[tab.role == "noisy"]["PESQ-WB"]
     front = _front(t)
-    colors = {"parent": "tab:blue", "child": "tab:green", "in-run": "tab:olive", "peer": "tab:red"}
+    colors = {"parent": "tab:blue", "deployment": "tab:cyan", "child": "tab:green", "in-run": "tab:olive",
+              "peer": "tab:red"}
+    # a compressed row on the front says both speed-ups: over the fp32 parent and over its best free deployment
+    both = [f"{m} ({a:.1f}x; {b:.1f}x beyond free)" if r in ("child", "in-run") and np.isfinite(a) and np.isfinite(b)
+            else m for m, r, a, b in zip(t.model, t.role, t["speed-up vs fp32 parent (1 thread)"].astype(float),
+                                         t["speed-up vs best free deployment (1 thread)"].astype(float))]
+    t = t.assign(label=both)
     for ax, xcol, xlabel in ((axes[0], "ms / s, 1 thread", "ms of compute per s of audio, end to end (1 thread, batch 1; the row's ms / s, 1 thread)"),
                              (axes[1], "MB on disk", "MB on disk")):
         for role, g in t.groupby("role"):
@@ -135,7 +183,8 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path) -> Path:
     axes[0].plot(fr["ms / s, 1 thread"].astype(float), fr["PESQ-WB"].astype(float), color="black", lw=0.8, zorder=2,
                  label="front")
     axes[0].legend(fontsize=8)
-    fig.suptitle("Real track: quality against speed and size (every model; unlabelled dots are named in the table)")
+    fig.suptitle("Real track: quality against speed and size (every model; unlabelled dots are named in the table)"
+                 + (f"\ntimed on {machine}" if machine else ""), fontsize=10)
     return save_figure(fig, out / "real_pareto.png")
 
 
@@ -154,7 +203,8 @@ def _label(ax, named: pd.DataFrame, xcol: str) -> None:
         if not (np.isfinite(x) and np.isfinite(y)):
             continue
         px, py = to_pts.transform((x, y)) * 72
-        w, h = 4.6 * len(r["model"]), 9.0
+        text = r.get("label", r["model"])
+        w, h = 4.6 * len(text), 9.0
         best = None
         for dx, dy in ((4, 3), (4, -12), (-4, 3), (-4, -12)):
             x0 = px + dx if dx > 0 else px + dx - w
@@ -165,7 +215,7 @@ def _label(ax, named: pd.DataFrame, xcol: str) -> None:
                 best = (cost, dx, dy, box)
         _, dx, dy, box = best
         boxes.append(box)
-        ax.annotate(r["model"], (x, y), fontsize=8, xytext=(dx, dy), textcoords="offset points",
+        ax.annotate(text, (x, y), fontsize=8, xytext=(dx, dy), textcoords="offset points",
                     ha="left" if dx > 0 else "right")
 
 

@@ -148,3 +148,37 @@ def latency_tests(latency: pd.DataFrame) -> pd.DataFrame:
                     "rounds_a": len(ra), "rounds_b": len(rb), "median_a_ms": np.median(r.samples_ms),
                     "median_b_ms": np.median(parent.samples_ms), "t": float(t), "p": float(p)})
     return _finish(pd.DataFrame(out))
+
+
+def speedup_ci(slow_ms: list[float], fast_ms: list[float], n: int = 2000, seed: int = 0,
+               level: float = 0.95) -> tuple[float, float, float]:
+    """Speed-up of `fast` over `slow` from their per-round times in the same interleaved rounds: the geometric mean
+    of the per-round ratios (each round's pair saw the same host state), and its percentile bootstrap interval
+    resampling rounds. -> (speed-up, low, high); NaNs without two paired rounds."""
+    a, b = np.asarray(slow_ms, dtype=float), np.asarray(fast_ms, dtype=float)
+    k = min(len(a), len(b))
+    if k < 2 or not (np.all(a[:k] > 0) and np.all(b[:k] > 0)):
+        return np.nan, np.nan, np.nan
+    logs = np.log(a[:k] / b[:k])
+    rng = np.random.default_rng(seed)
+    boots = logs[rng.integers(0, k, size=(n, k))].mean(axis=1)
+    q = (1 - level) / 2
+    return float(np.exp(logs.mean())), float(np.exp(np.quantile(boots, q))), float(np.exp(np.quantile(boots, 1 - q)))
+
+
+def kept_share_ci(child: np.ndarray, parent: np.ndarray, noisy: np.ndarray, clusters: np.ndarray, n: int = 2000,
+                  seed: int = 0, level: float = 0.95) -> tuple[float, float, float]:
+    """Share (%) of the parent's gain over the noisy input that the child keeps, 100 * mean(child - noisy) /
+    mean(parent - noisy) over the same items, and its paired bootstrap interval resampling whole clusters
+    (speakers) with every item of a drawn speaker on all three sides. -> (kept %, low, high)."""
+    labels, inv = np.unique(clusters, return_inverse=True)
+    gc = np.bincount(inv, weights=child - noisy, minlength=len(labels))
+    gp = np.bincount(inv, weights=parent - noisy, minlength=len(labels))
+    if len(labels) < 2 or gp.sum() == 0:
+        return np.nan, np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, len(labels), size=(n, len(labels)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        shares = 100 * gc[pick].sum(axis=1) / gp[pick].sum(axis=1)
+    q = (1 - level) / 2
+    return float(100 * gc.sum() / gp.sum()), float(np.nanquantile(shares, q)), float(np.nanquantile(shares, 1 - q))

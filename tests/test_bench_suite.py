@@ -174,9 +174,13 @@ def test_real_track_scores_the_shipped_models_and_the_report_opens_with_it(tmp_p
     assert rep.returncode == 0, rep.stderr[-2000:]
     import pandas as pd
     t = pd.read_csv(tmp_path / "rep" / "real_track.csv")
+    md = (tmp_path / "rep" / "report.md").read_text()
     assert list(t.model[:2]) == ["live", "live-int8"]
     row = t.set_index("model").loc["live-int8"]
-    assert row["speed-up vs parent (1 thread)"] > 0 and row["items"] == n and row["PESQ-WB 95% CI"].startswith("[")
-    assert 0 < row["kept % of parent's SI-SDR gain"] < 200
-    md = (tmp_path / "rep" / "report.md").read_text()
+    lo, s1, hi = (row[f"speed-up vs fp32 parent{c}"] for c in (" CI low", " (1 thread)", " CI high"))
+    assert 0 < lo <= s1 <= hi and row["items"] == n and row["PESQ-WB 95% CI"].startswith("[")
+    assert row["best free deployment"] == "live" and row["speed-up vs best free deployment (1 thread)"] == s1
+    assert row["kept_si_sdr_ci_low"] < row["kept % of parent's SI-SDR gain"] < row["kept_si_sdr_ci_high"]
+    assert lat["real:live-int8"]["timing"] == "interleaved" and len(lat["real:live-int8"]["round_ms"]) == 12
+    assert "AVX" in md.split("**cpu**:")[1].splitlines()[0] or "unknown" in md.split("**cpu**:")[1].splitlines()[0]
     assert md.index("Real track") < md.index("## Figures") and (tmp_path / "rep" / "real_pareto.png").is_file()

@@ -10,10 +10,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "chvoice_core"
 
 # lowest first; a module belongs to the first layer with a prefix that matches its dotted name
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("errors", "version", "audio_io", "budgets", "parallel", "benchrows")),
+    ("base", ("errors", "version", "audio_io", "budgets", "parallel", "benchrows", "machine")),
     ("dsp", ("dsp",)),
     ("data, models, metrics", ("data", "models", "metrics", "pretrained", "baselines")),
-    ("backends", ("compress.quantize", "compress.ort", "compress.pt2e", "compress.formats", "compress.dequantize",
+    ("backends", ("compress.quantize", "compress.bf16", "compress.ort", "compress.pt2e", "compress.formats", "compress.dequantize",
                   "onnx_step")),
     ("engine", ("longform", "stream", "causal_stream", "families", "enhance", "live", "evaluate", "timing")),
     ("training", ("losses", "validation", "train")),
@@ -124,3 +124,21 @@ def test_no_module_imports_from_a_layer_above_its_own():
 def test_no_module_over_300_lines():
     long = {n: len(f.read_text().splitlines()) for n, f in modules().items()}
     assert {n: k for n, k in long.items() if k > 300} == {}
+
+
+# the package's own modules imported inside a function, and why: only what pulls in an optional heavy dependency
+LAZY = {("cli.models", "web"): "Flask, imported only by `chvoice serve`"}
+
+
+def test_package_imports_sit_at_the_top_of_modules():
+    mods = modules()
+    inside = set()
+    for name, f in mods.items():
+        for fn in ast.walk(ast.parse(f.read_text())):
+            if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for n in ast.walk(fn):
+                    if isinstance(n, ast.ImportFrom) and n.level > 0:
+                        pkg = name.split(".") if f.name == "__init__.py" else name.split(".")[:-1]
+                        base = pkg[:len(pkg) - (n.level - 1)]
+                        inside.add((name, ".".join(base + ([n.module] if n.module else []))))
+    assert inside == set(LAZY), "move these imports to the top of their module: " + str(sorted(inside - set(LAZY)))

@@ -12,6 +12,7 @@ from chvoice_core.budgets import get_budget
 from chvoice_core.compress import real
 from chvoice_core.compress.steps import BuildContext, parse_recipe, runs_int8, slug
 from chvoice_core.errors import ChvoiceError
+from chvoice_core.machine import cpu_facts
 from chvoice_core.models.io import read_checkpoint
 from chvoice_core.realzoo import real_rows, ship_child
 
@@ -27,13 +28,19 @@ def test_parents_are_shipped_float_models_and_children_name_them():
         assert v.teacher == str(real.parent_path(c.parent)) and v.teacher_digest
 
 
-def test_rows_list_parents_then_children_then_each_with_its_in_run_steps():
+def test_rows_list_parents_their_deployments_then_children_then_each_with_its_in_run_steps():
     rows = real_rows()
     ids = [r.id for r in rows]
     assert len(ids) == len(set(ids))
     assert ids[:len(real.REAL_PARENTS)] == list(real.REAL_PARENTS)
-    bases = [r for r in rows if r.role != "in-run"]
+    bases = [r for r in rows if r.role in ("parent", "child")]
     cheap = [r for r in rows if r.role == "in-run"]
+    free = [r for r in rows if r.role == "deployment"]
+    assert [r.role for r in rows[len(real.REAL_PARENTS):][:len(free)]] == ["deployment"] * len(free)
+    for name in real.REAL_PARENTS:       # each parent's training-free deployments, built from the parent itself
+        mine = [r for r in free if r.parent == name]
+        assert [r.recipe for r in mine] == list(real.free_deployments(name, cpu_facts()["bf16"]))
+        assert all(r.base == name and r.step == r.recipe and not runs_int8(parse_recipe(r.recipe)) for r in mine)
     recipes = {(b.parent, b.recipe) for b in bases}
     for b in bases:       # every float row gets each in-run step unless a shipped child already has that recipe
         for step in real.CHEAP_STEPS:
@@ -138,3 +145,28 @@ def test_zoo_real_refuses_bad_arguments_in_one_line(args, msg):
     r = subprocess.run([sys.executable, "-m", "chvoice_core.cli", "zoo", *args], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode != 0 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_free_deployments_are_the_parents_hops_and_precisions():
+    assert real.child_hops("default") == (96, 126)             # the slim child's two tile hops
+    assert real.free_deployments("default", bf16=False) == ("onnx", "overlap(hop=96)", "overlap(hop=126)")
+    with_bf16 = real.free_deployments("default", bf16=True)
+    assert "bf16-autocast" in with_bf16 and "overlap(hop=126)+bf16-autocast" in with_bf16
+    assert real.free_deployments("live", bf16=True) == ("bf16-autocast",)     # causal: no tiles, no tile graph
+    assert real.free_deployments("live", bf16=False) == ()
+
+
+def test_bf16_autocast_keeps_the_model_and_its_outputs(tmp_path):
+    import numpy as np
+
+    from chvoice_core.compress.artifact import load_artifact, save_artifact
+    from chvoice_core.compress.bf16 import Bf16Model
+    from chvoice_core.enhance import Denoiser
+    model, meta = load_artifact(real.parent_path("live"))
+    save_artifact(tmp_path / "b.pt", Bf16Model(model), meta["config"], "bf16", {})
+    back, bmeta = load_artifact(tmp_path / "b.pt")
+    assert isinstance(back, Bf16Model) and bmeta["quant"] == "bf16" and back.config == meta["config"]
+    x = np.random.default_rng(0).standard_normal(16000).astype(np.float32) * 0.1
+    y32, y16 = Denoiser(model).enhance(x), Denoiser(back).enhance(x)
+    rel = np.sqrt(np.mean((y32 - y16) ** 2) / np.mean(y32 ** 2))
+    assert y16.dtype == np.float32 and 0 < rel < 0.05          # bf16 rounding: close, not equal

@@ -236,37 +236,54 @@ def _real_track(rng):
     rows = pd.DataFrame([
         {"variant": "real:default", "role": "parent", "real_parent": "default", "recipe_string": "-", "params": 3.3e6,
          "size_bytes": 6.7e6},
+        {"variant": "real:default-bf16", "role": "deployment", "real_parent": "default", "recipe_string": "bf16",
+         "params": 3.3e6, "size_bytes": 13.4e6},
+        {"variant": "real:default-ovl126", "role": "deployment", "real_parent": "default",
+         "recipe_string": "overlap(hop=126)", "params": 3.3e6, "size_bytes": 13.4e6},
         {"variant": "real:default-kd8", "role": "child", "real_parent": "default", "recipe_string": "distil(width=8)",
          "params": 2e5, "size_bytes": 4e5},
         {"variant": "peer:rnnoise", "role": "peer", "real_parent": None, "recipe_string": None, "params": None,
          "size_bytes": None},
         {"variant": "noisy", "role": "noisy", "real_parent": None, "recipe_string": None, "params": None,
          "size_bytes": None}])
-    base = {"real:default": 2.0, "real:default-kd8": 1.8, "peer:rnnoise": 1.6, "noisy": 1.2}
+    # bf16 keeps the parent's quality; tiles 126 apart lose 0.1 PESQ-WB, more than a free deployment may
+    base = {"real:default": 2.0, "real:default-bf16": 2.0, "real:default-ovl126": 1.9, "real:default-kd8": 1.8,
+            "peer:rnnoise": 1.6, "noisy": 1.2}
+    noise = {i: 0.05 * rng.standard_normal() for i in range(24)}        # item difficulty, shared by every model
     q = [{"variant": v, "profile": "real", "id": f"u{i}", "speaker": f"s{i % 6}", "recording": f"u{i}",
-          "pesq_wb": b + 0.05 * rng.standard_normal(), "stoi": 0.9, "si_sdr": 10 * b + rng.standard_normal()}
+          "pesq_wb": b + noise[i] + 0.02 * rng.standard_normal(), "stoi": 0.9, "si_sdr": 10 * b + rng.standard_normal()}
          for v, b in base.items() for i in range(24)]
-    ms = {"real:default": 100.0, "real:default-kd8": 10.0, "peer:rnnoise": 20.0}
+    ms = {"real:default": 100.0, "real:default-bf16": 50.0, "real:default-ovl126": 40.0, "real:default-kd8": 10.0,
+          "peer:rnnoise": 20.0}
+    drift = 1 + 0.3 * np.sin(np.arange(12))          # the host's speed per round, the same for every row
     lat = [{"variant": v, "threads": t, "ms_per_s": m / t, "macs_per_s": 1e9, "peak_forward_bytes": 1e6,
-            "model_ms_per_tile": m / 3, "resample_ms_per_s": 1.0 if v.startswith("peer") else float("nan")}
+            "model_ms_per_tile": m / 3, "resample_ms_per_s": 1.0 if v.startswith("peer") else float("nan"),
+            "samples_ms": list(4 * m / t * drift), "calls_per_round": 1,
+            "round_ms": list(4 * m / t * drift * (1 + 0.01 * rng.standard_normal(12)))}
            for v, m in ms.items() for t in (1, 2)]
     return RealTrack(rows, pd.DataFrame(q), pd.DataFrame(lat))
 
 
 def test_real_track_table_orders_rows_and_divides_by_the_parent(tmp_path):
-    import numpy as np
-
     from reports import real
     rt = _real_track(np.random.default_rng(0))
     t = real.table(rt)
-    assert list(t.model) == ["default", "default-kd8", "peer:rnnoise", "noisy"]
+    assert list(t.model) == ["default", "default-bf16", "default-ovl126", "default-kd8", "peer:rnnoise", "noisy"]
     kd = t.set_index("model").loc["default-kd8"]
-    assert kd["speed-up vs parent (1 thread)"] == pytest.approx(10.0)
+    # the rounds drift by +-30 % together: paired by round, the speed-up's interval stays narrow around 10
+    assert kd["speed-up vs fp32 parent (1 thread)"] == pytest.approx(10.0, rel=0.02)
+    assert 9.5 < kd["speed-up vs fp32 parent CI low"] < 10 < kd["speed-up vs fp32 parent CI high"] < 10.5
+    assert kd["best free deployment"] == "default-bf16"                  # ovl126 is faster but loses quality
+    assert kd["speed-up vs best free deployment (1 thread)"] == pytest.approx(5.0, rel=0.02)
     assert kd["kept % of parent's PESQ gain"] == pytest.approx(75.0, abs=5)       # (1.8 - 1.2) / (2.0 - 1.2)
+    assert kd["kept_pesq_wb_ci_low"] < kd["kept % of parent's PESQ gain"] < kd["kept_pesq_wb_ci_high"]
+    assert kd["kept_si_sdr_ci_low"] < kd["kept % of parent's SI-SDR gain"] < kd["kept_si_sdr_ci_high"]
+    assert t.set_index("model").loc["default-bf16"]["speed-up vs fp32 parent (1 thread)"] == pytest.approx(2.0, rel=0.02)
     lo, hi = (float(v) for v in kd["PESQ-WB 95% CI"].strip("[]").split(","))
     assert lo < kd["PESQ-WB"] < hi and kd["speakers"] == 6 and kd["ms / s, 2 threads"] == pytest.approx(5.0)
     assert t.set_index("model").loc["peer:rnnoise"]["resampling ms / s (in e2e)"] == 1.0
-    assert real._front(t[t.role != "noisy"]) == {"default", "default-kd8"}     # RNNoise is slower and worse than kd8
+    assert real._front(t[t.role != "noisy"]) == {"default", "default-bf16", "default-ovl126", "default-kd8"}
     tests = real.tests_vs_parent(rt)
-    assert set(tests.a) == {"real:default-kd8"} and (tests[tests.metric == "pesq_wb"].p_holm < 0.05).all()
+    assert set(tests.a) == {"real:default-kd8", "real:default-bf16", "real:default-ovl126"}
+    assert (tests[(tests.a == "real:default-kd8") & (tests.metric == "pesq_wb")].p_holm < 0.05).all()
     assert real.pareto(rt, t, tmp_path).is_file()

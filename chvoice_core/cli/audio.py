@@ -8,6 +8,15 @@ from pathlib import Path
 
 from ..errors import ChvoiceError
 from .common import data_config, load_denoiser, is_model_path, same_file, plan_outputs
+from ..audio_io import SAMPLE_RATE, read_audio, resample, write_audio, io_error, atomic_path, list_audio_files, target_mode
+from ..baselines import get_peer
+from ..data import TestSetConfig, build_testset, get_profile, load_data, write_testset
+from ..enhance import denoise_to
+from ..evaluate import evaluate_pairs, evaluate_unpaired, paired_folders, summary
+from ..families import FAMILIES, check_live_mode
+from ..live import run_file, run_microphone
+from ..longform import scan
+from ..pretrained import live_model_path
 
 
 def cmd_denoise(a: argparse.Namespace) -> int:
@@ -15,9 +24,6 @@ def cmd_denoise(a: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from ..audio_io import io_error, target_mode
-    from ..enhance import denoise_to
-    from ..longform import scan
 
     paths = list(a.paths)
     model_path = paths.pop(0) if paths and is_model_path(paths[0]) else a.model
@@ -68,13 +74,10 @@ def cmd_denoise(a: argparse.Namespace) -> int:
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from ..audio_io import atomic_path, list_audio_files, read_audio
-    from ..evaluate import evaluate_pairs, evaluate_unpaired, paired_folders, summary
 
     if a.model and a.peer:
         raise ChvoiceError("give a model or --peer, not both")
     if a.out:   # fail before minutes of scoring, not after
-        from ..audio_io import io_error
         out = Path(a.out)
         if out.exists() and not out.is_dir():
             raise ChvoiceError(f"--out {out}: exists and is not a folder")
@@ -86,7 +89,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
         except OSError as e:
             raise io_error(out, e) from None
     if a.peer:
-        from ..baselines import get_peer
         enhance, label = get_peer(a.peer), f"peer:{a.peer}"
         ok, why = enhance.available()
         if not ok:
@@ -145,7 +147,6 @@ def _live_enhancer(den, mode: str):
 
 
 def cmd_testset(a: argparse.Namespace) -> int:
-    from ..data import TestSetConfig, build_testset, get_profile, load_data, write_testset
     profile = get_profile(a.profile)
     if a.n < 1:
         raise ChvoiceError("-n must be at least 1")
@@ -160,9 +161,6 @@ def cmd_testset(a: argparse.Namespace) -> int:
 def cmd_live(a: argparse.Namespace) -> int:
     import torch
 
-    from ..audio_io import SAMPLE_RATE, read_audio, resample, write_audio
-    from ..live import run_file, run_microphone
-    from ..families import FAMILIES, check_live_mode
 
     if a.mode is not None:
         check_live_mode(a.mode)
@@ -189,7 +187,6 @@ def cmd_live(a: argparse.Namespace) -> int:
     torch.set_flush_denormal(True)
     model_path = a.model
     if model_path is None and a.mode in (None, *FAMILIES["causal"].live_modes):    # the live model's modes
-        from ..pretrained import live_model_path
         model_path = str(live_model_path())
     den = load_denoiser(model_path)
     # no --mode: the model's family decides (a causal model streams frame by frame, others use low-latency)

@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 from ..errors import ChvoiceError
+from ..api import load
+from ..data import DataConfig
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:
@@ -18,7 +20,6 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def data_config(a: argparse.Namespace):
-    from ..data import DataConfig
     return DataConfig(data_root=a.data_root, speech=a.speech, noise=a.noise, test_noise=a.test_noise,
                       cache_dir=a.cache_dir, train_only=getattr(a, "train_only", False))
 
@@ -40,7 +41,6 @@ def check_device(name: str) -> str:
 
 
 def load_denoiser(model_path: str | None, device: str = "cpu"):
-    from ..api import load
     check_device(device)
     return load(model_path, device)
 

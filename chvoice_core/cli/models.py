@@ -8,18 +8,25 @@ from pathlib import Path
 
 from ..errors import ChvoiceError
 from .common import data_config, load_denoiser
+from ..audio_io import atomic_path
+from ..budgets import get_budget
+from ..compress.artifact import load_float_model, save_artifact, load_artifact
+from ..compress.quantize import int8_layers
+from ..compress.real import REAL_CHILDREN, get_child
+from ..compress.recipes import VARIANTS, get_variant, load_recipes, user_variant
+from ..compress.steps import make_step, step_kind, STEPS
+from ..data import DataConfig, get_profile
+from ..data.profiles import REPORT_PROFILES
+from ..data.sources import default_cache_dir
+from ..onnx_step import available, export_model
+from ..realzoo import build_children
+from ..zoo import Zoo
 
 
 def cmd_compress(a: argparse.Namespace) -> int:
     """Build a variant of the table, or a user recipe (--recipe, from --teacher or --arch), and write it."""
     import shutil
 
-    from ..audio_io import atomic_path
-    from ..budgets import get_budget
-    from ..compress.recipes import get_variant, user_variant
-    from ..data import get_profile
-    from ..data.sources import default_cache_dir
-    from ..zoo import Zoo
 
     if (a.variant is None) == (a.recipe is None):
         raise ChvoiceError("give a variant id (see `chvoice variants`) or --recipe STEPS, not both")
@@ -48,12 +55,6 @@ def cmd_compress(a: argparse.Namespace) -> int:
 
 def cmd_zoo(a: argparse.Namespace) -> int:
     """Build (part of) the model zoo into a cache folder: `--shard i/n` for one node of many."""
-    from ..budgets import get_budget
-    from ..compress.recipes import VARIANTS, get_variant, load_recipes
-    from ..data import get_profile
-    from ..data.profiles import REPORT_PROFILES
-    from ..data.sources import default_cache_dir
-    from ..zoo import Zoo
 
     if a.real:
         return _zoo_real(a)
@@ -70,7 +71,6 @@ def cmd_zoo(a: argparse.Namespace) -> int:
     i, n = _shard_arg(a.shard)
     # the benchmark suite reads the zoo from <cache>/bench (see bench/conftest.py)
     cache = Path(a.cache_dir) if a.cache_dir else default_cache_dir()
-    from ..data import DataConfig
     # the data config the benchmark suite uses (--data-root only), so shards land where the suite looks
     zoo = Zoo(get_budget(a.budget), DataConfig(data_root=a.data_root), cache_dir=cache / "bench", device=a.device,
               progress=not a.quiet, build_threads=a.threads, extra_variants=recipes)
@@ -89,9 +89,6 @@ def _shard_arg(text: str) -> tuple[int, int]:
 
 def _zoo_real(a: argparse.Namespace) -> int:
     """The real track's trained children, one a shard, resumable; --ship copies them into the package."""
-    from ..compress.real import REAL_CHILDREN, get_child
-    from ..data.sources import default_cache_dir
-    from ..realzoo import build_children
 
     if a.variants or a.profiles or a.recipes or a.budget != "quick":
         raise ChvoiceError("--real builds the registered real children (--children); --variants, --profiles, "
@@ -107,8 +104,6 @@ def _zoo_real(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
-    from ..compress.artifact import load_artifact
-    from ..onnx_step import available, export_model
     if not available():
         raise ChvoiceError("ONNX export needs onnx and onnxruntime (pip install 'chvoice[live]')")
     if Path(a.out).suffix != ".onnx":
@@ -122,11 +117,9 @@ def cmd_export(a: argparse.Namespace) -> int:
 def cmd_variants(a: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from ..compress.recipes import VARIANTS
     if a.steps:
         from dataclasses import fields
 
-        from ..compress.steps import STEPS
         rows = [(k.name, k.label, ", ".join(f"{f.name}={f.default!r}" for f in fields(k.config)) or "-")
                 for k in STEPS.values()]
         print(tabulate(rows, headers=["step", "what", "parameters (defaults)"], tablefmt="github"))
@@ -140,12 +133,6 @@ def cmd_variants(a: argparse.Namespace) -> int:
 
 def cmd_quantize(a: argparse.Namespace) -> int:
     """One final compression step (int8, dynamic, pt2e, onnx, ort-int8, ...) applied to a float model file."""
-    from ..budgets import get_budget
-    from ..compress.artifact import load_float_model, save_artifact
-    from ..compress.quantize import int8_layers
-    from ..compress.steps import make_step, step_kind
-    from ..data.sources import default_cache_dir
-    from ..zoo import Zoo
 
     model, meta = load_float_model(a.model, str(a.model), "quantization calibrates on dB tiles only (not yet for "
                                                          "phase-aware models)")
@@ -169,7 +156,7 @@ def cmd_quantize(a: argparse.Namespace) -> int:
 def cmd_serve(a: argparse.Namespace) -> int:
     import signal
 
-    from ..web import create_app
+    from ..web import create_app      # Flask: imported only by the command that serves
     den = load_denoiser(a.model)
 
     def on_term(signum, frame):   # SIGTERM (systemd, docker stop, kill) cleans up like Ctrl-C

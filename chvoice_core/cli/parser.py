@@ -10,6 +10,7 @@ from .common import add_data_args
 from .train import cmd_train
 from .audio import cmd_denoise, cmd_evaluate, cmd_testset, cmd_live
 from .models import cmd_compress, cmd_zoo, cmd_export, cmd_variants, cmd_quantize, cmd_serve
+from ..compress.steps import DEFAULT_QUANT_STEP
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -175,7 +176,6 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-queue", type=int, default=32, help="jobs waiting before new uploads are refused")
     sv.set_defaults(fn=cmd_serve)
 
-    from ..compress.steps import DEFAULT_QUANT_STEP
     qz = sub.add_parser("quantize", help="int8-quantize (or export to ONNX Runtime) a float model, calibrated on "
                                          "training tiles")
     qz.add_argument("model")

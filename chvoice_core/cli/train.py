@@ -8,6 +8,24 @@ from pathlib import Path
 
 from ..errors import ChvoiceError
 from .common import data_config, check_device
+from ..api import model_path
+from ..budgets import get_budget
+from ..compress.artifact import load_float_model, load_artifact
+from ..compress.distill import teacher_waveform
+from ..data import get_profile, load_data
+from ..data.mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechGaps, SpeechWarp
+from ..data.pairs import PairSampler
+from ..data.profiles import load_category_weights
+from ..data.rooms import TRAIN_ROOM_SEED
+from ..data.speech import download_librispeech
+from ..data.studio import with_studio_speech
+from ..data.targets import GatedSpeech, TargetGate
+from ..families import family_of
+from ..models import UNet, start_as_identity
+from ..models.archs import training_spec
+from ..models.unet import with_phase_head
+from ..train import TrainConfig, train
+from ..validation import validation_set, validation_split
 
 
 def cmd_train(a: argparse.Namespace) -> int:
@@ -20,14 +38,6 @@ def cmd_train(a: argparse.Namespace) -> int:
                         ("--low-floor", a.low_floor), ("--speech-gaps", a.speech_gaps)):
         if not 0 <= value <= 1:
             raise ChvoiceError(f"{flag} {value}: a probability, 0..1")
-    from ..budgets import get_budget
-    from ..data import get_profile, load_data
-    from ..data.pairs import PairSampler
-    from ..data.rooms import TRAIN_ROOM_SEED
-    from ..models import UNet, start_as_identity
-    from ..families import family_of
-    from ..models.archs import training_spec
-    from ..train import TrainConfig, train
 
     budget = get_budget(a.budget)
     profile = get_profile(a.profile)
@@ -39,7 +49,6 @@ def cmd_train(a: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ChvoiceError(f"--out {out}: exists and is not a folder")
     if a.download_librispeech:
-        from ..data.speech import download_librispeech
         if not a.data_root:
             raise ChvoiceError("--download-librispeech needs --data-root to download into")
         download_librispeech(a.data_root, a.download_librispeech)
@@ -48,31 +57,26 @@ def cmd_train(a: argparse.Namespace) -> int:
         torch.set_num_threads(a.threads)
     train_speech, validation = data.train_speech, None
     if a.validate_every:
-        from ..validation import validation_set, validation_split
         train_speech, val_speech = validation_split(data.train_speech, a.seed)
         validation = validation_set(data, val_speech, profile, a.val_items, a.seed, a.val_key)
     if a.studio_speech:
-        from ..data.studio import with_studio_speech
         if not a.data_root:
             raise ChvoiceError("--studio-speech reads clean-speech/ under --data-root")
         train_speech = with_studio_speech(train_speech, a.data_root)
     target_speech = None
     gate = None
     if a.target_gate:
-        from ..data.targets import GatedSpeech, TargetGate
         gate = replace(TargetGate(), **{k: v for k, v in (("over", a.target_gate_over),
                                                           ("floor_gain_db", a.target_gate_floor)) if v is not None})
         target_speech = GatedSpeech(train_speech, gate)
     elif a.target_gate_over is not None or a.target_gate_floor is not None:
         raise ChvoiceError("--target-gate-over / --target-gate-floor set the --target-gate; pass it too")
     rooms = data.rooms(seed=TRAIN_ROOM_SEED) if profile.p_room else None
-    from ..data.mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechGaps, SpeechWarp
     warp = NoiseWarp(p=a.noise_warp) if a.noise_warp > 0 else None
     eq = NoiseEQ(p=a.noise_eq) if a.noise_eq > 0 else None
     speech_warp = SpeechWarp(p=a.speech_warp) if a.speech_warp > 0 else None
     draw_profile = profile      # the training draws; validation keeps the profile as named
     if a.noise_weights:
-        from ..data.profiles import load_category_weights
         if profile.category_probs is not None:
             raise ChvoiceError(f"--noise-weights: profile {profile.name} fixes its categories; use a broad one "
                                f"(general)")
@@ -85,12 +89,10 @@ def cmd_train(a: argparse.Namespace) -> int:
     torch.manual_seed(a.seed)     # initial weights are part of what --seed fixes
     model = start_as_identity(UNet(cfg))
     if a.init:                    # fine-tune: start from a trained float model of the same architecture
-        from ..compress.artifact import load_artifact
         init, imeta = load_artifact(a.init)
         if imeta.get("quant"):
             raise ChvoiceError(f"--init {a.init}: a quantized model ({imeta['quant']}); give the float model")
         if cfg.phase and init.config == cfg.__class__(**{**cfg.to_dict(), "phase": False}):
-            from ..models.unet import with_phase_head
             init = with_phase_head(init)      # a magnitude model grows a phase head that starts at no rotation
         # the net is convolutional, so a model can start from one trained on another STFT (re-framing)
         same_net = lambda c: c.__class__(**{**c.to_dict(), "n_fft": cfg.n_fft, "hop": cfg.hop})
@@ -107,9 +109,6 @@ def cmd_train(a: argparse.Namespace) -> int:
             raise ChvoiceError("--teacher-target trains with --loss perceptual (the teacher's waveforms are the target)")
         if not 0 <= a.teacher_alpha <= 1:
             raise ChvoiceError(f"--teacher-alpha {a.teacher_alpha}: a share, 0..1")
-        from ..api import model_path
-        from ..compress.artifact import load_float_model
-        from ..compress.distill import teacher_waveform
         teacher, _ = load_float_model(model_path(a.teacher_target), f"--teacher-target {a.teacher_target}",
                                       "its waveforms take the noisy phase, not its rotation")
         wave_target = teacher_waveform(teacher, a.teacher_alpha)

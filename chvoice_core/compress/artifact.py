@@ -16,7 +16,8 @@ from ..audio_io import atomic_path
 from ..errors import ChvoiceError
 from ..models.io import FORMAT, FORMAT_VERSION, check_shapes, config_from_dict, load_state, read_checkpoint
 from ..models.unet import UNet, UNetConfig
-from .steps import FORMATS, quant_format
+from .formats import FORMATS, quant_format
+from ..models.kinds import MAGNITUDE_ONLY, kind_of
 
 
 def save_artifact(path: str | os.PathLike, model: nn.Module, config: UNetConfig, quant: str | None,
@@ -59,7 +60,6 @@ def load_float_model(path: str | os.PathLike, label: str, phase_why: str) -> tup
     model, meta = load_artifact(path)
     if meta.get("quant"):
         raise ChvoiceError(f"{label}: already quantized ({meta['quant']}); give the float model")
-    from ..models.kinds import MAGNITUDE_ONLY, kind_of
     if not MAGNITUDE_ONLY[kind_of(model)]:
         raise ChvoiceError(f"{label}: a phase-aware model; {phase_why}")
     return model.float().eval(), meta

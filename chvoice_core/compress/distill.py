@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..models.unet import causal_lookahead, fuse_for_inference, normaliser_for
+from ..models.unet import causal_lookahead, fuse_for_inference, normaliser_for, front_end
 from ..errors import ChvoiceError
+from ..dsp import from_db, istft, stft, to_db
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,6 @@ def teacher_waveform(teacher: nn.Module, alpha: float = 0.0):
     output under the loss the shipped parents were trained on (compressed magnitude + SI-SDR), not dB-MSE, whose
     errors in the quietest bins outweigh the speech that SI-SDR and PESQ hear (the dB-MSE width-8 student kept
     11 % of the default's SI-SDR gain on real recordings). noisy, clean: [B, N] -> [B, N]."""
-    from ..dsp import from_db, istft, stft, to_db
-    from ..models.unet import front_end
     teacher = _frozen(teacher)
     fe = front_end(teacher)
     look = causal_lookahead(teacher)

@@ -9,6 +9,10 @@ import torch
 from torch import nn
 
 from ..errors import ChvoiceError
+from .bf16 import Bf16Model
+from .ort import OrtTileModel, quantize_graph, tile_graph
+from .pt2e import pt2e_int8, pt2e_skeleton
+from .quantize import dynamic_int8, static_int8, skeleton_static
 
 
 @dataclass(frozen=True)
@@ -37,47 +41,42 @@ def quant_format(name: str | None) -> QuantFormat:
 
 
 def _static_skeleton(m, ckpt):
-    from .quantize import skeleton_static
     return skeleton_static(m, ckpt.get("backend", "x86"))
 
 
 def _static_twin(m, calib):
-    from .quantize import static_int8
     return static_int8(m, calib)
 
 
 def _dynamic_fn(m, _):
-    from .quantize import dynamic_int8
     return dynamic_int8(m)
 
 
 def _pt2e_skeleton(m, ckpt):
-    from .pt2e import pt2e_skeleton
     return pt2e_skeleton(m)
 
 
 def _pt2e_qat_skeleton(m, ckpt):
-    from .pt2e import pt2e_skeleton
     return pt2e_skeleton(m, qat=True)
 
 
 def _pt2e_twin(m, calib):
-    from .pt2e import pt2e_int8
     return pt2e_int8(m, calib)
 
 
+def _bf16(m, _):
+    return Bf16Model(m)
+
+
 def _ort_skeleton(m, ckpt):
-    from .ort import OrtTileModel
     return OrtTileModel.empty()
 
 
 def _onnx_twin(m, calib):
-    from .ort import OrtTileModel, tile_graph
     return OrtTileModel(tile_graph(m))
 
 
 def _ort_int8_twin(m, calib):
-    from .ort import OrtTileModel, quantize_graph, tile_graph
     return OrtTileModel(quantize_graph(tile_graph(m), calib, True))
 
 
@@ -87,6 +86,7 @@ for _f in (QuantFormat(None, lambda m, ckpt: m, lambda m, calib: m),
            QuantFormat("qat", _static_skeleton, _static_twin, "static"),
            QuantFormat("pt2e", _pt2e_skeleton, _pt2e_twin, "pt2e"),
            QuantFormat("pt2e-qat", _pt2e_qat_skeleton, _pt2e_twin, "pt2e"),   # QAT twins: the same PT2E kernels
+           QuantFormat("bf16", _bf16, _bf16, "bf16"),
            QuantFormat("onnx", _ort_skeleton, _onnx_twin, "onnx"),
            QuantFormat("onnx-int8", _ort_skeleton, _ort_int8_twin, "onnx-int8")):
     _register_format(_f)

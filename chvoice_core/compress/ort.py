@@ -18,6 +18,8 @@ from torch import nn
 
 from ..errors import ChvoiceError
 from ..models.kinds import require_graph
+from ..models.unet import front_end
+from .quantize import int8_layers
 
 
 def available() -> bool:
@@ -54,8 +56,6 @@ def _need() -> None:
 def tile_graph(model: nn.Module, n_bins: int | None = None, frames: int = 128) -> bytes:
     """The ONNX graph of a float, non-causal tile model: 'tiles' [batch, 1, F, T] -> 'out' (batch dynamic; F: the
     model's front end's bins unless given)."""
-    from ..models.unet import front_end
-    from .quantize import int8_layers
     _need()
     n_bins = n_bins or front_end(model).n_bins
     require_graph(model, "tile", "an ONNX tile graph")

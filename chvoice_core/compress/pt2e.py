@@ -14,6 +14,8 @@ import torch
 from torch import nn
 
 from ..errors import ChvoiceError
+from ..models.kinds import require_graph
+from ..models.unet import carry_spec, front_end
 
 EXAMPLE_TILES = 2        # batch of the export example; the batch dimension stays dynamic
 
@@ -29,8 +31,6 @@ def prepare(model: nn.Module, n_bins: int | None = None, frames: int = 128, qat:
     .train()/.eval() work on the result)."""
     from torchao.quantization.pt2e import allow_exported_model_train_eval
     from torchao.quantization.pt2e.quantize_pt2e import prepare_pt2e, prepare_qat_pt2e
-    from ..models.kinds import require_graph
-    from ..models.unet import carry_spec, front_end
     n_bins = n_bins or front_end(model).n_bins
     require_graph(model, "tile", "PT2E int8")
     batch = torch.export.Dim("batch", min=1, max=4096)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ChvoiceError
-from ..models.unet import carry_spec
+from ..models.unet import carry_spec, StreamPad
 
 
 
@@ -71,7 +71,6 @@ def _custom_config():
     lose the streaming state); they run on float tensors between the int8 convs."""
     from torch.ao.quantization.fx.custom_config import PrepareCustomConfig
 
-    from ..models.unet import StreamPad
     return PrepareCustomConfig().set_non_traceable_module_classes([StreamPad])
 
 

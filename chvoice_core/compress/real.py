@@ -12,10 +12,10 @@ from pathlib import Path
 
 from ..dsp import FrontEnd
 from ..errors import ChvoiceError
-from ..models.io import file_digest
+from ..models.io import config_from_dict, file_digest, read_checkpoint
 from ..pretrained import SHIPPED, assets_dir
 from .recipes import Variant, user_variant
-from .steps import DEFAULT_QUANT_STEP
+from .steps import DEFAULT_QUANT_STEP, Bf16, Onnx, Overlap, parse_recipe, to_recipe
 
 ASSETS = assets_dir()
 CHILDREN_DIR = ASSETS / "children"
@@ -100,6 +100,26 @@ REAL_CHILDREN: dict[str, RealChild] = {c.id: c for t in _TRAINED
                                        + [_overlap_int8(t, hop) for hop in _OVERLAP.get(t.id, ())]}
 
 
+def child_hops(parent: str) -> tuple[int, ...]:
+    """The tile hops the parent's children run at (their `overlap` steps), sorted."""
+    return tuple(sorted({st.hop for c in REAL_CHILDREN.values() if c.parent == parent
+                         for st in parse_recipe(c.recipe) if isinstance(st, Overlap)}))
+
+
+def free_deployments(parent: str, bf16: bool) -> tuple[str, ...]:
+    """The parent's training-free deployment choices, as recipes on its float weights: ONNX Runtime fp32 (tile
+    models), bf16 autocast (where the CPU has bf16 arithmetic: `bf16`), and every tile hop its children use, alone
+    and with bf16. What a user gets without compressing; each child's speed-up is also reported against the
+    fastest of them that keeps the parent's quality (reports.real)."""
+    cfg = config_from_dict(read_checkpoint(parent_path(parent)), parent)
+    tile = not cfg.causal and not cfg.phase
+    hops = child_hops(parent) if tile else ()
+    chains = ([[Onnx()]] if tile else []) + ([[Bf16()]] if bf16 else [])
+    for hop in hops:
+        chains += [[Overlap(hop)]] + ([[Overlap(hop), Bf16()]] if bf16 else [])
+    return tuple(to_recipe(c) for c in chains)
+
+
 def parent_path(name: str) -> Path:
     try:
         return REAL_PARENTS[name]
@@ -122,7 +142,6 @@ def shipped_children() -> list[RealChild]:
 
 def child_is_current(child: RealChild, parent_digest: str | None = None) -> bool:
     """A shipped child counts only if its meta names today's parent file (a retrained parent orphans it)."""
-    from ..models.io import read_checkpoint
     meta = read_checkpoint(child.path).get("meta", {})
     return meta.get("parent_digest") == (parent_digest or file_digest(parent_path(child.parent)))
 

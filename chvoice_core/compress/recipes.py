@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from ..errors import ChvoiceError
 from .steps import (PT2E, QAT, Distil, Dynamic, Int8, Onnx, OrtInt8, Prune, StepConfig, parse_recipe, slug, to_recipe,
                     validate_chain)
+from ..models.archs import ARCHS
+from ..models.io import file_digest
 
 # The report's pruning: 30 filters after each of 4 epochs; prune50 aims at half the MACs.
 PRUNE_REPORT = Prune(filters_per_round=30, rounds=4)
@@ -106,8 +108,6 @@ def user_variant(name: str, recipe: str, arch: str = "normal", teacher: str | No
     architecture trained by the zoo, or from a user's float checkpoint `teacher` (its file digest keys the cache)."""
     from pathlib import Path
 
-    from ..models.archs import ARCHS
-    from ..models.io import file_digest
     if not name or not all(c.isalnum() or c in "-_." for c in name):
         raise ChvoiceError(f"recipe name {name!r}: use letters, digits, '-', '_' or '.'")
     if name in VARIANTS:

@@ -29,14 +29,24 @@ from torch import nn
 
 from ..dsp import FrontEnd
 from ..errors import ChvoiceError
-from ..models.unet import normaliser_for
+from ..models.kinds import kind_of as model_kind
+from ..models.unet import normaliser_for, UNet, start_as_identity
 # the registry's machinery and the artifact formats, importable from here as before
 from .formats import FORMATS, QuantFormat, quant_format
 from .registry import (ALIASES, DEFAULT_QUANT_STEP, STEPS, BuildContext, StepConfig, StepKind, StepResult, describe,
                        dynamic_only, kind_of, make_step, parse_recipe, register, reshapes, runs_int8, slug, step_kind,
                        to_recipe, validate_chain)
+from ..train import train
+from .bf16 import Bf16Model
+from .distill import teacher_target, teacher_waveform, DistillConfig
+from .ort import OrtTileModel, quantize_graph, tile_graph
+from .pruning import PruneConfig, Pruner
+from .pt2e import Pt2eInt8, pt2e_int8
+from .pt2e import prepare_qat as pt2e_prepare_qat
+from .quantize import StaticQuantConfig, convert, dynamic_int8, static_int8
+from .quantize import prepare_qat as fx_prepare_qat
 
-__all__ = ["Distil", "Prune", "Overlap", "Dynamic", "Int8", "QAT", "PT2E", "PT2EQAT", "Onnx", "OrtInt8",
+__all__ = ["Distil", "Prune", "Overlap", "Dynamic", "Int8", "QAT", "PT2E", "PT2EQAT", "Onnx", "OrtInt8", "Bf16",
            "PERCEPTUAL_DISTIL_SISDR", "FORMATS", "QuantFormat", "quant_format", "ALIASES", "DEFAULT_QUANT_STEP", "STEPS",
            "BuildContext", "StepConfig", "StepKind", "StepResult", "describe", "dynamic_only", "kind_of", "make_step",
            "parse_recipe", "register", "reshapes", "runs_int8", "slug", "step_kind", "to_recipe", "validate_chain"]
@@ -50,7 +60,6 @@ class Distil:
     loss: str = "db-mse"     # db-mse on dB tiles (the report's KD) | perceptual (the teacher's waveforms, PERCEPTUAL)
 
     def __post_init__(self) -> None:
-        from .distill import DistillConfig
         DistillConfig(student_width=self.width, alpha=self.alpha)
         if self.width < 1:
             raise ChvoiceError(f"distil width must be at least 1, got {self.width}")
@@ -73,7 +82,6 @@ class Prune:
     teacher: str = "parent"      # distil towards: "parent" (the model this step prunes) | "root" (the chain's first)
 
     def __post_init__(self) -> None:
-        from .pruning import PruneConfig
         PruneConfig(criterion=self.criterion, filters_per_round=self.filters_per_round, rounds=self.rounds,
                     target_mac_reduction=self.macs, round_to=self.round_to, per_mac=self.per_mac,
                     levels=self.levels, target_widths=self._widths())    # one set of checks
@@ -146,6 +154,11 @@ class Onnx:
 
 
 @dataclass(frozen=True)
+class Bf16:
+    pass
+
+
+@dataclass(frozen=True)
 class OrtInt8:
     calibration_tiles: int = 64
     per_channel: bool = True
@@ -159,7 +172,6 @@ PERCEPTUAL_DISTIL_SISDR = 0.6
 
 def _on_parent_waveforms(cfg, parent: nn.Module, alpha: float = 0.0) -> tuple[Any, dict[str, Any]]:
     """(config, train() keywords) that train towards the parent's waveforms under the perceptual loss."""
-    from .distill import teacher_waveform
     return (replace(cfg, loss="perceptual", sisdr_weight=PERCEPTUAL_DISTIL_SISDR),
             {"wave_target": teacher_waveform(copy.deepcopy(parent), alpha)})
 
@@ -171,9 +183,6 @@ def _float32(cfg):
 
 @register("distil", Distil, "kd", "Knowledge distillation", trains="student")
 def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
-    from ..models.unet import UNet, start_as_identity
-    from ..train import train
-    from .distill import teacher_target
     scaled = s.width // ctx.budget.width_divisor
     # a budget's student never goes under width 4; when that lifts it, the meta says so, and the full-scale twin
     # that latency is timed on keeps the asked width (full_base_width), not 4 x the divisor
@@ -196,8 +205,6 @@ def _distil(ctx: BuildContext, parent: nn.Module, s: Distil) -> StepResult:
 
 @register("prune", Prune, "prune", "Pruning", reshapes=True, trains="finetune")
 def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
-    from ..train import train
-    from .pruning import PruneConfig, Pruner
     div = ctx.budget.width_divisor
     pc = PruneConfig(criterion=s.criterion, filters_per_round=max(1, s.filters_per_round // div) if s.filters_per_round else 0,
                      rounds=s.rounds, target_mac_reduction=s.macs, round_to=max(1, s.round_to // div), per_mac=s.per_mac,
@@ -223,8 +230,7 @@ def _prune(ctx: BuildContext, parent: nn.Module, s: Prune) -> StepResult:
 def _overlap(ctx: BuildContext, parent: nn.Module, s: Overlap) -> StepResult:
     # the same weights, run on tiles that overlap less: (128 - hop) shared frames instead of 64, so about
     # 128 / hop model frames per frame of audio instead of 2 (no calibration, no training)
-    from ..models.kinds import kind_of
-    kind = kind_of(parent)
+    kind = model_kind(parent)
     if kind != "tile":
         raise ChvoiceError(f"overlap(hop={s.hop}): only tile models run on overlapping tiles (this one is {kind})")
     model = copy.deepcopy(parent)
@@ -234,13 +240,11 @@ def _overlap(ctx: BuildContext, parent: nn.Module, s: Overlap) -> StepResult:
 
 @register("dynamic", Dynamic, "quant", "Dynamic int8 (the report's)", final=True, dynamic=True)
 def _dynamic(ctx: BuildContext, parent: nn.Module, s: Dynamic) -> StepResult:
-    from .quantize import dynamic_int8
     return StepResult(dynamic_int8(copy.deepcopy(parent)), "dynamic", {"config": parent.config})
 
 
 @register("int8", Int8, "int8", "Static int8 (FX)", final=True, int8=True)
 def _int8(ctx: BuildContext, parent: nn.Module, s: Int8) -> StepResult:
-    from .quantize import StaticQuantConfig, static_int8
     q = static_int8(copy.deepcopy(parent), ctx.calibration(s.calibration_tiles, normaliser_for(parent)),
                     StaticQuantConfig(backend=s.backend, calibration_tiles=s.calibration_tiles))
     return StepResult(q, "static", {"config": parent.config, "calibration_tiles": s.calibration_tiles})
@@ -248,9 +252,7 @@ def _int8(ctx: BuildContext, parent: nn.Module, s: Int8) -> StepResult:
 
 @register("qat", QAT, "qat", "QAT int8 (FX)", final=True, int8=True, trains="finetune")
 def _qat(ctx: BuildContext, parent: nn.Module, s: QAT) -> StepResult:
-    from ..train import train
-    from .quantize import convert, prepare_qat
-    prepared = prepare_qat(copy.deepcopy(parent), s.backend)
+    prepared = fx_prepare_qat(copy.deepcopy(parent), s.backend)
     cfg, target = _float32(ctx.train_cfg(s.steps or ctx.budget.finetune_steps, s.lr)), {}
     if s.distil:     # the shipped parents' children follow their parent's outputs (as prune(distil=True) does)
         cfg, target = _on_parent_waveforms(cfg, parent)
@@ -262,7 +264,6 @@ def _qat(ctx: BuildContext, parent: nn.Module, s: QAT) -> StepResult:
 
 @register("pt2e", PT2E, "pt2e", "Static int8 (torchao PT2E, compiled)", final=True, int8=True)
 def _pt2e(ctx: BuildContext, parent: nn.Module, s: PT2E) -> StepResult:
-    from .pt2e import pt2e_int8
     return StepResult(pt2e_int8(parent, ctx.calibration(s.calibration_tiles, normaliser_for(parent))), "pt2e",
                       {"config": parent.config, "calibration_tiles": s.calibration_tiles})
 
@@ -270,22 +271,23 @@ def _pt2e(ctx: BuildContext, parent: nn.Module, s: PT2E) -> StepResult:
 @register("pt2e-qat", PT2EQAT, "pt2eqat", "QAT int8 (torchao PT2E, compiled)", final=True, int8=True,
           trains="finetune")
 def _pt2e_qat(ctx: BuildContext, parent: nn.Module, s: PT2EQAT) -> StepResult:
-    from ..train import train
-    from .pt2e import Pt2eInt8, prepare_qat
-    r = train(prepare_qat(parent), ctx.sampler(), _float32(ctx.train_cfg(ctx.budget.finetune_steps, s.lr)))
+    r = train(pt2e_prepare_qat(parent), ctx.sampler(), _float32(ctx.train_cfg(ctx.budget.finetune_steps, s.lr)))
     return StepResult(Pt2eInt8(r["model"].cpu(), parent.config).eval(), "pt2e-qat",
                       {"config": parent.config, "loss_history": r["history"]})
 
 
+@register("bf16-autocast", Bf16, "bf16", "bf16 autocast (CPU)", final=True)
+def _bf16(ctx: BuildContext, parent: nn.Module, s: Bf16) -> StepResult:
+    return StepResult(Bf16Model(copy.deepcopy(parent)), "bf16", {"config": parent.config})
+
+
 @register("onnx", Onnx, "onnx", "ONNX Runtime fp32", final=True)
 def _onnx(ctx: BuildContext, parent: nn.Module, s: Onnx) -> StepResult:
-    from .ort import OrtTileModel, tile_graph
     return StepResult(OrtTileModel(tile_graph(parent)), "onnx", {"config": parent.config})
 
 
 @register("ort-int8", OrtInt8, "ortq", "ONNX Runtime static int8 (QDQ)", final=True, int8=True)
 def _ort_int8(ctx: BuildContext, parent: nn.Module, s: OrtInt8) -> StepResult:
-    from .ort import OrtTileModel, quantize_graph, tile_graph
     graph = quantize_graph(tile_graph(parent), ctx.calibration(s.calibration_tiles, normaliser_for(parent)), s.per_channel)
     return StepResult(OrtTileModel(graph), "onnx-int8", {"config": parent.config,
                                                          "calibration_tiles": s.calibration_tiles})

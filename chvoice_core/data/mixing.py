@@ -7,7 +7,6 @@ from fractions import Fraction
 import numpy as np
 import torch
 import torchaudio.functional as AF
-from scipy import signal
 
 from ..audio_io import SAMPLE_RATE
 from .noise import NoiseBank, RevEchoConfig, add_revecho, static_noise
@@ -60,6 +59,7 @@ def draw_kind(profile: NoiseProfile, rng: np.random.Generator, include_none: boo
 def colour(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """A random microphone / channel colouring of x [N]: high-pass (small mics, phones), low-pass
     (band-limited codecs, 3.4-8 kHz) and a +-6 dB tilt; the same filter applies to target and mixture."""
+    from scipy import signal   # heavy (1 s): imported where used
     params: dict = {}
     y = x.astype(np.float64)
     if rng.random() < 0.5:
@@ -169,8 +169,8 @@ def play_at(src: np.ndarray, r: Fraction, n: int) -> np.ndarray:
     """The first n samples of src [>= source_samples(n, r)] played r times faster (r > 1: higher pitch).
     Polyphase resampling with its anti-aliasing filter: what speeding up pushes past Nyquist is filtered out, not
     folded back. -> float32 [n]."""
-    y = signal.resample_poly(src.astype(np.float64), r.denominator, r.numerator)
-    return y[:n].astype(np.float32)
+    from scipy import signal   # heavy (1 s): imported where used
+    return signal.resample_poly(src.astype(np.float64), r.denominator, r.numerator)[:n].astype(np.float32)
 
 
 def warp_segment(clip: np.ndarray, n: int, rng: np.random.Generator, warp: NoiseWarp) -> np.ndarray:

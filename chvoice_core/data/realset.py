@@ -29,7 +29,11 @@ from ..errors import ChvoiceError
 from .mixing import Mixture, measured_snr, mix
 from .speech import SpeechCorpus
 from .synthnoise import floor_noise
-from .testset import TestItem
+from .testset import TestItem, TestSetConfig, build_testset
+from .profiles import get_profile
+from .rooms import TEST_ROOM_SEED
+from .sources import DataConfig, load_data
+from .studio import split_studio, studio_speech
 
 REALSET_DIR = Path(__file__).resolve().parents[2] / "testsets" / "real"
 COLUMNS = ("id", "part", "speaker", "utterance", "kind", "categories", "noise_ids", "snr_db", "rt60",
@@ -80,10 +84,6 @@ def realset_sources(root: str | os.PathLike = REALSET_DIR) -> dict[str, set[str]
 def build_realset(data_root: str | os.PathLike, out: str | os.PathLike = REALSET_DIR,
                   cfg: RealSetConfig = RealSetConfig()) -> Path:
     """Build the set from a data root laid out like ../shared/data; replaces `out` atomically."""
-    from .rooms import TEST_ROOM_SEED
-    from .sources import DataConfig, load_data
-    from .studio import split_studio, studio_speech
-    from .testset import TestSetConfig, build_testset
 
     data = load_data(DataConfig(data_root=str(data_root)), broad=True)
     libri = build_testset(clean_test_speech(data), data.test_noise, real_noise_profile("real-libri"),
@@ -145,7 +145,6 @@ def clean_test_speech(data) -> SpeechCorpus:
 def real_noise_profile(name: str, p_room: float = 0.25):
     """The real test sets' noise: the `general` categories (held-out recordings), 1-2 clips at 0-15 dB, `p_room` of
     the items in a room, no colouring, no level change. The name seeds the draws."""
-    from .profiles import get_profile
     return replace(get_profile("general"), name=name, p_static=0.0, p_none=0.0, snr_db=(0.0, 15.0), p_room=p_room,
                    p_colour=0.0, level_db=(0.0, 0.0))
 

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy import signal
 
 from ..audio_io import SAMPLE_RATE, atomic_path, list_audio_files
 from ..errors import ChvoiceError
@@ -150,4 +149,5 @@ def room_bank(cfg: RoomConfig = RoomConfig(), cache_dir: str | os.PathLike | Non
 
 def reverberate(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """x [N] convolved with h, same length."""
+    from scipy import signal   # heavy (1 s): imported where used
     return signal.fftconvolve(x, h)[: len(x)].astype(np.float32)

@@ -19,6 +19,7 @@ import soundfile as sf
 
 from ..audio_io import SAMPLE_RATE, list_audio_files, read_audio, resample, write_audio
 from ..errors import ChvoiceError
+from .espeak import Synth, Voice
 
 LIBRISPEECH_URL = "https://www.openslr.org/resources/12/{subset}.tar.gz"
 
@@ -191,7 +192,6 @@ def _sentence(rng: random.Random) -> str:
 
 
 def _speaker_voices(cfg: SyntheticSpeechConfig):
-    from .espeak import Voice
     rng = random.Random(cfg.seed)
     voices = []
     for i in range(cfg.n_speakers):
@@ -203,7 +203,6 @@ def _speaker_voices(cfg: SyntheticSpeechConfig):
 def _generate_synthetic(cfg: SyntheticSpeechConfig, out_dir: str) -> None:
     """Runs in a fresh process: eSpeak keeps state between calls, so only a fixed order from a clean
     start, with every utterance's random seed fixed, reproduces the same audio bit for bit."""
-    from .espeak import Synth
     synth = Synth()
     rng = random.Random(cfg.seed + 1)
     manifest = []

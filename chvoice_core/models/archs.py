@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from ..errors import ChvoiceError
 from .unet import UNetConfig
+from .io import MAX_LOOKAHEAD
 
 ARCHS: dict[str, UNetConfig] = {
     "normal": UNetConfig(depth=4, base_width=64),    # 13.4 M parameters, 7.7 GMAC per tile
@@ -30,7 +31,6 @@ def training_spec(arch: str, width_divisor: int = 1, width: int | None = None, m
     """The spec `chvoice train` builds: an architecture of the table (base width divided by the budget's divisor,
     or `width`) with the options of a model family (mask head, phase head, time-causal with lookahead frames) and
     an STFT. An option that does not fit is one ChvoiceError naming its flag."""
-    from .io import MAX_LOOKAHEAD
     cfg = arch_config(arch, width_divisor if width is None else 1)
     if width is not None:
         if width < 1:

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 from torch import nn
 
-from ..dsp import FrontEnd
+from ..dsp import FrontEnd, normalise, normalise_fixed
 from .layers import Delay, DoubleConv, Down, StreamPad, StreamState, Up, streaming, time_dilation  # noqa: F401
 
 Tensor = torch.Tensor
@@ -202,7 +202,6 @@ def causal_lookahead(model: nn.Module) -> int:
 
 def normaliser_for(model: nn.Module):
     """The input standardisation a model was trained with: per tile (the report), or fixed constants (causal)."""
-    from ..dsp import normalise, normalise_fixed
     return normalise_fixed if is_causal(model) else normalise
 
 

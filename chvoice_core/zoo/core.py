@@ -35,6 +35,8 @@ from .data import ZooData
 from .schedule import BuildScheduler
 from .store import ArtifactStore
 from .twins import TwinFactory
+from ..models.io import model_from_dict, read_checkpoint
+from ..pretrained import teacher_path
 
 log = logging.getLogger("chvoice.zoo")
 
@@ -147,8 +149,6 @@ class Zoo(ZooData, ArtifactStore, BuildScheduler, TwinFactory):
         return None if found is None else (copy.deepcopy(found[0]), dict(found[1]))
 
     def _load_pretrained(self, arch: str, profile: str) -> tuple[nn.Module, dict] | None:
-        from ..models.io import model_from_dict, read_checkpoint
-        from ..pretrained import teacher_path
         if not self.use_pretrained:
             return None
         path = teacher_path(arch, profile)

@@ -13,6 +13,7 @@ from ..compress.artifact import load_artifact
 from ..errors import ChvoiceError
 from ..models.io import file_digest
 from ..version import CODE_VERSION
+from ..pretrained import teacher_path
 
 log = logging.getLogger("chvoice.zoo")
 
@@ -30,7 +31,6 @@ class ArtifactStore:
                  "profile": profile, "key": key, "seed": self.seed}
         arch = key.split("+")[0]
         if self.pretrained_parent(arch, profile) is not None:
-            from ..pretrained import teacher_path
             stamp["pretrained"] = file_digest(teacher_path(arch, profile))
         return stamp
 
