@@ -1,5 +1,5 @@
 """The real track: the shipped parents, their shipped compressed children, calibration-only children built in this
-run, and the peer denoisers, all on the same real recordings (testsets/real: 122 items of never-trained speakers
+run, and the peer denoisers, all on the same real recordings (testsets/real: 121 items of never-trained speakers
 with held-out real noise, shipped in the repo), in one speed unit.
 
 Quality (`real-quality`): every item enhanced by the very artifact the speed rows time (file digest), scored with
@@ -48,7 +48,7 @@ ROWS = {r.id: r for r in real_rows()}
 # row REAL_ROUNDS[1] times in a fresh random order, so the host's drift falls on every row alike; the report
 # bootstraps each speed-up over rounds. Rows timed one after another on a 2-core VM drifted by up to 46 % between
 # halves of a run (docs/benchmark.md); interleaved, a ratio's rounds are paired
-REAL_ROUNDS = (12, 1)
+REAL_ROUNDS = (10, 1)
 PEER_CALLS = 15       # a peer is no ratio's numerator or denominator: timed alone, 3 rounds of 5 calls
 
 def thread_counts() -> list[int]:

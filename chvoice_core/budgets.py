@@ -36,11 +36,12 @@ BUDGETS: dict[str, Budget] = {
     # package (tools/build_teachers.py: the zoo's own recipe, so a run without them would train the same models);
     # the run distils, prunes, quantizes and fine-tunes itself, sized to fit ~20 minutes on 2 cores.
     # A width-4 student learns far more at lr 2e-3 than at 4e-4 (120 steps: SI-SDR gain +4.2/+5.5/+6.0 ->
-    # +6.2/+6.9/+6.9 dB); the teachers gained nothing from a higher rate, so they keep 4e-4. Its 200 distillation
-    # steps (600 before the real track joined the main job, then 300) are the proxy track's longest build: three
-    # students on two cores took 6 of the cold run's 21 minutes at 600, 3.5 of 20 at 300.
-    "quick": Budget("quick", steps=1200, batch_size=16, width_divisor=8, finetune_steps=30, test_utterances=100,
-                    checkpoint_every=400, distill_lr=2e-3, distill_steps=200),
+    # +6.2/+6.9/+6.9 dB); the teachers gained nothing from a higher rate, so they keep 4e-4. Its 150 distillation
+    # steps (600 before the real track joined the main job, then 300, then 200 until the parents' free deployments
+    # joined it) are the proxy track's longest build: three students on two cores took 6 of the cold run's 21
+    # minutes at 600, 3.5 of 20 at 300, 2 of 21.5 at 200 (AMD EPYC). 80 test utterances a profile (100 before).
+    "quick": Budget("quick", steps=1200, batch_size=16, width_divisor=8, finetune_steps=30, test_utterances=80,
+                    checkpoint_every=400, distill_lr=2e-3, distill_steps=150),
     # The report: 5 epochs of LibriSpeech train-clean-100, ~10 000 iterations of up to 64 tiles.
     "paper": Budget("paper", steps=10_000, batch_size=64, width_divisor=1, finetune_steps=2_000,
                     test_utterances=200, log_every=50, checkpoint_every=500),

@@ -75,9 +75,14 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
             "also shown alone), batch 1, a 4 s clip, per second of audio; kept % of the parent's gain over the noisy "
             f"input. Timed on {hd['cpu']}", rt, out, "real_track", 3))
         sections.append(table_section(
-            f"Real track: each child against its parent (paired by item; t-test over per-speaker mean differences; "
-            f"Holm-corrected; α = {stats.ALPHA}; 95 % cluster-bootstrap CI of the mean difference)",
+            f"Real track: each deployment and child against its parent (paired by item: the item-mean difference, its "
+            f"95 % speaker-clustered bootstrap CI and speaker-clustered sign-flip p-value; Holm-corrected; "
+            f"α = {stats.ALPHA})",
             real.tests_vs_parent(run.real), out, "real_ttests_vs_parent", 4))
+        sections.append(table_section(
+            f"Real track: the default's family against DeepFilterNet3 and RNNoise (paired by item, as above; "
+            f"positive mean_diff: the model scores higher; Holm-corrected; α = {stats.ALPHA})",
+            real.tests_vs_peers(run.real), out, "real_tests_vs_peers", 4))
         figs.append(real.pareto(run.real, rt, out, hd["cpu"]))
     if run.quality.empty and run.latency.empty:
         _write_index(out, hd, sections, figs)
@@ -110,8 +115,8 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
         sections.append(table_section(title, frame, out, name))
     tp = stats.against_parents(run.quality, run.rows, QUALITY_METRICS) if not run.quality.empty else pd.DataFrame()
     sections.append(table_section(f"Paired tests: each variant against its uncompressed parent (utterances scored for both; "
-                     f"t-test over per-speaker mean differences; Holm-corrected; α = {stats.ALPHA}; effect size dz over "
-                     f"speakers; 95 % cluster-bootstrap CI (speakers resampled) of the mean difference)", tp, out,
+                     f"the item-mean difference with its speaker-clustered sign-flip p-value and 95 % cluster-bootstrap "
+                     f"CI (speakers resampled); Holm-corrected; α = {stats.ALPHA}; effect size dz over speakers)", tp, out,
                                   "ttests_vs_parent", 4))
     pairs = []
     models = [v for v in variant_order(run) if v != "noisy"]
@@ -121,7 +126,7 @@ def build(run: Run, out: Path, compare_with: Run | None = None) -> dict:
     allp = pd.concat(pairs) if pairs else pd.DataFrame()
     write_table(allp, out, "ttests_all_pairs_rms", 4)
     n_sig = int(allp["significant"].sum()) if len(allp) else 0
-    sections.append(("Paired t-tests, all pairs within a profile (spectrogram RMS)",
+    sections.append(("Paired tests, all pairs within a profile (spectrogram RMS)",
                      f"{len(allp)} pairs, {n_sig} significant after Holm correction at α = {stats.ALPHA}: "
                      f"see `ttests_all_pairs_rms.csv`.", None))
     lt = stats.latency_tests(run.latency) if not run.latency.empty else pd.DataFrame()

@@ -148,6 +148,30 @@ def tests_vs_parent(rt: RealTrack) -> pd.DataFrame:
     return df
 
 
+PEERS_TESTED = ("peer:deepfilternet3", "peer:rnnoise")
+
+
+def tests_vs_peers(rt: RealTrack) -> pd.DataFrame:
+    """Every model of the default's family (the parent, its deployments, children and in-run rows) against
+    DeepFilterNet3 and RNNoise on every metric both were scored on (paired by item), Holm over the family: what
+    "beats" in the docs rests on."""
+    rows = rt.rows.drop_duplicates("variant")
+    peers = [p for p in PEERS_TESTED if p in set(rows.variant)]
+    out = []
+    for r in rows[(rows.real_parent == "default") & rows.role.isin(("parent",) + FAMILY)].itertuples():
+        for peer in peers:
+            for col, _ in METRICS + DNSMOS:
+                if col in rt.quality:
+                    res = paired(rt.quality, r.variant, peer, "real", col)
+                    if res:
+                        out.append(res)
+    df = pd.DataFrame(out)
+    if len(df):
+        df["p_holm"] = holm(df["p"].to_numpy())
+        df["significant"] = df["p_holm"] < ALPHA
+    return df
+
+
 def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path, machine: str = "") -> Path:
     """PESQ-WB against end-to-end compute (1 thread, log scale) and against size on disk; the front (no model both
     faster and better), the parents and the peers are labelled, the rest are dots the table names."""

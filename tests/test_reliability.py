@@ -191,11 +191,11 @@ def test_write_failures_are_one_line(tmp_path, capsys, model_file):
 def test_a_multi_file_run_writes_all_outputs_or_none(tmp_path, capsys, model_file, monkeypatch):
     import errno
 
-    import chvoice_core.enhance as enhance
+    import chvoice_core.cli.audio as cli_audio           # where `chvoice denoise` looks the pipeline up
     for n in ("a", "b", "c"):
         sf.write(tmp_path / f"{n}.wav", speechlike(0.6, seed=ord(n)), 16000)
     (tmp_path / "out").mkdir()
-    real = enhance.denoise_to
+    real = cli_audio.denoise_to
     calls = []
 
     def flaky(den, src, out, on_progress=None, label=None, checked=False):
@@ -203,13 +203,13 @@ def test_a_multi_file_run_writes_all_outputs_or_none(tmp_path, capsys, model_fil
         if len(calls) == 3:
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(den, src, out, on_progress, label, checked)
-    monkeypatch.setattr(enhance, "denoise_to", flaky)
+    monkeypatch.setattr(cli_audio, "denoise_to", flaky)
     code = main(["denoise", str(model_file), *(str(tmp_path / f"{n}.wav") for n in "abc"),
                  "-o", str(tmp_path / "out")])
     err = capsys.readouterr().err
     one_error(code, err, "no space left")
     assert list((tmp_path / "out").iterdir()) == []            # nothing, not a and b
-    monkeypatch.setattr(enhance, "denoise_to", real)
+    monkeypatch.setattr(cli_audio, "denoise_to", real)
     assert main(["denoise", str(model_file), *(str(tmp_path / f"{n}.wav") for n in "abc"),
                  "-o", str(tmp_path / "out"), "--quiet"]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav", "b.wav", "c.wav"]

@@ -2,6 +2,9 @@
 items.csv, ATTRIBUTION.md) from ../shared/data; chvoice_core.data.realset says what goes in.
 
     python tools/build_repo_testset.py ../shared/data [--out testsets/real]
+
+Items that share a speaker or a noise source recording with a shipped model's training manifest
+(chvoice_core/assets/manifests/, tools/build_manifests.py) are left out; tests/test_leaks.py checks the result.
 """
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from chvoice_core.data.manifest import load_manifests, shipped_manifests
 from chvoice_core.data.realset import REALSET_DIR, build_realset, load_realset
 
 
@@ -17,7 +21,7 @@ def main() -> int:
     ap.add_argument("data_root")
     ap.add_argument("--out", default=str(REALSET_DIR))
     a = ap.parse_args()
-    out = build_realset(a.data_root, a.out)
+    out = build_realset(a.data_root, a.out, exclude=load_manifests(shipped_manifests().values()))
     items = load_realset(out)
     size = sum(f.stat().st_size for f in Path(out).rglob("*") if f.is_file())
     parts = {p: sum(it.profile == f"real-{p}" for it in items) for p in ("libri", "studio")}

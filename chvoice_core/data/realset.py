@@ -33,6 +33,7 @@ from .testset import TestItem, TestSetConfig, build_testset
 from .profiles import get_profile
 from .rooms import TEST_ROOM_SEED
 from .sources import DataConfig, load_data
+from .manifest import Manifest, leaks
 from .studio import split_studio, studio_speech
 
 REALSET_DIR = Path(__file__).resolve().parents[2] / "testsets" / "real"
@@ -82,8 +83,10 @@ def realset_sources(root: str | os.PathLike = REALSET_DIR) -> dict[str, set[str]
 
 
 def build_realset(data_root: str | os.PathLike, out: str | os.PathLike = REALSET_DIR,
-                  cfg: RealSetConfig = RealSetConfig()) -> Path:
-    """Build the set from a data root laid out like ../shared/data; replaces `out` atomically."""
+                  cfg: RealSetConfig = RealSetConfig(), exclude: tuple[Manifest, ...] = ()) -> Path:
+    """Build the set from a data root laid out like ../shared/data; replaces `out` atomically. Items that share a
+    speaker or a noise source recording with any of the `exclude` manifests (the shipped models' training data)
+    are left out after the draw, so the other items are the ones a build without them makes."""
 
     data = load_data(DataConfig(data_root=str(data_root)), broad=True)
     libri = build_testset(clean_test_speech(data), data.test_noise, real_noise_profile("real-libri"),
@@ -103,7 +106,9 @@ def build_realset(data_root: str | os.PathLike, out: str | os.PathLike = REALSET
         rows = []
         for part, items in (("libri", libri), ("studio", studio)):
             for it in items:
-                rows.append(_write_item(tmp, part, it))
+                probe = {"id": it.id, "speaker": it.speaker, "noise_ids": ";".join(it.mixture.noise_ids)}
+                if not any(leaks(m, [probe]) for m in exclude):
+                    rows.append(_write_item(tmp, part, it))
         with open(tmp / "items.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=COLUMNS)
             w.writeheader()

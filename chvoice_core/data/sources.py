@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ChvoiceError
+from .manifest import source_key
 from .noise import EXTRA_SYNTH_CATEGORIES, NoiseBank, category_folders, noise_bank_from_path
 from .synthnoise import babble_clips, synthetic_noise_bank
 from .rooms import Room, RoomConfig, measured_rooms, room_bank
@@ -37,6 +38,9 @@ class DataConfig:
     rirs: str | None = None               # measured room impulse responses (else rooms are simulated)
     train_only: bool = False              # the folders hold training material only (a pack from
                                           # tools/pack_training_data.py): hold nothing out
+    shared_sources: str = "exclude"       # "exclude": no training clip shares a source recording with a test clip
+                                          # (manifest.source_key, across every noise source); "keep": the split
+                                          # before 2026-12-07, by clip id, which the shipped models trained on
 
     def resolved(self) -> "DataConfig":
         """Fill speech/noise/test_noise from data_root."""
@@ -60,7 +64,7 @@ class DataConfig:
         if speech is None and noise is None:
             raise ChvoiceError(f"--data-root {root}: expected LibriSpeech/, ESC-50/ or chvoice-noises/ inside")
         return DataConfig(None, speech, noise, test_noise, self.cache_dir, self.test_speaker_fraction,
-                          self.split_seed, cats, test_speech, rirs, self.train_only)
+                          self.split_seed, cats, test_speech, rirs, self.train_only, self.shared_sources)
 
     @property
     def label(self) -> str:
@@ -132,6 +136,12 @@ def load_data(cfg: DataConfig = DataConfig(), broad: bool = False) -> DataSplit:
             test_bank = test_bank.merged(cat_test, test_bank.name)
         train_bank = train_bank.merged(_babble(train_speech, "train"), train_bank.name)
         test_bank = test_bank.merged(_babble(test_speech, "test"), test_bank.name)
+    if r.shared_sources == "exclude":
+        tested = {source_key(c.id) for c in test_bank.clips()}
+        train_bank = train_bank.without({c.id for c in train_bank.clips() if source_key(c.id) in tested},
+                                        train_bank.name)
+    elif r.shared_sources != "keep":
+        raise ChvoiceError(f"shared_sources {r.shared_sources!r}: use exclude or keep")
     return DataSplit(train_speech, test_speech, train_bank, test_bank, cfg.label, r.rirs, cache)
 
 
