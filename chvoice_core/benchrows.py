@@ -133,11 +133,11 @@ class Quality(Entry):
     realtime_factor: float
     nan_counts: dict[str, int] | None = None
     parts: list[str | None] | None = None       # the real set's part of each item
-    examples: dict = field(default_factory=dict)
     loss_history: list | None = None
     stage_steps: int | None = None
     teacher_steps: int | None = None
     pretrained_teacher: bool | None = None
+    examples: dict = field(default_factory=dict)  # the report's example clips, by noise kind
 
 
 @dataclass(kw_only=True)

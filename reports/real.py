@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .load import RealTrack, finite_mean
-from .stats import ALPHA, cluster_bootstrap_ci, holm, kept_share_ci, paired, speedup_ci
+from .stats import cluster_bootstrap_ci, holm_family, kept_share_ci, paired, speedup_ci
 from .tables import residual_summary
 
 METRICS = (("pesq_wb", "PESQ-WB"), ("stoi", "STOI"), ("si_sdr", "SI-SDR (dB)"))
@@ -141,11 +141,7 @@ def tests_vs_parent(rt: RealTrack) -> pd.DataFrame:
                 res = paired(rt.quality, r.variant, f"real:{r.real_parent}", "real", col)
                 if res:
                     out.append(res)
-    df = pd.DataFrame(out)
-    if len(df):
-        df["p_holm"] = holm(df["p"].to_numpy())
-        df["significant"] = df["p_holm"] < ALPHA
-    return df
+    return holm_family(pd.DataFrame(out))
 
 
 PEERS_TESTED = ("peer:deepfilternet3", "peer:rnnoise")
@@ -165,11 +161,7 @@ def tests_vs_peers(rt: RealTrack) -> pd.DataFrame:
                     res = paired(rt.quality, r.variant, peer, "real", col)
                     if res:
                         out.append(res)
-    df = pd.DataFrame(out)
-    if len(df):
-        df["p_holm"] = holm(df["p"].to_numpy())
-        df["significant"] = df["p_holm"] < ALPHA
-    return df
+    return holm_family(pd.DataFrame(out))
 
 
 def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path, machine: str = "") -> Path:

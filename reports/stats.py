@@ -112,7 +112,7 @@ def against_parents(quality: pd.DataFrame, rows: pd.DataFrame, metrics: tuple[st
                 res = paired(quality, r.variant, r.parent, r.profile, m)
                 if res:
                     out.append(res)
-    return _finish(pd.DataFrame(out))
+    return holm_family(pd.DataFrame(out))
 
 
 def all_pairs(quality: pd.DataFrame, variants: list[str], profile: str, metric: str) -> pd.DataFrame:
@@ -122,10 +122,11 @@ def all_pairs(quality: pd.DataFrame, variants: list[str], profile: str, metric: 
             res = paired(quality, a, b, profile, metric)
             if res:
                 out.append(res)
-    return _finish(pd.DataFrame(out))
+    return holm_family(pd.DataFrame(out))
 
 
-def _finish(df: pd.DataFrame) -> pd.DataFrame:
+def holm_family(df: pd.DataFrame) -> pd.DataFrame:
+    """A family of tests (one row each, column p) with its Holm-adjusted p-values and significance at ALPHA."""
     if df.empty:
         return df
     df["p_holm"] = holm(df["p"].to_numpy())
@@ -162,7 +163,7 @@ def latency_tests(latency: pd.DataFrame) -> pd.DataFrame:
         out.append({"profile": "all" if both_shared else r.profile, "a": r.variant, "b": r.parent,
                     "rounds_a": len(ra), "rounds_b": len(rb), "median_a_ms": np.median(r.samples_ms),
                     "median_b_ms": np.median(parent.samples_ms), "t": float(t), "p": float(p)})
-    return _finish(pd.DataFrame(out))
+    return holm_family(pd.DataFrame(out))
 
 
 def speedup_ci(slow_ms: list[float], fast_ms: list[float], n: int = 2000, seed: int = 0,
