@@ -168,6 +168,7 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path, machine: str = "") -> Pa
     """PESQ-WB against end-to-end compute (1 thread, log scale) and against size on disk; the front (no model both
     faster and better), the parents and the peers are labelled, the rest are dots the table names."""
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from .figures import save_figure
@@ -190,6 +191,9 @@ def pareto(rt: RealTrack, tab: pd.DataFrame, out: Path, machine: str = "") -> Pa
         if len(noisy):
             ax.axhline(float(noisy.iloc[0]), color="grey", ls=":", label="noisy input")
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())     # 2x10^0 3x10^0 ... crowd the axis
         ax.set_xlabel(xlabel)
         ax.set_ylabel("PESQ-WB (repo real test set)")
         ax.grid(alpha=0.3)
