@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .enhance import Denoiser
-from .errors import ChvoiceError
 from .audio_io import atomic_path
 from .budgets import get_budget
 from .compress.artifact import load_artifact
@@ -24,10 +22,13 @@ from .compress.real import REAL_CHILDREN
 from .compress.recipes import user_variant
 from .data import DataConfig
 from .data.sources import default_cache_dir
+from .enhance import Denoiser
+from .errors import ChvoiceError
 from .evaluate import evaluate_pairs, paired_folders
 from .metrics import METRICS
 from .pretrained import SHIPPED, shipped_path
 from .zoo import Zoo
+
 
 def model_path(name_or_path: str | os.PathLike | None = None) -> Path:
     """A shipped model's file by name (default, default-float, live, or a shipped real child such as

@@ -11,8 +11,8 @@ from torch import nn
 from . import onnx_step
 from .compress.quantize import int8_layers
 from .dsp import FrontEnd, OverlapAdd, frame_spectra, frame_waves, from_db, normalise_fixed, to_db
-from .models.unet import (StreamState, causal_lookahead, front_end, fuse_for_inference, inference_layout, stream_pads,
-                          streaming)
+from .models.unet import (StreamState, causal_lookahead, front_end, fuse_for_inference, inference_layout,
+                          stream_pads, streaming)
 from .stream import StreamConfig, StreamingDenoiser, shared
 
 

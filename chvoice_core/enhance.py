@@ -8,12 +8,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .audio_io import SAMPLE_RATE, resample, atomic_path
+from .audio_io import SAMPLE_RATE, atomic_path, resample
 from .dsp import FrontEnd, normalise
 from .errors import ChvoiceError
 from .families import family_of
-from .models.unet import front_end, fuse_for_inference, inference_layout
 from .longform import read_mono_16k, scan, write_blocks
+from .models.unet import front_end, fuse_for_inference, inference_layout
 
 
 class Denoiser:

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from .audio_io import list_audio_files, read_audio
 from .errors import ChvoiceError
 from .metrics import METRICS, dnsmos, pooled_pause_attenuation, score_pair
-from .audio_io import list_audio_files, read_audio
 
 EnhanceFn = Callable[[np.ndarray], np.ndarray]
 

@@ -21,12 +21,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from .causal_stream import CausalStreamingDenoiser, frame_offline
 from .dsp import FrontEnd, enhance_db, phase_features, rotate_phase, stft, synthesise, to_db
 from .errors import ChvoiceError
 from .longform import enhance_long
 from .models import kinds
 from .models.unet import front_end
-from .causal_stream import CausalStreamingDenoiser, frame_offline
 from .stream import LIVE_MODES, StreamingDenoiser
 
 if TYPE_CHECKING:
@@ -93,7 +93,6 @@ class Family:
         """The live engine of `mode` (None: the family's default) for `model`."""
         mode = self.live_mode(mode)
         return self._streamer(model, mode, fe or front_end(model), backend)
-
 
 
 FAMILIES: dict[str, Family] = {

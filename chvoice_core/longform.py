@@ -21,8 +21,8 @@ import torch
 import torchaudio.functional as AF
 
 from .audio_io import CANCEL_RATIO, SAMPLE_RATE, io_error, output_format, probe_audio
-from .errors import ChvoiceError
 from .dsp import FrontEnd, OverlapAdd, frame_spectra, frame_waves, regain, tile_starts, tile_weight, to_db
+from .errors import ChvoiceError
 
 Tensor = torch.Tensor
 BLOCK_SECONDS = 30.0

@@ -115,7 +115,7 @@ PAUSE_OUT_COLUMNS = tuple(f"pause_out_{band_name(*b)}" for b in PAUSE_BANDS_HZ)
 
 def band_power(x: np.ndarray, sr: int = 16_000) -> np.ndarray:
     """Power per frame and band of x [N]: [frames, bands] (zero-padded to one frame when shorter)."""
-    from scipy import signal   # heavy (1 s): imported where used
+    from scipy import signal  # heavy (1 s): imported where used
     x = np.asarray(x, np.float64)
     if len(x) < PAUSE_FFT:
         x = np.pad(x, (0, PAUSE_FFT - len(x)))

@@ -13,12 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from .compress.ort import available, export_onnx, OrtTileModel, tile_graph
+from .audio_io import atomic_path
+from .compress.ort import OrtTileModel, available, export_onnx, tile_graph
+from .compress.quantize import int8_layers
 from .errors import ChvoiceError
 from .models.kinds import GRAPH, kind_of, require_graph
 from .models.unet import StreamState, front_end, stream_pads, streaming
-from .audio_io import atomic_path
-from .compress.quantize import int8_layers
 
 Tensor = torch.Tensor
 

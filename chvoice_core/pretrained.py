@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from .errors import ChvoiceError
 from .audio_io import atomic_path
+from .errors import ChvoiceError
 from .models.io import fp16_storage, model_to_dict
 
 # The one table of shipped model names (the compressed children: compress.real). "default" is the int8 model that

@@ -17,16 +17,16 @@ import torch
 
 from .audio_io import atomic_path
 from .budgets import get_budget
+from .compress.artifact import load_float_model, save_artifact
+from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, free_deployments,
+                            get_child, parent_path, shard, shipped_children)
 from .compress.steps import Overlap, kind_of, parse_recipe, runs_int8, slug, to_recipe
-from .compress.real import (CHEAP_STEPS, REAL_PARENTS, REAL_PROFILE, RealChild, file_digest, free_deployments, get_child,
-                           parent_path, shard, shipped_children)
 from .data import DataConfig
 from .machine import cpu_facts, describe
-from .models.io import fp16_storage, read_checkpoint
-from .zoo import Zoo
-from .compress.artifact import load_float_model, save_artifact
 from .models.footprint import count_macs, count_params
+from .models.io import fp16_storage, read_checkpoint
 from .version import CODE_VERSION
+from .zoo import Zoo
 
 TRAINING_KEYS = ("train_steps", "train_seconds", "loss", "prune_log", "prune_config", "distilled", "student_width",
                  "lr", "params", "macs", "build_seconds", "base", "base_training")

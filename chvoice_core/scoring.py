@@ -22,15 +22,15 @@ from typing import Callable
 import numpy as np
 
 from .audio_io import atomic_path
-from .metrics import score_pair
-from .models.io import file_digest
-from .parallel import one_thread_worker
-from .version import CODE_VERSION
-from .baselines import run_peer, PEERS
+from .baselines import PEERS, run_peer
 from .compress.artifact import load_artifact
 from .enhance import Denoiser
 from .families import make_streamer
+from .metrics import score_pair
+from .models.io import file_digest
+from .parallel import one_thread_worker
 from .stream import LIVE_MODES
+from .version import CODE_VERSION
 
 # "pause": the noisy input's and the estimate's energy in the reference's pauses per band (metrics.pause_energies,
 # pooled by the report); "dnsmos": DNSMOS of the estimate (0.35 s an item: the real track only)

@@ -22,8 +22,8 @@ from .audio_io import atomic_path
 from .data.pairs import PairSampler, StepBatches
 from .dsp import FrontEnd
 from .errors import ChvoiceError
-from .losses import PERCEPTUAL_SISDR_WEIGHT, Tensor, TargetFn, as_tensor, db_pairs, perceptual_loss, tile_loss
-from .models.io import model_to_dict, save_model, load_model
+from .losses import PERCEPTUAL_SISDR_WEIGHT, TargetFn, Tensor, as_tensor, db_pairs, perceptual_loss, tile_loss
+from .models.io import load_model, model_to_dict, save_model
 from .models.unet import front_end
 from .validation import Validation
 

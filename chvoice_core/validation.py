@@ -9,9 +9,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .dsp import FrontEnd
 from .data import TestSetConfig, build_testset
 from .data.rooms import VALIDATION_ROOM_SEED
+from .dsp import FrontEnd
 from .enhance import Denoiser
 from .metrics import pesq_wb, si_sdr, stoi
 

@@ -6,24 +6,24 @@ import json
 import os
 from pathlib import Path
 
-from ..errors import ChvoiceError
-from .common import data_config, load_denoiser, is_model_path, same_file, plan_outputs
-from ..audio_io import SAMPLE_RATE, read_audio, resample, write_audio, io_error, atomic_path, list_audio_files, target_mode
+from ..audio_io import (SAMPLE_RATE, atomic_path, io_error, list_audio_files, read_audio, resample, target_mode,
+                        write_audio)
 from ..baselines import get_peer
 from ..data import TestSetConfig, build_testset, get_profile, load_data, write_testset
 from ..enhance import denoise_to
+from ..errors import ChvoiceError
 from ..evaluate import evaluate_pairs, evaluate_unpaired, paired_folders, summary
 from ..families import FAMILIES, check_live_mode
 from ..live import run_file, run_microphone
 from ..longform import scan
 from ..pretrained import live_model_path
+from .common import data_config, is_model_path, load_denoiser, plan_outputs, same_file
 
 
 def cmd_denoise(a: argparse.Namespace) -> int:
     import tempfile
 
     from tqdm import tqdm
-
 
     paths = list(a.paths)
     model_path = paths.pop(0) if paths and is_model_path(paths[0]) else a.model
@@ -73,7 +73,6 @@ def cmd_denoise(a: argparse.Namespace) -> int:
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
     from tabulate import tabulate
-
 
     if a.model and a.peer:
         raise ChvoiceError("give a model or --peer, not both")
@@ -160,7 +159,6 @@ def cmd_testset(a: argparse.Namespace) -> int:
 
 def cmd_live(a: argparse.Namespace) -> int:
     import torch
-
 
     if a.mode is not None:
         check_live_mode(a.mode)

@@ -5,9 +5,9 @@ import argparse
 import os
 from pathlib import Path
 
-from ..errors import ChvoiceError
 from ..api import load
 from ..data import DataConfig
+from ..errors import ChvoiceError
 
 
 def add_data_args(p: argparse.ArgumentParser) -> None:

@@ -6,27 +6,26 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ChvoiceError
-from .common import data_config, load_denoiser
 from ..audio_io import atomic_path
 from ..budgets import get_budget
-from ..compress.artifact import load_float_model, save_artifact, load_artifact
+from ..compress.artifact import load_artifact, load_float_model, save_artifact
 from ..compress.quantize import int8_layers
 from ..compress.real import REAL_CHILDREN, get_child
 from ..compress.recipes import VARIANTS, get_variant, load_recipes, user_variant
-from ..compress.steps import make_step, step_kind, STEPS
+from ..compress.steps import STEPS, make_step, step_kind
 from ..data import DataConfig, get_profile
 from ..data.profiles import REPORT_PROFILES
 from ..data.sources import default_cache_dir
+from ..errors import ChvoiceError
 from ..onnx_step import available, export_model
 from ..realzoo import build_children
 from ..zoo import Zoo
+from .common import data_config, load_denoiser
 
 
 def cmd_compress(a: argparse.Namespace) -> int:
     """Build a variant of the table, or a user recipe (--recipe, from --teacher or --arch), and write it."""
     import shutil
-
 
     if (a.variant is None) == (a.recipe is None):
         raise ChvoiceError("give a variant id (see `chvoice variants`) or --recipe STEPS, not both")
@@ -156,7 +155,7 @@ def cmd_quantize(a: argparse.Namespace) -> int:
 def cmd_serve(a: argparse.Namespace) -> int:
     import signal
 
-    from ..web import create_app      # Flask: imported only by the command that serves
+    from ..web import create_app  # Flask: imported only by the command that serves
     den = load_denoiser(a.model)
 
     def on_term(signum, frame):   # SIGTERM (systemd, docker stop, kill) cleans up like Ctrl-C

@@ -5,12 +5,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import ChvoiceError
-from .common import add_data_args
-from .train import cmd_train
-from .audio import cmd_denoise, cmd_evaluate, cmd_testset, cmd_live
-from .models import cmd_compress, cmd_zoo, cmd_export, cmd_variants, cmd_quantize, cmd_serve
 from ..compress.steps import DEFAULT_QUANT_STEP
+from ..errors import ChvoiceError
+from .audio import cmd_denoise, cmd_evaluate, cmd_live, cmd_testset
+from .common import add_data_args
+from .models import cmd_compress, cmd_export, cmd_quantize, cmd_serve, cmd_variants, cmd_zoo
+from .train import cmd_train
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,11 +6,9 @@ import json
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..errors import ChvoiceError
-from .common import data_config, check_device
 from ..api import model_path
 from ..budgets import get_budget
-from ..compress.artifact import load_float_model, load_artifact
+from ..compress.artifact import load_artifact, load_float_model
 from ..compress.distill import teacher_waveform
 from ..data import get_profile, load_data
 from ..data.mixing import LowFloor, NoiseEQ, NoiseWarp, SpeechGaps, SpeechWarp
@@ -20,12 +18,14 @@ from ..data.rooms import TRAIN_ROOM_SEED
 from ..data.speech import download_librispeech
 from ..data.studio import with_studio_speech
 from ..data.targets import GatedSpeech, TargetGate
+from ..errors import ChvoiceError
 from ..families import family_of
 from ..models import UNet, start_as_identity
 from ..models.archs import training_spec
 from ..models.unet import with_phase_head
 from ..train import TrainConfig, train
 from ..validation import validation_set, validation_split
+from .common import check_device, data_config
 
 
 def cmd_train(a: argparse.Namespace) -> int:

@@ -15,9 +15,9 @@ from torch import nn
 from ..audio_io import atomic_path
 from ..errors import ChvoiceError
 from ..models.io import FORMAT, FORMAT_VERSION, check_shapes, config_from_dict, load_state, read_checkpoint
+from ..models.kinds import MAGNITUDE_ONLY, kind_of
 from ..models.unet import UNet, UNetConfig
 from .formats import FORMATS, quant_format
-from ..models.kinds import MAGNITUDE_ONLY, kind_of
 
 
 def save_artifact(path: str | os.PathLike, model: nn.Module, config: UNetConfig, quant: str | None,

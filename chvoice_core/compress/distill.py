@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from ..models.unet import causal_lookahead, fuse_for_inference, normaliser_for, front_end
-from ..errors import ChvoiceError
 from ..dsp import from_db, istft, stft, to_db
+from ..errors import ChvoiceError
+from ..models.unet import causal_lookahead, front_end, fuse_for_inference, normaliser_for
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from ..errors import ChvoiceError
 from .bf16 import Bf16Model
 from .ort import OrtTileModel, quantize_graph, tile_graph
 from .pt2e import pt2e_int8, pt2e_skeleton
-from .quantize import dynamic_int8, static_int8, skeleton_static
+from .quantize import dynamic_int8, skeleton_static, static_int8
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def tile_graph(model: nn.Module, n_bins: int | None = None, frames: int = 128) -
 def quantize_graph(graph: bytes, calibration: torch.Tensor, per_channel: bool = True) -> bytes:
     """ONNX Runtime static QDQ int8 of a float tile graph, calibrated (min-max) on tiles [N, 1, F, T]."""
     _need()
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if calibration is None or calibration.numel() == 0:

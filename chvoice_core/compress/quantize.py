@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from ..errors import ChvoiceError
-from ..models.unet import carry_spec, StreamPad
-
+from ..models.unet import StreamPad, carry_spec
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import ChvoiceError
-from .steps import (PT2E, QAT, Distil, Dynamic, Int8, Onnx, OrtInt8, Prune, StepConfig, parse_recipe, slug, to_recipe,
-                    validate_chain)
 from ..models.archs import ARCHS
 from ..models.io import file_digest
+from .steps import (PT2E, QAT, Distil, Dynamic, Int8, Onnx, OrtInt8, Prune, StepConfig, parse_recipe, slug,
+                    to_recipe, validate_chain)
 
 # The report's pruning: 30 filters after each of 4 epochs; prune50 aims at half the MACs.
 PRUNE_REPORT = Prune(filters_per_round=30, rounds=4)
@@ -137,8 +137,9 @@ def load_recipes(path: str) -> list[Variant]:
         steps = "distil(width=16)+prune(macs=0.5)+int8"
         arch = "normal"                 # or: teacher = "my-model.pt"
     """
-    import tomllib
     from pathlib import Path
+
+    import tomllib
     try:
         doc = tomllib.loads(Path(path).read_text())
     except FileNotFoundError:

@@ -30,21 +30,21 @@ from torch import nn
 from ..dsp import FrontEnd
 from ..errors import ChvoiceError
 from ..models.kinds import kind_of as model_kind
-from ..models.unet import normaliser_for, UNet, start_as_identity
-# the registry's machinery and the artifact formats, importable from here as before
-from .formats import FORMATS, QuantFormat, quant_format
-from .registry import (ALIASES, DEFAULT_QUANT_STEP, STEPS, BuildContext, StepConfig, StepKind, StepResult, describe,
-                       dynamic_only, kind_of, make_step, parse_recipe, register, reshapes, runs_int8, slug, step_kind,
-                       to_recipe, validate_chain)
+from ..models.unet import UNet, normaliser_for, start_as_identity
 from ..train import train
 from .bf16 import Bf16Model
-from .distill import teacher_target, teacher_waveform, DistillConfig
+from .distill import DistillConfig, teacher_target, teacher_waveform
+# the registry's machinery and the artifact formats, importable from here as before
+from .formats import FORMATS, QuantFormat, quant_format
 from .ort import OrtTileModel, quantize_graph, tile_graph
 from .pruning import PruneConfig, Pruner
 from .pt2e import Pt2eInt8, pt2e_int8
 from .pt2e import prepare_qat as pt2e_prepare_qat
 from .quantize import StaticQuantConfig, convert, dynamic_int8, static_int8
 from .quantize import prepare_qat as fx_prepare_qat
+from .registry import (ALIASES, DEFAULT_QUANT_STEP, STEPS, BuildContext, StepConfig, StepKind, StepResult, describe,
+                       dynamic_only, kind_of, make_step, parse_recipe, register, reshapes, runs_int8, slug,
+                       step_kind, to_recipe, validate_chain)
 
 __all__ = ["Distil", "Prune", "Overlap", "Dynamic", "Int8", "QAT", "PT2E", "PT2EQAT", "Onnx", "OrtInt8", "Bf16",
            "PERCEPTUAL_DISTIL_SISDR", "FORMATS", "QuantFormat", "quant_format", "ALIASES", "DEFAULT_QUANT_STEP", "STEPS",
@@ -162,7 +162,6 @@ class Bf16:
 class OrtInt8:
     calibration_tiles: int = 64
     per_channel: bool = True
-
 
 
 # ----------------------------------------------------------------------------------------------- the steps

@@ -59,7 +59,7 @@ def draw_kind(profile: NoiseProfile, rng: np.random.Generator, include_none: boo
 def colour(x: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
     """A random microphone / channel colouring of x [N]: high-pass (small mics, phones), low-pass
     (band-limited codecs, 3.4-8 kHz) and a +-6 dB tilt; the same filter applies to target and mixture."""
-    from scipy import signal   # heavy (1 s): imported where used
+    from scipy import signal  # heavy (1 s): imported where used
     params: dict = {}
     y = x.astype(np.float64)
     if rng.random() < 0.5:
@@ -169,7 +169,7 @@ def play_at(src: np.ndarray, r: Fraction, n: int) -> np.ndarray:
     """The first n samples of src [>= source_samples(n, r)] played r times faster (r > 1: higher pitch).
     Polyphase resampling with its anti-aliasing filter: what speeding up pushes past Nyquist is filtered out, not
     folded back. -> float32 [n]."""
-    from scipy import signal   # heavy (1 s): imported where used
+    from scipy import signal  # heavy (1 s): imported where used
     return signal.resample_poly(src.astype(np.float64), r.denominator, r.numerator)[:n].astype(np.float32)
 
 

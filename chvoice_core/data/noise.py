@@ -220,7 +220,7 @@ def revecho_ir(rng: np.random.Generator, cfg: RevEchoConfig, initial: float, fir
 def add_revecho(x: np.ndarray, rng: np.random.Generator, cfg: RevEchoConfig = RevEchoConfig()
                 ) -> tuple[np.ndarray, dict]:
     """x [N] -> (reverberant x [N], parameters drawn)."""
-    from scipy import signal   # heavy (1 s): imported where used
+    from scipy import signal  # heavy (1 s): imported where used
     params = {"initial": float(rng.random() * cfg.initial), "first_delay": float(rng.uniform(*cfg.first_delay)),
               "rt60": float(rng.uniform(*cfg.rt60))}
     ir = revecho_ir(rng, cfg, **params)

@@ -1,10 +1,10 @@
 """Training pairs drawn on the fly: a random speech crop with fresh noise from the profile."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
-
-import copy
 
 from .mixing import (LowFloor, NoiseEQ, NoiseWarp, SpeechGaps, SpeechWarp, add_floor, gap_envelope, mix, play_at,
                      source_samples, speed_factor)

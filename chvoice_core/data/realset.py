@@ -26,15 +26,15 @@ import soundfile as sf
 
 from ..audio_io import SAMPLE_RATE
 from ..errors import ChvoiceError
+from .manifest import Manifest, leaks
 from .mixing import Mixture, measured_snr, mix
-from .speech import SpeechCorpus
-from .synthnoise import floor_noise
-from .testset import TestItem, TestSetConfig, build_testset
 from .profiles import get_profile
 from .rooms import TEST_ROOM_SEED
 from .sources import DataConfig, load_data
-from .manifest import Manifest, leaks
+from .speech import SpeechCorpus
 from .studio import split_studio, studio_speech
+from .synthnoise import floor_noise
+from .testset import TestItem, TestSetConfig, build_testset
 
 REALSET_DIR = Path(__file__).resolve().parents[2] / "testsets" / "real"
 COLUMNS = ("id", "part", "speaker", "utterance", "kind", "categories", "noise_ids", "snr_db", "rt60",

@@ -149,5 +149,5 @@ def room_bank(cfg: RoomConfig = RoomConfig(), cache_dir: str | os.PathLike | Non
 
 def reverberate(x: np.ndarray, h: np.ndarray) -> np.ndarray:
     """x [N] convolved with h, same length."""
-    from scipy import signal   # heavy (1 s): imported where used
+    from scipy import signal  # heavy (1 s): imported where used
     return signal.fftconvolve(x, h)[: len(x)].astype(np.float32)

@@ -13,9 +13,9 @@ from pathlib import Path
 from ..errors import ChvoiceError
 from .manifest import source_key
 from .noise import EXTRA_SYNTH_CATEGORIES, NoiseBank, category_folders, noise_bank_from_path
-from .synthnoise import babble_clips, synthetic_noise_bank
 from .rooms import Room, RoomConfig, measured_rooms, room_bank
 from .speech import SpeechCorpus, audio_folder, librispeech, synthetic_speech
+from .synthnoise import babble_clips, synthetic_noise_bank
 
 
 def default_cache_dir() -> Path:

@@ -11,7 +11,7 @@ from .noise import CATEGORIES, EXTRA_SYNTH_CATEGORIES, NoiseBank, NoiseClip
 
 
 def _bandpass(x: np.ndarray, lo: float, hi: float, sr: int = SAMPLE_RATE) -> np.ndarray:
-    from scipy import signal   # heavy (1 s): imported where used
+    from scipy import signal  # heavy (1 s): imported where used
     sos = signal.butter(4, [lo, hi], btype="band", fs=sr, output="sos")
     return signal.sosfilt(sos, x)
 
@@ -34,7 +34,7 @@ def _impulses(rng: np.random.Generator, n: int, times: np.ndarray, dur: float, l
 def synth_noise(category: str, rng: np.random.Generator, seconds: float = 5.0) -> np.ndarray:
     """A stand-in for one ESC-50 category: keystroke bursts, cough-like bursts, periodic ticks, click
     pairs, or gusty low-passed wind. float32 [seconds * 16000], peak-normalised to 0.5."""
-    from scipy import signal   # heavy (1 s): imported where used
+    from scipy import signal  # heavy (1 s): imported where used
     n = int(seconds * SAMPLE_RATE)
     if category == "keyboard":
         times = np.cumsum(rng.uniform(0.08, 0.3, size=int(seconds * 8)))
@@ -146,7 +146,7 @@ def floor_noise(n: int, rng: np.random.Generator, kind: str | None = None) -> tu
     """A stationary noise floor [n] (unit RMS) and its kind: pink (1/f), brown (1/f^2), steep (1/f^beta, beta
     2.5..3.5: the low hiss of real rooms and preamps, whose spectrum falls steeply) or room tone (low-passed
     rumble with a faint fan tone). kind=None draws one."""
-    from scipy import signal   # heavy (1 s): imported where used
+    from scipy import signal  # heavy (1 s): imported where used
     kind = kind or str(rng.choice(FLOOR_KINDS))
     f = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
     f[0] = f[1]

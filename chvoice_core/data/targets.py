@@ -30,7 +30,7 @@ class TargetGate:
 
 def gate_floor(x: np.ndarray, gate: TargetGate = TargetGate()) -> np.ndarray:
     """x [N] at 16 kHz with its stationary floor gated down. -> float32 [N]."""
-    from scipy import ndimage, signal   # heavy (1 s): imported where used
+    from scipy import ndimage, signal  # heavy (1 s): imported where used
     if len(x) < gate.n_fft:
         return np.asarray(x, np.float32)
     kw = dict(fs=SAMPLE_RATE, window="hann", nperseg=gate.n_fft, noverlap=gate.n_fft - gate.hop)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..errors import ChvoiceError
-from .unet import UNetConfig
 from .io import MAX_LOOKAHEAD
+from .unet import UNetConfig
 
 ARCHS: dict[str, UNetConfig] = {
     "normal": UNetConfig(depth=4, base_width=64),    # 13.4 M parameters, 7.7 GMAC per tile

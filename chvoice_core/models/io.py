@@ -82,6 +82,7 @@ def _check_spec(raw: Any, name: str) -> UNetConfig:
     extra = set(raw) - known
     if extra:
         raise ChvoiceError(f"{name}: bad architecture spec (unknown field {sorted(extra)[0]!r})")
+
     def is_int(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool)
     depth, base = raw.get("depth", 4), raw.get("base_width", 64)

@@ -29,14 +29,14 @@ from ..dsp import FrontEnd
 from ..errors import ChvoiceError
 from ..models.archs import arch_config
 from ..models.footprint import count_macs, count_params
+from ..models.io import model_from_dict, read_checkpoint
 from ..models.unet import UNet, UNetConfig, front_end, start_as_identity
+from ..pretrained import teacher_path
 from ..train import TrainConfig, train
 from .data import ZooData
 from .schedule import BuildScheduler
 from .store import ArtifactStore
 from .twins import TwinFactory
-from ..models.io import model_from_dict, read_checkpoint
-from ..pretrained import teacher_path
 
 log = logging.getLogger("chvoice.zoo")
 

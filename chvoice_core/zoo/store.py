@@ -12,8 +12,8 @@ from torch import nn
 from ..compress.artifact import load_artifact
 from ..errors import ChvoiceError
 from ..models.io import file_digest
-from ..version import CODE_VERSION
 from ..pretrained import teacher_path
+from ..version import CODE_VERSION
 
 log = logging.getLogger("chvoice.zoo")
 
