@@ -49,7 +49,7 @@ ROWS = {r.id: r for r in real_rows()}
 # bootstraps each speed-up over rounds. Rows timed one after another on a 2-core VM drifted by up to 46 % between
 # halves of a run (docs/benchmark.md); interleaved, a ratio's rounds are paired
 REAL_ROUNDS = (10, 1)
-PEER_CALLS = 15       # a peer is no ratio's numerator or denominator: timed alone, 3 rounds of 5 calls
+PEER_ROUNDS = (3, 5)  # a peer is no ratio's numerator or denominator: timed alone, 3 rounds of 5 calls
 
 def thread_counts() -> list[int]:
     return sorted({1, os.cpu_count() or 1})
@@ -231,9 +231,10 @@ def test_real_peer_latency(benchmark, real_items, settings, real_peer, real_thre
     with threadpool_limits(real_threads):
         call = end_to_end(p.process, clip)
         call()
-        benchmark.pedantic(call, rounds=PEER_CALLS, iterations=1)
+        benchmark.pedantic(call, rounds=PEER_ROUNDS[0] * PEER_ROUNDS[1], iterations=1)
         samples = list(benchmark.stats.stats.data)
         resampling = _resample_ms_per_s(clip, PEERS[real_peer].native_rate)
     record(benchmark, **real_peer_info(real_peer), **_base("latency", settings, real_threads, len(clip) / SAMPLE_RATE),
                                 state="persistent", resample_ms_per_s=resampling,
-                                **e2e_info(samples, len(clip) / SAMPLE_RATE), **timing_info(samples, 5), timing="sequential")
+                                **e2e_info(samples, len(clip) / SAMPLE_RATE), **timing_info(samples, PEER_ROUNDS[1]),
+                                timing="sequential")

@@ -142,7 +142,7 @@ class RealRow:
 
 
 def deployment_id(parent: str, recipe: str) -> str:
-    """'overlap(hop=126)+bf16' on 'default' -> 'default-ovl126-bf16'."""
+    """'overlap(hop=126)+bf16-autocast' on 'default' -> 'default-ovl126-bf16'."""
     return "-".join([parent] + [slug(st) if not isinstance(st, Overlap) else f"ovl{st.hop}"
                                 for st in parse_recipe(recipe)])
 
@@ -152,20 +152,20 @@ def real_rows(bf16: bool | None = None) -> list[RealRow]:
     deployments (bf16 ones where the CPU has bf16 arithmetic; `bf16` None: this machine), current shipped children,
     and each of those with every calibration-only step of CHEAP_STEPS."""
     bf16 = bool(cpu_facts()["bf16"]) if bf16 is None else bf16
-    rows = [RealRow(name, "parent", name, "-") for name in REAL_PARENTS]
+    parents = [RealRow(name, "parent", name, "-") for name in REAL_PARENTS]
     free = [RealRow(deployment_id(name, d), "deployment", name, d, base=name, step=d)
             for name in REAL_PARENTS for d in free_deployments(name, bf16)]
-    rows += [RealRow(c.id, "child", c.parent, c.recipe) for c in shipped_children()]
-    shipped = {(r.parent, r.recipe) for r in rows}
+    children = [RealRow(c.id, "child", c.parent, c.recipe) for c in shipped_children()]
+    shipped = {(r.parent, r.recipe) for r in parents + children}
     cheap = []
-    for r in rows:
+    for r in parents + children:
         if r.recipe != "-" and runs_int8(parse_recipe(r.recipe)):
             continue            # already quantized: nothing calibration-only follows a final step
         for recipe in CHEAP_STEPS:
             full = recipe if r.recipe == "-" else f"{r.recipe}+{recipe}"
             if (r.parent, full) not in shipped:     # a shipped child of the same recipe stands for it
                 cheap.append(RealRow(f"{r.id}-{recipe}", "in-run", r.parent, full, base=r.id, step=recipe))
-    return rows[:len(REAL_PARENTS)] + free + rows[len(REAL_PARENTS):] + cheap
+    return parents + free + children + cheap
 
 
 def row_source(row_id: str) -> Path:
@@ -181,7 +181,7 @@ def row_artifact(row: RealRow, zoo: Zoo) -> Path:
     src = row_source(row.base)
     digest = file_digest(src)
     steps = parse_recipe(row.step)
-    key = "+".join(slug(st) for st in steps) if len(steps) > 1 else slug(steps[0])   # one step: the key as before
+    key = "+".join(slug(st) for st in steps)     # one step: its slug, the key in-run rows had before
     stamp = hashlib.sha256(f"{digest}|{key}|{CODE_VERSION}|{zoo.data_label}".encode()).hexdigest()[:16]
     path = zoo.cache_dir / "real" / f"{row.id}-{stamp}.pt"
     if not path.is_file():

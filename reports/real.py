@@ -40,16 +40,6 @@ def _timing(rt: RealTrack, variant: str, threads: int | None, col: str) -> float
     return finite_mean(sel[col]) if len(sel) and col in sel else np.nan
 
 
-def _gain(q: pd.DataFrame, variant: str, metric: str) -> float:
-    both = _pair(q, variant, "noisy", metric)
-    return float((both.x - both.y).mean()) if len(both) else np.nan
-
-
-def _pair(q: pd.DataFrame, a: str, b: str, metric: str) -> pd.DataFrame:
-    from .stats import paired_frame
-    return paired_frame(q, a, b, "real", metric).astype({"x": float, "y": float})
-
-
 def _rounds(rt: RealTrack, variant: str | None, threads: int) -> list[float]:
     """Per-round ms of a row at `threads` (interleaved rounds; a sequential row: its calls)."""
     lat = rt.latency
@@ -90,6 +80,7 @@ def table(rt: RealTrack) -> pd.DataFrame:
     threads = sorted(t for t in rt.latency.get("threads", pd.Series(dtype=float)).dropna().unique())
     most = int(threads[-1]) if threads else None
     out = []
+    free_of: dict[str, str] = {}      # parent -> its best free deployment, found once per parent
     for v in order(rt):
         r = rows.loc[v]
         sel = q[q.variant == v]
@@ -117,7 +108,7 @@ def table(rt: RealTrack) -> pd.DataFrame:
         row["ms / s, 1 thread"] = ms1
         if most and most != 1:
             row[f"ms / s, {most} threads"] = _timing(rt, v, most, "ms_per_s")
-        free = best_free(rt, r.real_parent) if parent else None
+        free = free_of.setdefault(r.real_parent, best_free(rt, r.real_parent)) if parent else None
         for label, ref in (("fp32 parent", parent), ("best free deployment", free)):
             s_, lo, hi = speedup_ci(_rounds(rt, ref, 1), _rounds(rt, v, 1)) if ref else (np.nan,) * 3
             row[f"speed-up vs {label} (1 thread)"] = s_

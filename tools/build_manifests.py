@@ -20,12 +20,10 @@ from pathlib import Path
 
 from chvoice_core.audio_io import atomic_path
 from chvoice_core.data import DataConfig, load_data
-from chvoice_core.data.manifest import Manifest, source_key
+from chvoice_core.data.manifest import MANIFESTS, Manifest, source_key
 from chvoice_core.data.studio import split_studio, studio_speech
 from chvoice_core.errors import ChvoiceError
 from chvoice_core.pretrained import assets_dir
-
-OUT = assets_dir() / "manifests"
 
 
 def manifest_of(path: str) -> str:
@@ -39,7 +37,7 @@ def manifest_of(path: str) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("data_root")
-    ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--out", default=str(MANIFESTS))
     a = ap.parse_args()
     out = Path(a.out)
     try:
